@@ -1,0 +1,14 @@
+//! panka's core: the stack model, validation, the dependency graph, and (in later
+//! stages) plan and engine. Depends on no AWS crate by construction.
+
+pub mod diag;
+pub mod graph;
+pub mod interp;
+pub mod loader;
+pub mod model;
+pub mod names;
+pub mod policy;
+pub mod read;
+pub mod source;
+pub mod validate;
+pub mod yaml;

@@ -1,0 +1,764 @@
+//! Reading a stack folder: discovery and parsing (once), then resolving the typed model
+//! for one environment (overrides, infra layering, variables).
+
+use crate::diag::{Diagnostic, Diagnostics, Location, Severity};
+use crate::interp::{Variables, interpolate};
+use crate::model::*;
+use crate::names::check_name;
+use crate::read::{MapReader, did_you_mean};
+use crate::source::{SourceId, Sources, Span};
+use crate::yaml::{Node, deep_merge, parse_document};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+/// A parsed document and the file it came from.
+#[derive(Clone, Debug)]
+pub struct ParsedDoc {
+    pub source: SourceId,
+    pub envelope: Envelope,
+}
+
+impl ParsedDoc {
+    fn name(&self) -> Option<&Located<String>> {
+        self.envelope.metadata.name.as_ref()
+    }
+}
+
+#[derive(Debug)]
+pub struct ComponentFiles {
+    pub folder: String,
+    pub dir: PathBuf,
+    pub doc: Option<ParsedDoc>,
+    pub infra: Option<ParsedDoc>,
+}
+
+impl ComponentFiles {
+    pub fn kind(&self) -> Option<ComponentKind> {
+        match self.doc.as_ref()?.envelope.kind {
+            DocKind::Component(kind) => Some(kind),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug)]
+pub struct ServiceFiles {
+    pub folder: String,
+    pub doc: Option<ParsedDoc>,
+    pub components: Vec<ComponentFiles>,
+}
+
+#[derive(Debug)]
+pub struct EnvironmentFile {
+    pub folder: String,
+    pub doc: ParsedDoc,
+}
+
+/// Everything read from a stack folder, before any environment is applied.
+#[derive(Debug)]
+pub struct StackFiles {
+    pub root: PathBuf,
+    pub folder: String,
+    pub stack: Option<ParsedDoc>,
+    pub services: Vec<ServiceFiles>,
+    pub environments: Vec<EnvironmentFile>,
+    /// Infra defaults files by their path under the stack root; `None` when a service
+    /// names one that does not exist (already reported).
+    pub infra_defaults: BTreeMap<PathBuf, ParsedDoc>,
+}
+
+impl StackFiles {
+    /// The stack's name: `metadata.name` of `stack.yaml`, else the folder name.
+    pub fn name(&self) -> &str {
+        self.stack
+            .as_ref()
+            .and_then(ParsedDoc::name)
+            .map(|n| n.value.as_str())
+            .unwrap_or(&self.folder)
+    }
+
+    pub fn environment(&self, name: &str) -> Option<&EnvironmentFile> {
+        self.environments.iter().find(|e| e.folder == name)
+    }
+
+    /// Every component id defined by a readable document, in folder order.
+    pub fn component_ids(&self) -> Vec<ComponentId> {
+        self.services
+            .iter()
+            .flat_map(|s| {
+                s.components
+                    .iter()
+                    .filter(|c| c.kind().is_some())
+                    .map(move |c| ComponentId::new(&s.folder, &c.folder))
+            })
+            .collect()
+    }
+}
+
+fn read_file(path: &Path, sources: &mut Sources, diags: &mut Diagnostics) -> Option<SourceId> {
+    match std::fs::read_to_string(path) {
+        Ok(text) => Some(sources.add(path, text)),
+        Err(err) => {
+            diags.push(Diagnostic::error(
+                "E034",
+                Location::Path(sources.display_name(path)),
+                format!("cannot read {}: {err}", sources.display_name(path)),
+            ));
+            None
+        }
+    }
+}
+
+fn parse_file(
+    path: &Path,
+    allowed: &[DocKind],
+    place: &str,
+    sources: &mut Sources,
+    diags: &mut Diagnostics,
+) -> Option<ParsedDoc> {
+    let source = read_file(path, sources, diags)?;
+    let node = match parse_document(source, &sources.get(source).text) {
+        Ok(node) => node,
+        Err(errs) => {
+            diags.extend(errs);
+            return None;
+        }
+    };
+    let envelope = read_envelope(&node, allowed, place, diags)?;
+    Some(ParsedDoc { source, envelope })
+}
+
+/// Sorted sub-folders of `dir`, skipping hidden ones.
+fn sub_dirs(dir: &Path) -> Vec<(String, PathBuf)> {
+    let mut out: Vec<(String, PathBuf)> = std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+        .filter_map(|e| {
+            let name = e.file_name().to_str()?.to_string();
+            (!name.starts_with('.')).then(|| (name, e.path()))
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+fn yaml_files(dir: &Path) -> Vec<PathBuf> {
+    let mut out: Vec<PathBuf> = std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter(|e| e.file_type().is_ok_and(|t| t.is_file()))
+        .map(|e| e.path())
+        .filter(|p| {
+            p.extension().is_some_and(|x| x == "yaml" || x == "yml")
+                && !p
+                    .file_name()
+                    .is_some_and(|n| n.to_string_lossy().starts_with('.'))
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+/// Checks that `meta` (e.g. `metadata.service`) names `expected` (the folder it is in).
+fn check_matches(
+    meta: Option<&Located<String>>,
+    field: &str,
+    expected: &str,
+    why: &str,
+    diags: &mut Diagnostics,
+) {
+    if let Some(found) = meta {
+        if found.value != expected {
+            diags.push(
+                Diagnostic::at(
+                    "E032",
+                    Span {
+                        len: found.value.chars().count().max(1) as u32,
+                        ..found.span
+                    },
+                    format!("`{field}` is `{}` but {why} `{expected}`", found.value),
+                )
+                .with_label(format!("expected `{expected}`"))
+                .with_hint(format!("write `{expected}` here, or move the file")),
+            );
+        }
+    }
+}
+
+fn check_doc_name(doc: &ParsedDoc, what: &str, diags: &mut Diagnostics) {
+    if let Some(name) = doc.name() {
+        diags.extend(check_name(what, &name.value, name.span));
+    }
+}
+
+const COMPONENT_KINDS: [DocKind; 4] = [
+    DocKind::Component(ComponentKind::MicroService),
+    DocKind::Component(ComponentKind::Rds),
+    DocKind::Component(ComponentKind::Sqs),
+    DocKind::Component(ComponentKind::ElastiCacheRedis),
+];
+
+/// Reads and parses every file of the stack at `root`. Problems are collected in
+/// `diags`; what could be read is returned either way.
+pub fn read_stack_files(root: &Path, sources: &mut Sources, diags: &mut Diagnostics) -> StackFiles {
+    let folder = root
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let stack_path = root.join("stack.yaml");
+    let stack = if stack_path.is_file() {
+        parse_file(&stack_path, &[DocKind::Stack], "stack.yaml", sources, diags)
+    } else {
+        diags.push(
+            Diagnostic::error(
+                "E034",
+                Location::Path(sources.display_name(&stack_path)),
+                format!("no stack.yaml in {}", sources.display_name(root)),
+            )
+            .with_hint("run `panka stack init` in the stack folder"),
+        );
+        None
+    };
+    let mut files = StackFiles {
+        root: root.to_path_buf(),
+        folder,
+        stack,
+        services: Vec::new(),
+        environments: Vec::new(),
+        infra_defaults: BTreeMap::new(),
+    };
+    if let Some(doc) = &files.stack {
+        check_doc_name(doc, "stack", diags);
+        check_matches(
+            doc.name(),
+            "metadata.name",
+            &files.folder,
+            "the stack's folder is",
+            diags,
+        );
+    }
+    let stack_name = files.name().to_string();
+
+    let default_infra = root.join("infra").join("defaults.yaml");
+    if default_infra.is_file() {
+        if let Some(doc) = parse_file(
+            &default_infra,
+            &[DocKind::InfraDefaults],
+            "infra/",
+            sources,
+            diags,
+        ) {
+            files
+                .infra_defaults
+                .insert(PathBuf::from("infra/defaults.yaml"), doc);
+        }
+    }
+
+    for (service_folder, service_dir) in sub_dirs(&root.join("services")) {
+        let service_path = service_dir.join("service.yaml");
+        let doc = if service_path.is_file() {
+            parse_file(
+                &service_path,
+                &[DocKind::Service],
+                "service.yaml",
+                sources,
+                diags,
+            )
+        } else {
+            diags.push(
+                Diagnostic::error(
+                    "E034",
+                    Location::Path(sources.display_name(&service_path)),
+                    format!("service folder `{service_folder}` has no service.yaml"),
+                )
+                .with_hint(
+                    "every folder under services/ is a service described by its service.yaml",
+                ),
+            );
+            None
+        };
+        if let Some(doc) = &doc {
+            check_doc_name(doc, "service", diags);
+            check_matches(
+                doc.name(),
+                "metadata.name",
+                &service_folder,
+                "its folder is",
+                diags,
+            );
+            check_matches(
+                doc.envelope.metadata.stack.as_ref(),
+                "metadata.stack",
+                &stack_name,
+                "the stack is",
+                diags,
+            );
+            if let Some(spec) = &doc.envelope.spec {
+                let mut scratch = Diagnostics::default();
+                if let Some(mut m) =
+                    MapReader::new(spec, "spec", doc.envelope.spec_span, &mut scratch)
+                {
+                    let service_spec = lower_service_spec(&mut m, &mut scratch);
+                    if let Some(path) = service_spec.defaults {
+                        let relative = normalise_relative(&path.value);
+                        let full = root.join(&relative);
+                        if !files.infra_defaults.contains_key(&relative) {
+                            if full.is_file() {
+                                if let Some(d) = parse_file(
+                                    &full,
+                                    &[DocKind::InfraDefaults],
+                                    "an infra defaults file",
+                                    sources,
+                                    diags,
+                                ) {
+                                    files.infra_defaults.insert(relative, d);
+                                }
+                            } else {
+                                diags.push(
+                                    Diagnostic::at(
+                                        "E081",
+                                        path.span,
+                                        format!("infra defaults file `{}` does not exist", path.value),
+                                    )
+                                    .with_label("not found")
+                                    .with_hint("paths in `infrastructure.defaults` are relative to the stack folder"),
+                                );
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        let mut components = Vec::new();
+        for (component_folder, component_dir) in sub_dirs(&service_dir.join("components")) {
+            components.push(read_component(
+                &stack_name,
+                &service_folder,
+                component_folder,
+                component_dir,
+                sources,
+                diags,
+            ));
+        }
+        files.services.push(ServiceFiles {
+            folder: service_folder,
+            doc,
+            components,
+        });
+    }
+
+    for (env_folder, env_dir) in sub_dirs(&root.join("environments")) {
+        let path = env_dir.join("environment.yaml");
+        if !path.is_file() {
+            continue;
+        }
+        if let Some(doc) = parse_file(
+            &path,
+            &[DocKind::Environment],
+            "environment.yaml",
+            sources,
+            diags,
+        ) {
+            check_doc_name(&doc, "environment", diags);
+            check_matches(
+                doc.name(),
+                "metadata.name",
+                &env_folder,
+                "its folder is",
+                diags,
+            );
+            files.environments.push(EnvironmentFile {
+                folder: env_folder,
+                doc,
+            });
+        }
+    }
+
+    let mut seen: BTreeMap<ComponentId, Span> = BTreeMap::new();
+    for service in &files.services {
+        for component in &service.components {
+            let Some(doc) = &component.doc else { continue };
+            let Some(name) = doc.name() else { continue };
+            let id = ComponentId::new(&service.folder, &name.value);
+            if let Some(first) = seen.get(&id) {
+                diags.push(
+                    Diagnostic::at(
+                        "E033",
+                        name.span,
+                        format!("component `{id}` is defined twice"),
+                    )
+                    .with_label("second definition")
+                    .with_hint(format!(
+                        "the first is at {}:{}",
+                        sources.get(first.source).display,
+                        first.line
+                    )),
+                );
+            } else {
+                seen.insert(id, name.span);
+            }
+        }
+    }
+    files
+}
+
+/// `./infra/defaults.yaml` → `infra/defaults.yaml`.
+fn normalise_relative(path: &str) -> PathBuf {
+    let mut out = PathBuf::new();
+    for part in path.split('/') {
+        match part {
+            "" | "." => {}
+            other => out.push(other),
+        }
+    }
+    out
+}
+
+fn read_component(
+    stack_name: &str,
+    service_folder: &str,
+    folder: String,
+    dir: PathBuf,
+    sources: &mut Sources,
+    diags: &mut Diagnostics,
+) -> ComponentFiles {
+    let mut doc: Option<ParsedDoc> = None;
+    let mut infra = None;
+    let mut had_component_file = false;
+    let place = format!("component folder `{service_folder}/{folder}`");
+    for path in yaml_files(&dir) {
+        let is_infra = path.file_stem().is_some_and(|s| s == "infra");
+        if is_infra {
+            infra = parse_file(
+                &path,
+                &[DocKind::ComponentInfra],
+                "infra.yaml",
+                sources,
+                diags,
+            );
+            continue;
+        }
+        had_component_file = true;
+        let Some(parsed) = parse_file(&path, &COMPONENT_KINDS, &place, sources, diags) else {
+            continue;
+        };
+        if let Some(first) = &doc {
+            diags.push(
+                Diagnostic::at(
+                    "E033",
+                    parsed.envelope.kind_span,
+                    format!(
+                        "component folder `{service_folder}/{folder}` holds a second component"
+                    ),
+                )
+                .with_label("second component document")
+                .with_hint(format!(
+                    "the first is {}; give each component its own folder",
+                    sources.get(first.source).display
+                )),
+            );
+            continue;
+        }
+        doc = Some(parsed);
+    }
+    if !had_component_file {
+        diags.push(
+            Diagnostic::error(
+                "E034",
+                Location::Path(sources.display_name(&dir)),
+                format!("component folder `{service_folder}/{folder}` has no component document"),
+            )
+            .with_hint(
+                "add a YAML file with `kind: MicroService`, `RDS`, `SQS` or `ElastiCacheRedis`",
+            ),
+        );
+    }
+    for d in doc.iter().chain(infra.iter()) {
+        let meta = &d.envelope.metadata;
+        check_matches(
+            meta.name.as_ref(),
+            "metadata.name",
+            &folder,
+            "its folder is",
+            diags,
+        );
+        check_matches(
+            meta.service.as_ref(),
+            "metadata.service",
+            service_folder,
+            "the service folder is",
+            diags,
+        );
+        check_matches(
+            meta.stack.as_ref(),
+            "metadata.stack",
+            stack_name,
+            "the stack is",
+            diags,
+        );
+    }
+    if let Some(d) = &doc {
+        check_doc_name(d, "component", diags);
+    }
+    if let (Some(d), Some(i)) = (&doc, &infra) {
+        if d.envelope.kind != DocKind::Component(ComponentKind::MicroService) {
+            diags.push(
+                Diagnostic::at(
+                    "E012",
+                    i.envelope.kind_span,
+                    format!(
+                        "`ComponentInfra` applies only to MicroService components, not {}",
+                        d.envelope.kind.name()
+                    ),
+                )
+                .with_label("no infra for this kind")
+                .with_hint("size databases, queues and caches in their own `spec`"),
+            );
+        }
+    }
+    ComponentFiles {
+        folder,
+        dir,
+        doc,
+        infra,
+    }
+}
+
+/// A component with its typed spec for one environment.
+#[derive(Clone, Debug)]
+pub struct Component {
+    pub id: ComponentId,
+    pub spec: ComponentSpec,
+    pub source: SourceId,
+    /// `kind:` of its document, where kind-level messages point.
+    pub span: Span,
+    pub references: Vec<Reference>,
+}
+
+impl Component {
+    pub fn kind(&self) -> ComponentKind {
+        self.spec.kind()
+    }
+}
+
+/// The stack as it applies to one environment (or to none, when validating the base).
+#[derive(Clone, Debug)]
+pub struct ResolvedStack {
+    pub name: String,
+    pub description: Option<String>,
+    pub spec: StackSpec,
+    pub environment: Option<String>,
+    pub environment_spec: Option<EnvironmentSpec>,
+    pub services: Vec<String>,
+    pub components: Vec<Component>,
+}
+
+/// How undefined variables are treated and which environment is applied.
+pub struct ResolveOptions<'a> {
+    pub environment: Option<&'a str>,
+    pub variables: &'a Variables,
+    pub undefined_variables: Severity,
+}
+
+/// Applies an environment to the parsed files: merges infra defaults, component infra
+/// and overrides, substitutes variables and reads every spec.
+pub fn resolve(
+    files: &StackFiles,
+    options: &ResolveOptions,
+    diags: &mut Diagnostics,
+) -> ResolvedStack {
+    let env_file = options.environment.and_then(|e| files.environment(e));
+    let environment_spec = env_file.and_then(|e| {
+        let spec = e.doc.envelope.spec.as_ref()?;
+        let mut m = MapReader::new(spec, "spec", e.doc.envelope.spec_span, diags)?;
+        let lowered = lower_environment_spec(&mut m, diags);
+        m.finish(diags);
+        Some(lowered)
+    });
+    let mut variables = options.variables.clone();
+    if let Some(spec) = &environment_spec {
+        variables.push_layer(spec.variables.clone());
+    }
+    let undefined = options.undefined_variables;
+
+    let mut stack_spec = StackSpec {
+        provider: "aws",
+        region: String::new(),
+        tags: BTreeMap::new(),
+    };
+    let mut description = None;
+    if let Some(doc) = &files.stack {
+        description = doc.envelope.metadata.description.clone();
+        match &doc.envelope.spec {
+            Some(spec) => {
+                let mut spec = spec.clone();
+                interpolate(&mut spec, &variables, undefined, diags);
+                if let Some(mut m) = MapReader::new(&spec, "spec", doc.envelope.spec_span, diags) {
+                    stack_spec = lower_stack_spec(&mut m, diags);
+                    m.finish(diags);
+                }
+            }
+            None => diags.push(missing_spec(doc)),
+        }
+    }
+
+    // Overrides by target; unknown targets are reported once here.
+    let ids = files.component_ids();
+    let mut overrides: BTreeMap<ComponentId, Vec<&Override>> = BTreeMap::new();
+    for o in environment_spec.iter().flat_map(|e| &e.overrides) {
+        match ComponentId::parse(&o.target.value, "")
+            .filter(|id| !id.service.is_empty() && ids.contains(id))
+        {
+            Some(id) => overrides.entry(id).or_default().push(o),
+            None => {
+                let names: Vec<String> = ids.iter().map(ToString::to_string).collect();
+                let mut d = Diagnostic::at(
+                    "E070",
+                    o.target.span,
+                    format!("override names unknown component `{}`", o.target.value),
+                )
+                .with_label("no such component");
+                d = match did_you_mean(&o.target.value, names.iter().map(String::as_str)) {
+                    Some(s) => d.with_hint(format!("did you mean `{s}`?")),
+                    None if !o.target.value.contains('/') => {
+                        d.with_hint("override keys are `service/component`")
+                    }
+                    None => d.with_hint(format!("components: {}", names.join(", "))),
+                };
+                diags.push(d);
+            }
+        }
+    }
+
+    let mut components = Vec::new();
+    for service in &files.services {
+        let service_defaults = service
+            .doc
+            .as_ref()
+            .and_then(|d| d.envelope.spec.as_ref())
+            .and_then(|spec| spec.get("infrastructure"))
+            .and_then(|i| i.get("defaults"))
+            .and_then(Node::as_str)
+            .map(normalise_relative)
+            .unwrap_or_else(|| PathBuf::from("infra/defaults.yaml"));
+        let defaults_doc = files.infra_defaults.get(&service_defaults);
+        for cf in &service.components {
+            let (Some(doc), Some(kind)) = (&cf.doc, cf.kind()) else {
+                continue;
+            };
+            let Some(name) = doc.name() else { continue };
+            let id = ComponentId::new(&service.folder, &name.value);
+            let own_overrides = overrides.get(&id).map(Vec::as_slice).unwrap_or(&[]);
+
+            let Some(spec_node) = &doc.envelope.spec else {
+                diags.push(missing_spec(doc));
+                continue;
+            };
+            let mut spec_node = spec_node.clone();
+            for o in own_overrides {
+                if let Some(s) = &o.spec {
+                    deep_merge(&mut spec_node, s);
+                }
+            }
+            interpolate(&mut spec_node, &variables, undefined, diags);
+
+            let infra = if kind == ComponentKind::MicroService {
+                let mut layers: Vec<&Node> = Vec::new();
+                layers.extend(defaults_doc.and_then(|d| d.envelope.spec.as_ref()));
+                layers.extend(cf.infra.as_ref().and_then(|d| d.envelope.spec.as_ref()));
+                layers.extend(own_overrides.iter().filter_map(|o| o.infra.as_ref()));
+                merged_infra(&layers, &variables, undefined, diags)
+            } else {
+                for o in own_overrides {
+                    if let Some(infra) = &o.infra {
+                        diags.push(
+                            Diagnostic::at(
+                                "E071",
+                                infra.span,
+                                format!("{kind} components have no infra settings to override"),
+                            )
+                            .with_label("not a MicroService")
+                            .with_hint(format!("override `spec` of `{id}` instead")),
+                        );
+                    }
+                }
+                InfraSpec::default()
+            };
+
+            let mut ctx = LowerContext {
+                component_dir: &cf.dir,
+                service: &service.folder,
+                references: Vec::new(),
+            };
+            let Some(mut m) = MapReader::new(&spec_node, "spec", doc.envelope.spec_span, diags)
+            else {
+                continue;
+            };
+            let spec = lower_component(kind, &mut m, infra, &mut ctx, diags);
+            m.finish(diags);
+            components.push(Component {
+                id,
+                spec,
+                source: doc.source,
+                span: doc.envelope.kind_span,
+                references: ctx.references,
+            });
+        }
+    }
+    // Defaults files are also read on their own, so a problem in one that no
+    // MicroService uses is still found.
+    for doc in files.infra_defaults.values() {
+        if let Some(spec) = &doc.envelope.spec {
+            merged_infra(&[spec], &variables, undefined, diags);
+        }
+    }
+    ResolvedStack {
+        name: files.name().to_string(),
+        description,
+        spec: stack_spec,
+        environment: options.environment.map(str::to_string),
+        environment_spec,
+        services: files.services.iter().map(|s| s.folder.clone()).collect(),
+        components,
+    }
+}
+
+fn merged_infra(
+    layers: &[&Node],
+    variables: &Variables,
+    undefined: Severity,
+    diags: &mut Diagnostics,
+) -> InfraSpec {
+    let Some((first, rest)) = layers.split_first() else {
+        return InfraSpec::default();
+    };
+    let mut merged = (*first).clone();
+    for layer in rest {
+        deep_merge(&mut merged, layer);
+    }
+    interpolate(&mut merged, variables, undefined, diags);
+    let anchor = merged.span;
+    match MapReader::new(&merged, "spec", anchor, diags) {
+        Some(mut m) => {
+            let infra = lower_infra(&mut m, diags);
+            m.finish(diags);
+            infra
+        }
+        None => InfraSpec::default(),
+    }
+}
+
+fn missing_spec(doc: &ParsedDoc) -> Diagnostic {
+    Diagnostic::at(
+        "E022",
+        doc.envelope.kind_span,
+        format!(
+            "missing required field `spec` in this {} document",
+            doc.envelope.kind.name()
+        ),
+    )
+    .with_label("document without `spec`")
+}

@@ -1,0 +1,981 @@
+//! The four component kinds: their specs and how each is read from YAML.
+
+use super::{ComponentKind, InfraSpec, Located};
+use crate::diag::{Diagnostic, Diagnostics};
+use crate::read::{self, MapReader};
+use crate::source::Span;
+use crate::yaml::Node;
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(tag = "kind")]
+pub enum ComponentSpec {
+    MicroService(MicroServiceSpec),
+    #[serde(rename = "RDS")]
+    Rds(RdsSpec),
+    #[serde(rename = "SQS")]
+    Sqs(SqsSpec),
+    ElastiCacheRedis(RedisSpec),
+}
+
+impl ComponentSpec {
+    pub fn kind(&self) -> ComponentKind {
+        match self {
+            ComponentSpec::MicroService(_) => ComponentKind::MicroService,
+            ComponentSpec::Rds(_) => ComponentKind::Rds,
+            ComponentSpec::Sqs(_) => ComponentKind::Sqs,
+            ComponentSpec::ElastiCacheRedis(_) => ComponentKind::ElastiCacheRedis,
+        }
+    }
+}
+
+/// An edge to another component, as written: through `valueFrom` (which also names an
+/// output) or `dependsOn`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Reference {
+    pub target: Located<String>,
+    pub output: Option<Located<String>>,
+}
+
+// ---------------------------------------------------------------- MicroService
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct MicroServiceSpec {
+    pub image: Image,
+    pub platform: &'static str,
+    pub cpu_architecture: &'static str,
+    pub command: Option<Vec<String>>,
+    pub ports: Vec<Port>,
+    pub load_balancer: LoadBalancer,
+    pub environment: Vec<EnvVar>,
+    pub secrets: Vec<SecretEnv>,
+    pub configs: Option<Configs>,
+    pub readiness: Option<Readiness>,
+    /// Filled from `InfraDefaults`/`ComponentInfra` and overrides.
+    pub infra: InfraSpec,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Image {
+    pub repository: String,
+    pub tag: String,
+    #[serde(skip)]
+    pub tag_span: Option<Span>,
+}
+
+impl Image {
+    /// `repository:tag`, what the task definition runs.
+    pub fn reference(&self) -> String {
+        format!("{}:{}", self.repository, self.tag)
+    }
+
+    /// The last path segment with the tag, e.g. `email-api:v1.0.0`.
+    pub fn short(&self) -> String {
+        let name = self
+            .repository
+            .rsplit('/')
+            .next()
+            .unwrap_or(&self.repository);
+        format!("{name}:{}", self.tag)
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Port {
+    pub name: String,
+    pub port: u16,
+    pub protocol: &'static str,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct LoadBalancer {
+    pub enabled: bool,
+    /// Internal ALBs are reachable only inside the VPC.
+    pub internal: bool,
+    pub listener_port: u16,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct EnvVar {
+    pub name: String,
+    pub value: EnvValue,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EnvValue {
+    Literal(String),
+    /// Resolved from another component's output during apply.
+    From {
+        component: String,
+        output: String,
+    },
+}
+
+/// A Secrets Manager secret injected as an environment variable. Only the reference is
+/// kept; the value never passes through panka.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct SecretEnv {
+    pub name: String,
+    pub secret_ref: String,
+    pub env_var: String,
+    /// JSON key inside the secret, when the secret is a JSON document.
+    pub key: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Configs {
+    pub mount_path: String,
+    pub files: Vec<ConfigFile>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct ConfigFile {
+    /// The name as written, also the file name under `mountPath`.
+    pub name: String,
+    #[serde(skip)]
+    pub path: PathBuf,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Readiness {
+    pub path: String,
+    pub port: u16,
+    pub interval_seconds: u32,
+    pub timeout_seconds: u32,
+    pub healthy_threshold: u32,
+    pub unhealthy_threshold: u32,
+}
+
+// ---------------------------------------------------------------- RDS
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct RdsSpec {
+    pub engine: &'static str,
+    pub engine_version: String,
+    pub instance_class: String,
+    pub storage_type: &'static str,
+    pub allocated_gb: u32,
+    pub max_allocated_gb: Option<u32>,
+    pub iops: Option<u32>,
+    pub multi_az: bool,
+    pub publicly_accessible: bool,
+    pub database_name: String,
+    pub username: String,
+    pub port: u16,
+    pub password_secret: String,
+    pub password_key: Option<String>,
+    pub backup_retention_days: u32,
+    pub backup_window: Option<String>,
+    pub maintenance_window: Option<String>,
+    /// `None` means the environment's default: on in production, off elsewhere.
+    pub deletion_protection: Option<bool>,
+    pub parameters: BTreeMap<String, String>,
+    #[serde(skip)]
+    pub spans: RdsSpans,
+}
+
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct RdsSpans {
+    pub publicly_accessible: Option<Span>,
+    pub deletion_protection: Option<Span>,
+    pub backup_retention: Option<Span>,
+    pub multi_az: Option<Span>,
+}
+
+// ---------------------------------------------------------------- SQS
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct SqsSpec {
+    pub fifo: bool,
+    pub message_retention_seconds: u32,
+    pub visibility_timeout_seconds: u32,
+    pub delay_seconds: u32,
+    pub max_message_size_bytes: u32,
+    pub receive_wait_time_seconds: u32,
+    pub content_based_deduplication: bool,
+    pub dead_letter_queue: Option<DeadLetterQueue>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct DeadLetterQueue {
+    pub max_receive_count: u32,
+    pub message_retention_seconds: u32,
+}
+
+// ---------------------------------------------------------------- ElastiCacheRedis
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct RedisSpec {
+    pub engine_version: String,
+    /// `replication-group` (primary with replicas) or `cache-cluster` (a single node).
+    pub mode: &'static str,
+    pub node_type: String,
+    pub num_nodes: u32,
+    pub automatic_failover: bool,
+    pub port: u16,
+    pub snapshot_retention_days: u32,
+    pub transit_encryption: bool,
+    pub at_rest_encryption: bool,
+    pub parameters: BTreeMap<String, String>,
+    #[serde(skip)]
+    pub num_nodes_span: Option<Span>,
+}
+
+// ---------------------------------------------------------------- lowering
+
+/// What a component reader needs besides the spec tree.
+pub struct LowerContext<'a> {
+    /// Folder of the component, for `configs` files.
+    pub component_dir: &'a Path,
+    /// The component's service, for bare component names in references.
+    pub service: &'a str,
+    pub references: Vec<Reference>,
+}
+
+/// Reads `dependsOn`, which every kind accepts.
+fn read_depends_on(spec: &mut MapReader, ctx: &mut LowerContext, diags: &mut Diagnostics) {
+    if let Some(items) = spec.string_list("dependsOn", diags) {
+        for (target, span) in items {
+            ctx.references.push(Reference {
+                target: Located {
+                    value: target,
+                    span,
+                },
+                output: None,
+            });
+        }
+    }
+}
+
+pub fn lower_component(
+    kind: ComponentKind,
+    spec: &mut MapReader,
+    infra: InfraSpec,
+    ctx: &mut LowerContext,
+    diags: &mut Diagnostics,
+) -> ComponentSpec {
+    let lowered = match kind {
+        ComponentKind::MicroService => {
+            ComponentSpec::MicroService(lower_microservice(spec, infra, ctx, diags))
+        }
+        ComponentKind::Rds => ComponentSpec::Rds(lower_rds(spec, diags)),
+        ComponentKind::Sqs => ComponentSpec::Sqs(lower_sqs(spec, diags)),
+        ComponentKind::ElastiCacheRedis => {
+            ComponentSpec::ElastiCacheRedis(lower_redis(spec, diags))
+        }
+    };
+    read_depends_on(spec, ctx, diags);
+    lowered
+}
+
+fn port_value(node: &Node, path: &str, diags: &mut Diagnostics) -> Option<u16> {
+    read::int(node, path, 1..=65535, diags).map(|p| p as u16)
+}
+
+fn is_env_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    chars
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+fn lower_microservice(
+    spec: &mut MapReader,
+    infra: InfraSpec,
+    ctx: &mut LowerContext,
+    diags: &mut Diagnostics,
+) -> MicroServiceSpec {
+    let mut image = Image {
+        repository: String::new(),
+        tag: String::new(),
+        tag_span: None,
+    };
+    if let Some(mut m) = spec.required_map("image", diags) {
+        image.repository = m.required_string("repository", diags).unwrap_or_default();
+        if let Some(node) = m.required("tag", diags) {
+            image.tag_span = Some(node.span);
+            image.tag = read::string(node, &m.child_path("tag"), diags).unwrap_or_default();
+        }
+        if image.repository.contains(':') && !image.repository.contains('/')
+            || image.repository.contains('@')
+        {
+            if let Some(node) = m.get("repository") {
+                diags.push(
+                    Diagnostic::at(
+                        "E025",
+                        node.span,
+                        "`spec.image.repository` must not carry a tag or digest",
+                    )
+                    .with_label("tag belongs in `tag`")
+                    .with_hint("write the tag in `spec.image.tag`"),
+                );
+            }
+        }
+        m.finish(diags);
+    }
+
+    let mut platform = "fargate";
+    let mut cpu_architecture = "x86_64";
+    if let Some(mut m) = spec.map("runtime", diags) {
+        platform = m
+            .one_of("platform", &["fargate"], diags)
+            .unwrap_or(platform);
+        cpu_architecture = m
+            .one_of("cpuArchitecture", &["x86_64", "arm64"], diags)
+            .unwrap_or(cpu_architecture);
+        m.finish(diags);
+    }
+
+    let command = spec
+        .string_list("command", diags)
+        .map(|items| items.into_iter().map(|(s, _)| s).collect());
+
+    let mut ports: Vec<Port> = Vec::new();
+    if let Some(node) = spec.get("ports") {
+        for (i, item) in read::seq(node, "spec.ports", diags)
+            .unwrap_or_default()
+            .iter()
+            .enumerate()
+        {
+            let path = format!("spec.ports[{i}]");
+            let Some(mut m) = MapReader::new(item, path.clone(), item.span, diags) else {
+                continue;
+            };
+            let name = m
+                .string("name", diags)
+                .unwrap_or_else(|| format!("port{i}"));
+            let port = m
+                .required("port", diags)
+                .and_then(|n| port_value(n, &format!("{path}.port"), diags));
+            let protocol = m
+                .one_of("protocol", &["http", "tcp"], diags)
+                .unwrap_or("http");
+            if let Some(port) = port {
+                if ports.iter().any(|p| p.port == port) {
+                    if let Some(n) = m.get("port") {
+                        diags.push(
+                            Diagnostic::at("E025", n.span, format!("port {port} is listed twice"))
+                                .with_label("duplicate port"),
+                        );
+                    }
+                }
+                ports.push(Port {
+                    name,
+                    port,
+                    protocol,
+                });
+            }
+            m.finish(diags);
+        }
+    }
+
+    let has_http_port = ports.iter().any(|p| p.protocol == "http");
+    let mut load_balancer = LoadBalancer {
+        enabled: has_http_port,
+        internal: false,
+        listener_port: 80,
+    };
+    if let Some(mut m) = spec.map("loadBalancer", diags) {
+        let enabled_node = m.get("enabled");
+        load_balancer.enabled = m.bool("enabled", diags).unwrap_or(has_http_port);
+        load_balancer.internal = m.bool("internal", diags).unwrap_or(false);
+        if let Some(node) = m.get("listenerPort") {
+            load_balancer.listener_port =
+                port_value(node, "spec.loadBalancer.listenerPort", diags).unwrap_or(80);
+        }
+        if load_balancer.enabled && !has_http_port {
+            if let Some(node) = enabled_node {
+                diags.push(
+                    Diagnostic::at(
+                        "E025",
+                        node.span,
+                        "a load balancer needs an `http` port in `spec.ports`",
+                    )
+                    .with_label("no http port to route to"),
+                );
+            }
+        }
+        m.finish(diags);
+    }
+
+    let mut environment: Vec<EnvVar> = Vec::new();
+    let mut env_names: Vec<(String, Span)> = Vec::new();
+    if let Some(node) = spec.get("environment") {
+        for (i, item) in read::seq(node, "spec.environment", diags)
+            .unwrap_or_default()
+            .iter()
+            .enumerate()
+        {
+            let path = format!("spec.environment[{i}]");
+            let Some(mut m) = MapReader::new(item, path.clone(), item.span, diags) else {
+                continue;
+            };
+            let name_node = m.required("name", diags);
+            let name = name_node.and_then(|n| read::string(n, &format!("{path}.name"), diags));
+            let literal = m.get("value");
+            let from = m.map("valueFrom", diags);
+            let value = match (literal, from) {
+                (Some(_), Some(_)) => {
+                    diags.push(
+                        Diagnostic::at(
+                            "E025",
+                            item.span,
+                            format!("`{path}` has both `value` and `valueFrom`"),
+                        )
+                        .with_label("choose one"),
+                    );
+                    None
+                }
+                (Some(node), None) => {
+                    read::string(node, &format!("{path}.value"), diags).map(EnvValue::Literal)
+                }
+                (None, Some(mut from)) => {
+                    let component = from.required("component", diags).and_then(|n| {
+                        read::string(n, &from.child_path("component"), diags).map(|v| Located {
+                            value: v,
+                            span: n.span,
+                        })
+                    });
+                    let output = from.required("output", diags).and_then(|n| {
+                        read::string(n, &from.child_path("output"), diags).map(|v| Located {
+                            value: v,
+                            span: n.span,
+                        })
+                    });
+                    from.finish(diags);
+                    match (component, output) {
+                        (Some(component), Some(output)) => {
+                            let value = EnvValue::From {
+                                component: component.value.clone(),
+                                output: output.value.clone(),
+                            };
+                            ctx.references.push(Reference {
+                                target: component,
+                                output: Some(output),
+                            });
+                            Some(value)
+                        }
+                        _ => None,
+                    }
+                }
+                (None, None) => {
+                    diags.push(
+                        Diagnostic::at(
+                            "E022",
+                            item.span,
+                            format!("`{path}` needs `value` or `valueFrom`"),
+                        )
+                        .with_label("no value"),
+                    );
+                    None
+                }
+            };
+            m.finish(diags);
+            if let (Some(name), Some(value), Some(name_node)) = (name, value, name_node) {
+                env_names.push((name.clone(), name_node.span));
+                environment.push(EnvVar { name, value });
+            }
+        }
+    }
+
+    let mut secrets: Vec<SecretEnv> = Vec::new();
+    if let Some(node) = spec.get("secrets") {
+        for (i, item) in read::seq(node, "spec.secrets", diags)
+            .unwrap_or_default()
+            .iter()
+            .enumerate()
+        {
+            let path = format!("spec.secrets[{i}]");
+            let Some(mut m) = MapReader::new(item, path.clone(), item.span, diags) else {
+                continue;
+            };
+            let name = m.required_string("name", diags);
+            let secret_ref = m.required_string("secretRef", diags);
+            let env_node = m.get("envVar");
+            let env_var = m.string("envVar", diags);
+            let key = m.string("key", diags);
+            m.finish(diags);
+            if let (Some(name), Some(secret_ref)) = (name, secret_ref) {
+                let env_var = env_var.unwrap_or_else(|| name.clone());
+                let span = env_node
+                    .or_else(|| item.get("name"))
+                    .map(|n| n.span)
+                    .unwrap_or(item.span);
+                env_names.push((env_var.clone(), span));
+                secrets.push(SecretEnv {
+                    name,
+                    secret_ref,
+                    env_var,
+                    key,
+                });
+            }
+        }
+    }
+    for (i, (name, span)) in env_names.iter().enumerate() {
+        if !is_env_name(name) {
+            diags.push(
+                Diagnostic::at(
+                    "E025",
+                    *span,
+                    format!("`{name}` is not a valid environment variable name"),
+                )
+                .with_label("invalid name")
+                .with_hint("use letters, digits and underscores, not starting with a digit"),
+            );
+        } else if env_names[..i].iter().any(|(other, _)| other == name) {
+            diags.push(
+                Diagnostic::at(
+                    "E025",
+                    *span,
+                    format!("environment variable `{name}` is set twice"),
+                )
+                .with_label("set again here")
+                .with_hint("each variable comes from exactly one `environment` or `secrets` entry"),
+            );
+        }
+    }
+
+    let mut configs = None;
+    if let Some(mut m) = spec.map("configs", diags) {
+        let mount_path = m.required_string("mountPath", diags).unwrap_or_default();
+        if !mount_path.is_empty() && !mount_path.starts_with('/') {
+            if let Some(node) = m.get("mountPath") {
+                diags.push(
+                    Diagnostic::at(
+                        "E025",
+                        node.span,
+                        "`spec.configs.mountPath` must be an absolute path",
+                    )
+                    .with_label("relative path"),
+                );
+            }
+        }
+        let mut files = Vec::new();
+        for (name, span) in m.string_list("files", diags).unwrap_or_default() {
+            match resolve_config_file(ctx.component_dir, &name) {
+                Some(path) => files.push(ConfigFile { name, path }),
+                None => diags.push(
+                    Diagnostic::at(
+                        "E080",
+                        Span {
+                            len: name.chars().count().max(1) as u32,
+                            ..span
+                        },
+                        format!("config file `{name}` does not exist"),
+                    )
+                    .with_label("not found")
+                    .with_hint(format!(
+                        "put it at {}",
+                        ctx.component_dir.join("configs").join(&name).display()
+                    )),
+                ),
+            }
+        }
+        m.finish(diags);
+        configs = Some(Configs { mount_path, files });
+    }
+
+    let mut readiness = None;
+    if let Some(mut hc) = spec.map("healthCheck", diags) {
+        if let Some(mut r) = hc.map("readiness", diags) {
+            if let Some(mut http) = r.required_map("http", diags) {
+                let path = http
+                    .required_string("path", diags)
+                    .unwrap_or_else(|| "/".into());
+                let port_node = http.get("port");
+                let port = port_node
+                    .and_then(|n| port_value(n, "spec.healthCheck.readiness.http.port", diags))
+                    .or_else(|| ports.first().map(|p| p.port))
+                    .unwrap_or(80);
+                if !path.starts_with('/') {
+                    if let Some(node) = http.get("path") {
+                        diags.push(
+                            Diagnostic::at(
+                                "E025",
+                                node.span,
+                                "the readiness path must start with `/`",
+                            )
+                            .with_label("not an absolute path"),
+                        );
+                    }
+                }
+                if let Some(node) = port_node {
+                    if !ports.is_empty() && !ports.iter().any(|p| p.port == port) {
+                        diags.push(
+                            Diagnostic::at(
+                                "E025",
+                                node.span,
+                                format!(
+                                    "readiness port {port} is not one of the component's `ports`"
+                                ),
+                            )
+                            .with_label("unknown port")
+                            .with_hint(format!(
+                                "declared ports: {}",
+                                ports
+                                    .iter()
+                                    .map(|p| p.port.to_string())
+                                    .collect::<Vec<_>>()
+                                    .join(", ")
+                            )),
+                        );
+                    }
+                }
+                http.finish(diags);
+                let interval = r.int("intervalSeconds", 5..=300, diags).unwrap_or(15) as u32;
+                let timeout = r.int("timeoutSeconds", 2..=120, diags).unwrap_or(5) as u32;
+                let healthy = r.int("healthyThreshold", 2..=10, diags).unwrap_or(2) as u32;
+                let unhealthy = r.int("unhealthyThreshold", 2..=10, diags).unwrap_or(3) as u32;
+                if timeout >= interval {
+                    if let Some(node) = r.get("timeoutSeconds") {
+                        diags.push(
+                            Diagnostic::at(
+                                "E025",
+                                node.span,
+                                format!("`timeoutSeconds` ({timeout}) must be less than `intervalSeconds` ({interval})"),
+                            )
+                            .with_label("too long"),
+                        );
+                    }
+                }
+                readiness = Some(Readiness {
+                    path,
+                    port,
+                    interval_seconds: interval,
+                    timeout_seconds: timeout,
+                    healthy_threshold: healthy,
+                    unhealthy_threshold: unhealthy,
+                });
+            }
+            r.finish(diags);
+        }
+        hc.finish(diags);
+    }
+
+    MicroServiceSpec {
+        image,
+        platform,
+        cpu_architecture,
+        command,
+        ports,
+        load_balancer,
+        environment,
+        secrets,
+        configs,
+        readiness,
+        infra,
+    }
+}
+
+/// `configs.files` entries are relative to the component's `configs/` folder; a path
+/// that already starts with `configs/` is relative to the component folder.
+fn resolve_config_file(component_dir: &Path, name: &str) -> Option<PathBuf> {
+    if name.is_empty() || Path::new(name).is_absolute() || name.split('/').any(|part| part == "..")
+    {
+        return None;
+    }
+    [
+        component_dir.join("configs").join(name),
+        component_dir.join(name),
+    ]
+    .into_iter()
+    .find(|p| p.is_file())
+}
+
+fn lower_rds(spec: &mut MapReader, diags: &mut Diagnostics) -> RdsSpec {
+    let mut rds = RdsSpec {
+        engine: "postgres",
+        engine_version: String::new(),
+        instance_class: String::new(),
+        storage_type: "gp3",
+        allocated_gb: 20,
+        max_allocated_gb: None,
+        iops: None,
+        multi_az: false,
+        publicly_accessible: false,
+        database_name: String::new(),
+        username: String::new(),
+        port: 5432,
+        password_secret: String::new(),
+        password_key: None,
+        backup_retention_days: 7,
+        backup_window: None,
+        maintenance_window: None,
+        deletion_protection: None,
+        parameters: BTreeMap::new(),
+        spans: RdsSpans::default(),
+    };
+    if let Some(mut m) = spec.required_map("engine", diags) {
+        if let Some(node) = m.required("type", diags) {
+            rds.engine = read::one_of(
+                node,
+                "spec.engine.type",
+                &["postgres", "mysql", "mariadb"],
+                diags,
+            )
+            .unwrap_or("postgres");
+        }
+        rds.engine_version = m.required_string("version", diags).unwrap_or_default();
+        m.finish(diags);
+    }
+    rds.port = if rds.engine == "postgres" { 5432 } else { 3306 };
+    if let Some(mut m) = spec.required_map("instance", diags) {
+        if let Some(node) = m.required("class", diags) {
+            rds.instance_class =
+                read::string(node, "spec.instance.class", diags).unwrap_or_default();
+            if !rds.instance_class.starts_with("db.") {
+                diags.push(
+                    Diagnostic::at(
+                        "E025",
+                        node.span,
+                        format!("`{}` is not an RDS instance class", rds.instance_class),
+                    )
+                    .with_label("expected db.<family>.<size>")
+                    .with_hint("for example `db.t3.small`"),
+                );
+            }
+        }
+        if let Some(mut storage) = m.map("storage", diags) {
+            rds.storage_type = storage
+                .one_of("type", &["gp2", "gp3", "io1", "io2"], diags)
+                .unwrap_or("gp3");
+            rds.allocated_gb = storage.int("allocatedGB", 20..=65536, diags).unwrap_or(20) as u32;
+            let max_node = storage.get("maxAllocatedGB");
+            rds.max_allocated_gb = storage
+                .int("maxAllocatedGB", 20..=65536, diags)
+                .map(|v| v as u32);
+            rds.iops = storage.int("iops", 1000..=256000, diags).map(|v| v as u32);
+            if let (Some(max), Some(node)) = (rds.max_allocated_gb, max_node) {
+                if max < rds.allocated_gb {
+                    diags.push(
+                        Diagnostic::at(
+                            "E025",
+                            node.span,
+                            format!(
+                                "`maxAllocatedGB` ({max}) is below `allocatedGB` ({})",
+                                rds.allocated_gb
+                            ),
+                        )
+                        .with_label("below allocatedGB"),
+                    );
+                }
+            }
+            if rds.storage_type.starts_with("io") && rds.iops.is_none() {
+                diags.push(
+                    Diagnostic::at(
+                        "E022",
+                        storage.anchor(),
+                        format!("`{}` storage needs `iops`", rds.storage_type),
+                    )
+                    .with_label("`iops` is missing here"),
+                );
+            }
+            storage.finish(diags);
+        }
+        rds.spans.multi_az = m.get("multiAZ").map(|n| n.span);
+        rds.multi_az = m.bool("multiAZ", diags).unwrap_or(false);
+        rds.spans.publicly_accessible = m.get("publiclyAccessible").map(|n| n.span);
+        rds.publicly_accessible = m.bool("publiclyAccessible", diags).unwrap_or(false);
+        m.finish(diags);
+    }
+    if let Some(mut m) = spec.required_map("database", diags) {
+        if let Some(node) = m.required("name", diags) {
+            rds.database_name = read::string(node, "spec.database.name", diags).unwrap_or_default();
+            check_sql_identifier("database name", &rds.database_name, 63, node.span, diags);
+        }
+        if let Some(node) = m.required("username", diags) {
+            rds.username = read::string(node, "spec.database.username", diags).unwrap_or_default();
+            let max = if rds.engine == "postgres" { 63 } else { 16 };
+            check_sql_identifier("master username", &rds.username, max, node.span, diags);
+            if rds.username == "rdsadmin" {
+                diags.push(
+                    Diagnostic::at("E025", node.span, "`rdsadmin` is reserved by RDS")
+                        .with_label("reserved"),
+                );
+            }
+        }
+        if let Some(node) = m.get("port") {
+            rds.port = port_value(node, "spec.database.port", diags).unwrap_or(rds.port);
+        }
+        if let Some(mut secret) = m.required_map("passwordSecret", diags) {
+            rds.password_secret = secret.required_string("ref", diags).unwrap_or_default();
+            rds.password_key = secret.string("key", diags);
+            secret.finish(diags);
+        }
+        m.finish(diags);
+    }
+    if let Some(mut m) = spec.map("backup", diags) {
+        rds.spans.backup_retention = m.get("retentionDays").map(|n| n.span);
+        rds.backup_retention_days = m.int("retentionDays", 0..=35, diags).unwrap_or(7) as u32;
+        rds.backup_window = m.string("window", diags);
+        m.finish(diags);
+    }
+    rds.maintenance_window = spec.string("maintenanceWindow", diags);
+    rds.spans.deletion_protection = spec.get("deletionProtection").map(|n| n.span);
+    rds.deletion_protection = spec.bool("deletionProtection", diags);
+    rds.parameters = spec.string_map("parameters", diags).unwrap_or_default();
+    rds
+}
+
+fn check_sql_identifier(what: &str, value: &str, max: usize, span: Span, diags: &mut Diagnostics) {
+    let valid = value
+        .chars()
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic())
+        && value.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+    if !valid {
+        diags.push(
+            Diagnostic::at("E025", span, format!("`{value}` is not a valid {what}"))
+                .with_label("invalid identifier")
+                .with_hint("start with a letter; use letters, digits and underscores"),
+        );
+    } else if value.len() > max {
+        diags.push(
+            Diagnostic::at(
+                "E025",
+                span,
+                format!("the {what} may have at most {max} characters"),
+            )
+            .with_label("too long"),
+        );
+    }
+}
+
+fn lower_sqs(spec: &mut MapReader, diags: &mut Diagnostics) -> SqsSpec {
+    let type_node = spec.get("type");
+    let fifo = spec.one_of("type", &["standard", "fifo"], diags) == Some("fifo");
+    let mut sqs = SqsSpec {
+        fifo,
+        message_retention_seconds: spec
+            .int("messageRetentionPeriod", 60..=1_209_600, diags)
+            .unwrap_or(345_600) as u32,
+        visibility_timeout_seconds: spec
+            .int("visibilityTimeout", 0..=43_200, diags)
+            .unwrap_or(30) as u32,
+        delay_seconds: spec.int("delaySeconds", 0..=900, diags).unwrap_or(0) as u32,
+        max_message_size_bytes: spec
+            .int("maxMessageSize", 1024..=1_048_576, diags)
+            .unwrap_or(262_144) as u32,
+        receive_wait_time_seconds: spec
+            .int("receiveWaitTimeSeconds", 0..=20, diags)
+            .unwrap_or(0) as u32,
+        content_based_deduplication: false,
+        dead_letter_queue: None,
+    };
+    if let Some(node) = spec.get("contentBasedDeduplication") {
+        sqs.content_based_deduplication =
+            read::boolean(node, "spec.contentBasedDeduplication", diags).unwrap_or(false);
+        if sqs.content_based_deduplication && !fifo {
+            diags.push(
+                Diagnostic::at(
+                    "E025",
+                    node.span,
+                    "`contentBasedDeduplication` applies only to `type: fifo` queues",
+                )
+                .with_label("standard queue")
+                .with_hint(if type_node.is_some() {
+                    "set `type: fifo` or remove this line"
+                } else {
+                    "add `type: fifo`"
+                }),
+            );
+        }
+    }
+    if let Some(mut m) = spec.map("deadLetterQueue", diags) {
+        let enabled = m.bool("enabled", diags).unwrap_or(true);
+        let max_receive_count = m.int("maxReceiveCount", 1..=1000, diags).unwrap_or(3) as u32;
+        let retention = m
+            .int("messageRetentionPeriod", 60..=1_209_600, diags)
+            .unwrap_or(1_209_600) as u32;
+        m.finish(diags);
+        if enabled {
+            sqs.dead_letter_queue = Some(DeadLetterQueue {
+                max_receive_count,
+                message_retention_seconds: retention,
+            });
+        }
+    }
+    sqs
+}
+
+fn lower_redis(spec: &mut MapReader, diags: &mut Diagnostics) -> RedisSpec {
+    let mut redis = RedisSpec {
+        engine_version: String::new(),
+        mode: "replication-group",
+        node_type: String::new(),
+        num_nodes: 1,
+        automatic_failover: false,
+        port: 6379,
+        snapshot_retention_days: 0,
+        transit_encryption: true,
+        at_rest_encryption: true,
+        parameters: BTreeMap::new(),
+        num_nodes_span: None,
+    };
+    if let Some(mut m) = spec.required_map("engine", diags) {
+        redis.engine_version = m.required_string("version", diags).unwrap_or_default();
+        m.finish(diags);
+    }
+    if let Some(mut m) = spec.required_map("cluster", diags) {
+        redis.mode = m
+            .one_of("mode", &["replication-group", "cache-cluster"], diags)
+            .unwrap_or("replication-group");
+        if let Some(node) = m.required("nodeType", diags) {
+            redis.node_type =
+                read::string(node, "spec.cluster.nodeType", diags).unwrap_or_default();
+            if !redis.node_type.starts_with("cache.") {
+                diags.push(
+                    Diagnostic::at(
+                        "E025",
+                        node.span,
+                        format!("`{}` is not an ElastiCache node type", redis.node_type),
+                    )
+                    .with_label("expected cache.<family>.<size>")
+                    .with_hint("for example `cache.t3.micro`"),
+                );
+            }
+        }
+        redis.num_nodes_span = m.get("numNodes").map(|n| n.span);
+        redis.num_nodes = m.int("numNodes", 1..=6, diags).unwrap_or(1) as u32;
+        let failover_node = m.get("automaticFailover");
+        let failover = m.bool("automaticFailover", diags);
+        redis.automatic_failover = failover.unwrap_or(redis.num_nodes > 1);
+        if redis.automatic_failover && redis.num_nodes < 2 {
+            if let Some(node) = failover_node {
+                diags.push(
+                    Diagnostic::at(
+                        "E025",
+                        node.span,
+                        "automatic failover needs at least 2 nodes",
+                    )
+                    .with_label("only one node")
+                    .with_hint("set `numNodes: 2` or more"),
+                );
+            }
+        }
+        if redis.mode == "cache-cluster" && redis.num_nodes > 1 {
+            if let Some(span) = redis.num_nodes_span {
+                diags.push(
+                    Diagnostic::at("E025", span, "a `cache-cluster` has exactly one node")
+                        .with_label("more than one node")
+                        .with_hint("use `mode: replication-group` for replicas"),
+                );
+            }
+        }
+        m.finish(diags);
+    }
+    if let Some(node) = spec.get("port") {
+        redis.port = port_value(node, "spec.port", diags).unwrap_or(6379);
+    }
+    redis.snapshot_retention_days = spec
+        .int("snapshotRetentionDays", 0..=35, diags)
+        .unwrap_or(0) as u32;
+    redis.transit_encryption = spec.bool("transitEncryption", diags).unwrap_or(true);
+    redis.at_rest_encryption = spec.bool("atRestEncryption", diags).unwrap_or(true);
+    redis.parameters = spec.string_map("parameters", diags).unwrap_or_default();
+    redis
+}

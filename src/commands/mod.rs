@@ -1,0 +1,69 @@
+//! One module per command; each is a thin layer over `panka-core`/`panka-providers`.
+
+mod init;
+mod stack_init;
+mod validate;
+
+use crate::cli::{Cli, Command, StackCommand};
+use crate::output::Ui;
+use crate::settings::ProcessEnv;
+
+/// Exit codes of product.md.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Exit {
+    Success = 0,
+    /// Invalid input, AWS error, refused.
+    Failure = 1,
+}
+
+impl From<Exit> for std::process::ExitCode {
+    fn from(exit: Exit) -> Self {
+        std::process::ExitCode::from(exit as u8)
+    }
+}
+
+pub fn run(cli: Cli, env: &ProcessEnv, ui: &Ui) -> anyhow::Result<Exit> {
+    match cli.command {
+        Command::Version => {
+            if ui.is_json() {
+                ui.json(&serde_json::json!({ "version": env!("CARGO_PKG_VERSION") }));
+            } else {
+                ui.out(&format!("panka version {}\n", env!("CARGO_PKG_VERSION")));
+            }
+            Ok(Exit::Success)
+        }
+        Command::Init(args) => init::run(&args, &cli.global, env, ui),
+        Command::Stack(StackCommand::Init(args)) => stack_init::run(&args, env, ui),
+        Command::Validate(args) => validate::run(&args, env, ui),
+    }
+}
+
+/// Asks one question on the terminal; an empty answer takes `default`.
+pub fn prompt(question: &str, default: Option<&str>) -> anyhow::Result<String> {
+    use std::io::{BufRead, Write};
+    let mut stderr = std::io::stderr().lock();
+    match default {
+        Some(d) if !d.is_empty() => write!(stderr, "? {question} [{d}]: ")?,
+        _ => write!(stderr, "? {question}: ")?,
+    }
+    stderr.flush()?;
+    let mut line = String::new();
+    let read = std::io::stdin().lock().read_line(&mut line)?;
+    if read == 0 {
+        anyhow::bail!(crate::error::UserError::new(
+            "no answer: standard input was closed"
+        ));
+    }
+    let answer = line.trim();
+    Ok(if answer.is_empty() {
+        default.unwrap_or("").to_string()
+    } else {
+        answer.to_string()
+    })
+}
+
+/// Whether questions can be asked: both standard input and error are terminals.
+pub fn interactive() -> bool {
+    use std::io::IsTerminal;
+    std::io::stdin().is_terminal() && std::io::stderr().is_terminal()
+}
