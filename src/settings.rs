@@ -17,7 +17,6 @@ pub struct ProcessEnv {
     pub panka_config: Option<PathBuf>,
     pub panka_environment: Option<String>,
     pub no_color: bool,
-    pub aws_endpoint_url: Option<String>,
     pub aws_region: Option<String>,
     /// `PANKA_VAR_<NAME>` values by `<NAME>`.
     pub panka_vars: BTreeMap<String, String>,
@@ -37,7 +36,6 @@ impl ProcessEnv {
             panka_config: non_empty("PANKA_CONFIG").map(PathBuf::from),
             panka_environment: non_empty("PANKA_ENVIRONMENT"),
             no_color: std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty()),
-            aws_endpoint_url: non_empty("AWS_ENDPOINT_URL"),
             aws_region: non_empty("AWS_REGION").or_else(|| non_empty("AWS_DEFAULT_REGION")),
             panka_vars: std::env::vars()
                 .filter_map(|(k, v)| Some((k.strip_prefix("PANKA_VAR_")?.to_string(), v)))

@@ -37,8 +37,14 @@ impl Cycle {
 impl Graph {
     /// Builds the graph, reporting references to unknown components (`E060` for
     /// `valueFrom`, `E062` for `dependsOn`), unknown outputs (`E061`) and
-    /// self-references (`E064`). Bad edges are left out.
-    pub fn build(components: &[Component], diags: &mut Diagnostics) -> Graph {
+    /// self-references (`E064`). Bad edges are left out. References to `unreadable`
+    /// components (whose files failed to parse, already reported) are dropped silently
+    /// so one mistake is not reported twice.
+    pub fn build(
+        components: &[Component],
+        unreadable: &BTreeSet<ComponentId>,
+        diags: &mut Diagnostics,
+    ) -> Graph {
         let by_id: BTreeMap<&ComponentId, &Component> =
             components.iter().map(|c| (&c.id, c)).collect();
         let mut graph = Graph::default();
@@ -63,6 +69,9 @@ impl Graph {
                     continue;
                 };
                 let Some(target) = by_id.get(&target_id) else {
+                    if unreadable.contains(&target_id) {
+                        continue;
+                    }
                     let code = if via_value_from { "E060" } else { "E062" };
                     let names: Vec<String> = by_id.keys().map(ToString::to_string).collect();
                     let mut d = Diagnostic::at(

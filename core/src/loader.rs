@@ -8,7 +8,7 @@ use crate::names::check_name;
 use crate::read::{MapReader, did_you_mean};
 use crate::source::{SourceId, Sources, Span};
 use crate::yaml::{Node, deep_merge, parse_document};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 /// A parsed document and the file it came from.
@@ -79,6 +79,19 @@ impl StackFiles {
 
     pub fn environment(&self, name: &str) -> Option<&EnvironmentFile> {
         self.environments.iter().find(|e| e.folder == name)
+    }
+
+    /// Components whose folder exists but whose document could not be read.
+    pub fn unreadable_components(&self) -> BTreeSet<ComponentId> {
+        self.services
+            .iter()
+            .flat_map(|s| {
+                s.components
+                    .iter()
+                    .filter(|c| c.kind().is_none())
+                    .map(move |c| ComponentId::new(&s.folder, &c.folder))
+            })
+            .collect()
     }
 
     /// Every component id defined by a readable document, in folder order.

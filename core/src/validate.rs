@@ -82,6 +82,7 @@ pub fn validate(root: &Path, options: &ValidateOptions, sources: &mut Sources) -
     };
     environments.dedup();
 
+    let unreadable = files.unreadable_components();
     let mut base: Option<(ResolvedStack, Graph)> = None;
     for env in &environments {
         let resolved = resolve(
@@ -93,7 +94,7 @@ pub fn validate(root: &Path, options: &ValidateOptions, sources: &mut Sources) -
             },
             &mut diags,
         );
-        let graph = Graph::build(&resolved.components, &mut diags);
+        let graph = Graph::build(&resolved.components, &unreadable, &mut diags);
         let cycles = graph.cycles();
         report_cycles(&cycles, &resolved.components, &mut diags);
         policy::check(&resolved, &mut diags);

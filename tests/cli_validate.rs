@@ -1,0 +1,305 @@
+//! `panka validate` end to end: the walkthrough's screens, JSON, and every bad-input case
+//! under fixtures/invalid/ (each pinned by a snapshot of its exact messages).
+
+use assert_cmd::Command;
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+
+fn fixtures() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures")
+}
+
+fn panka(cwd: &Path) -> Command {
+    let mut cmd = Command::cargo_bin("panka").expect("panka binary");
+    cmd.current_dir(cwd)
+        .env_remove("PANKA_ENVIRONMENT")
+        .env_remove("PANKA_CONFIG")
+        .env("NO_COLOR", "1");
+    for (key, _) in std::env::vars() {
+        if key.starts_with("PANKA_VAR_") {
+            cmd.env_remove(key);
+        }
+    }
+    cmd
+}
+
+const WALKTHROUGH_TREE: &str = "Validating stack: notification-platform
+├── Parsing stack.yaml... ✓
+├── Parsing services... ✓
+│   └── email-service ✓
+├── Parsing components... ✓
+│   ├── email-service/api ✓
+│   ├── email-service/database ✓
+│   └── email-service/queue ✓
+├── Building dependency graph... ✓
+│   Wave 1: database, queue
+│   Wave 2: api
+├── Validating references... ✓
+├── Checking for cycles... ✓
+└── Running policy checks... ✓
+
+✓ Stack configuration is valid!
+";
+
+/// A deployment repo laid out as the walkthrough's: `<tmp>/stacks/notification-platform`.
+fn deployment_repo() -> tempfile::TempDir {
+    let repo = tempfile::tempdir().expect("tempdir");
+    copy_dir(
+        &fixtures().join("notification-platform"),
+        &repo.path().join("stacks").join("notification-platform"),
+    );
+    repo
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).expect("mkdir");
+    for entry in std::fs::read_dir(from).expect("read_dir").flatten() {
+        let target = to.join(entry.file_name());
+        if entry.file_type().expect("file type").is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), target).expect("copy");
+        }
+    }
+}
+
+#[test]
+fn validates_the_walkthrough_stack_from_the_repo_root() {
+    let repo = deployment_repo();
+    let out = panka(repo.path())
+        .args(["validate", "--stack", "notification-platform"])
+        .output()
+        .expect("run");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "stderr: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout), WALKTHROUGH_TREE);
+    // The walkthrough validates without --var: VERSION is only a note.
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("note[E050]: variable `VERSION` is not defined"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("error"), "{stderr}");
+}
+
+#[test]
+fn finds_the_stack_from_below_the_root_and_from_inside_it() {
+    let repo = deployment_repo();
+    let stack = repo.path().join("stacks/notification-platform");
+    for cwd in [
+        stack.join("services/email-service/components"),
+        stack.clone(),
+    ] {
+        let out = panka(&cwd).args(["validate"]).output().expect("run");
+        assert_eq!(out.status.code(), Some(0), "from {}", cwd.display());
+        assert_eq!(String::from_utf8_lossy(&out.stdout), WALKTHROUGH_TREE);
+    }
+    let out = panka(&stack.join("services"))
+        .args(["validate", "--stack", "notification-platform"])
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(0));
+}
+
+#[test]
+fn unknown_stack_names_suggest_the_nearest() {
+    let repo = deployment_repo();
+    panka(repo.path())
+        .args(["validate", "--stack", "notification-platfrom"])
+        .assert()
+        .code(1)
+        .stderr(predicates::str::contains(
+            "stack `notification-platfrom` not found",
+        ))
+        .stderr(predicates::str::contains(
+            "did you mean `notification-platform`?",
+        ));
+}
+
+#[test]
+fn json_output_gives_the_same_waves() {
+    let out = panka(&fixtures())
+        .args([
+            "validate",
+            "--stack",
+            "notification-platform",
+            "--output",
+            "json",
+        ])
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(0));
+    let doc: Value = serde_json::from_slice(&out.stdout).expect("one JSON document on stdout");
+    assert_eq!(doc["stack"], "notification-platform");
+    assert_eq!(doc["valid"], true);
+    assert_eq!(
+        doc["waves"],
+        serde_json::json!([
+            ["email-service/database", "email-service/queue"],
+            ["email-service/api"]
+        ])
+    );
+    assert_eq!(doc["errors"], serde_json::json!([]));
+    let kinds: Vec<(String, String)> = doc["components"]
+        .as_array()
+        .expect("components")
+        .iter()
+        .map(|c| {
+            (
+                c["id"].as_str().unwrap_or("").to_string(),
+                c["kind"].as_str().unwrap_or("").to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            ("email-service/api".to_string(), "MicroService".to_string()),
+            ("email-service/database".to_string(), "RDS".to_string()),
+            ("email-service/queue".to_string(), "SQS".to_string()),
+        ]
+    );
+}
+
+#[test]
+fn production_with_a_pinned_version_passes_every_policy() {
+    let out = panka(&fixtures())
+        .args([
+            "validate",
+            "--stack",
+            "notification-platform",
+            "--environment",
+            "production",
+            "--var",
+            "VERSION=v1.0.0",
+        ])
+        .output()
+        .expect("run");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        out.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn production_with_latest_fails_the_image_policy() {
+    let out = panka(&fixtures())
+        .args([
+            "validate",
+            "--stack",
+            "notification-platform",
+            "--environment",
+            "production",
+            "--var",
+            "VERSION=latest",
+            "--output",
+            "json",
+        ])
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(1));
+    let doc: Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(doc["valid"], false);
+    let errors = doc["errors"].as_array().expect("errors");
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert_eq!(errors[0]["code"], "P001");
+    assert_eq!(errors[0]["line"], 12);
+    assert!(
+        errors[0]["file"]
+            .as_str()
+            .is_some_and(|f| f.ends_with("api/microservice.yaml"))
+    );
+}
+
+/// Each case folder holds `EXPECT` (one `CODE file:line:column` per expected
+/// diagnostic), `EXIT` (the exit code) and optionally `ARGS` (extra flags).
+#[test]
+fn every_invalid_case_reports_its_errors_at_the_right_place() {
+    let root = fixtures().join("invalid");
+    let mut cases: Vec<PathBuf> = std::fs::read_dir(&root)
+        .expect("fixtures/invalid")
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.is_dir())
+        .collect();
+    cases.sort();
+    assert!(
+        cases.len() >= 20,
+        "expected the bad-input corpus, found {}",
+        cases.len()
+    );
+    for case in cases {
+        let name = case
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let read = |file: &str| std::fs::read_to_string(case.join(file)).unwrap_or_default();
+        let args: Vec<String> = read("ARGS")
+            .split_whitespace()
+            .map(str::to_string)
+            .collect();
+        let exit: i32 = read("EXIT").trim().parse().expect("EXIT holds a number");
+
+        let out = panka(&case)
+            .arg("validate")
+            .args(&args)
+            .output()
+            .expect("run");
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert_eq!(out.status.code(), Some(exit), "case {name}: {stderr}");
+        for line in read("EXPECT").lines().filter(|l| !l.trim().is_empty()) {
+            let (code, place) = line.split_once(' ').expect("CODE place");
+            let wanted = format!("[{code}]");
+            let at = stderr
+                .find(&wanted)
+                .unwrap_or_else(|| panic!("case {name}: no {code} in\n{stderr}"));
+            let arrow = format!("--> {place}");
+            assert!(
+                stderr[at..]
+                    .lines()
+                    .take(2)
+                    .any(|l| l.trim_start().starts_with(&arrow)),
+                "case {name}: {code} not at {place}:\n{stderr}"
+            );
+        }
+        insta::assert_snapshot!(format!("invalid-{name}"), stderr);
+
+        let json = panka(&case)
+            .arg("validate")
+            .args(&args)
+            .args(["--output", "json"])
+            .output()
+            .expect("run");
+        assert_eq!(json.status.code(), Some(exit), "case {name} (json)");
+        let doc: Value = serde_json::from_slice(&json.stdout).expect("json document");
+        assert_eq!(doc["valid"], exit == 0, "case {name}");
+        let all: Vec<&Value> = doc["errors"]
+            .as_array()
+            .into_iter()
+            .chain(doc["warnings"].as_array())
+            .flatten()
+            .collect();
+        for line in read("EXPECT").lines().filter(|l| !l.trim().is_empty()) {
+            let (code, place) = line.split_once(' ').expect("CODE place");
+            let found = all.iter().any(|e| {
+                let here = match (e["line"].as_u64(), e["column"].as_u64()) {
+                    (Some(l), Some(c)) => format!("{}:{l}:{c}", e["file"].as_str().unwrap_or("")),
+                    _ => e["file"].as_str().unwrap_or("").to_string(),
+                };
+                e["code"] == code && here == place
+            });
+            assert!(found, "case {name}: JSON lacks {code} at {place}: {all:?}");
+        }
+    }
+}
