@@ -183,21 +183,21 @@ fn check_matches(
     why: &str,
     diags: &mut Diagnostics,
 ) {
-    if let Some(found) = meta {
-        if found.value != expected {
-            diags.push(
-                Diagnostic::at(
-                    "E032",
-                    Span {
-                        len: found.value.chars().count().max(1) as u32,
-                        ..found.span
-                    },
-                    format!("`{field}` is `{}` but {why} `{expected}`", found.value),
-                )
-                .with_label(format!("expected `{expected}`"))
-                .with_hint(format!("write `{expected}` here, or move the file")),
-            );
-        }
+    if let Some(found) = meta
+        && found.value != expected
+    {
+        diags.push(
+            Diagnostic::at(
+                "E032",
+                Span {
+                    len: found.value.chars().count().max(1) as u32,
+                    ..found.span
+                },
+                format!("`{field}` is `{}` but {why} `{expected}`", found.value),
+            )
+            .with_label(format!("expected `{expected}`"))
+            .with_hint(format!("write `{expected}` here, or move the file")),
+        );
     }
 }
 
@@ -256,18 +256,18 @@ pub fn read_stack_files(root: &Path, sources: &mut Sources, diags: &mut Diagnost
     let stack_name = files.name().to_string();
 
     let default_infra = root.join("infra").join("defaults.yaml");
-    if default_infra.is_file() {
-        if let Some(doc) = parse_file(
+    if default_infra.is_file()
+        && let Some(doc) = parse_file(
             &default_infra,
             &[DocKind::InfraDefaults],
             "infra/",
             sources,
             diags,
-        ) {
-            files
-                .infra_defaults
-                .insert(PathBuf::from("infra/defaults.yaml"), doc);
-        }
+        )
+    {
+        files
+            .infra_defaults
+            .insert(PathBuf::from("infra/defaults.yaml"), doc);
     }
 
     for (service_folder, service_dir) in sub_dirs(&root.join("services")) {
@@ -318,7 +318,9 @@ pub fn read_stack_files(root: &Path, sources: &mut Sources, diags: &mut Diagnost
                     if let Some(path) = service_spec.defaults {
                         let relative = normalise_relative(&path.value);
                         let full = root.join(&relative);
-                        if !files.infra_defaults.contains_key(&relative) {
+                        if let std::collections::btree_map::Entry::Vacant(e) =
+                            files.infra_defaults.entry(relative)
+                        {
                             if full.is_file() {
                                 if let Some(d) = parse_file(
                                     &full,
@@ -327,7 +329,7 @@ pub fn read_stack_files(root: &Path, sources: &mut Sources, diags: &mut Diagnost
                                     sources,
                                     diags,
                                 ) {
-                                    files.infra_defaults.insert(relative, d);
+                                    e.insert(d);
                                 }
                             } else {
                                 diags.push(
@@ -516,21 +518,21 @@ fn read_component(
     if let Some(d) = &doc {
         check_doc_name(d, "component", diags);
     }
-    if let (Some(d), Some(i)) = (&doc, &infra) {
-        if d.envelope.kind != DocKind::Component(ComponentKind::MicroService) {
-            diags.push(
-                Diagnostic::at(
-                    "E012",
-                    i.envelope.kind_span,
-                    format!(
-                        "`ComponentInfra` applies only to MicroService components, not {}",
-                        d.envelope.kind.name()
-                    ),
-                )
-                .with_label("no infra for this kind")
-                .with_hint("size databases, queues and caches in their own `spec`"),
-            );
-        }
+    if let (Some(d), Some(i)) = (&doc, &infra)
+        && d.envelope.kind != DocKind::Component(ComponentKind::MicroService)
+    {
+        diags.push(
+            Diagnostic::at(
+                "E012",
+                i.envelope.kind_span,
+                format!(
+                    "`ComponentInfra` applies only to MicroService components, not {}",
+                    d.envelope.kind.name()
+                ),
+            )
+            .with_label("no infra for this kind")
+            .with_hint("size databases, queues and caches in their own `spec`"),
+        );
     }
     ComponentFiles {
         folder,

@@ -14,12 +14,20 @@ fn fixture() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../fixtures/notification-platform")
 }
 
-fn resolve_env(environment: Option<&str>, vars: &[(&str, &str)], undefined: Severity) -> (ResolvedStack, Diagnostics) {
+fn resolve_env(
+    environment: Option<&str>,
+    vars: &[(&str, &str)],
+    undefined: Severity,
+) -> (ResolvedStack, Diagnostics) {
     let mut sources = Sources::default();
     let mut diags = Diagnostics::default();
     let files = read_stack_files(&fixture(), &mut sources, &mut diags);
     let mut variables = Variables::new();
-    variables.push_layer(vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect());
+    variables.push_layer(
+        vars.iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+    );
     let stack = resolve(
         &files,
         &ResolveOptions {
@@ -43,19 +51,39 @@ fn component<'a>(stack: &'a ResolvedStack, id: &str) -> &'a ComponentSpec {
 
 #[test]
 fn development_uses_the_component_infra_and_the_variables() {
-    let (stack, diags) = resolve_env(Some("development"), &[("VERSION", "v1.0.0")], Severity::Error);
+    let (stack, diags) = resolve_env(
+        Some("development"),
+        &[("VERSION", "v1.0.0")],
+        Severity::Error,
+    );
     assert!(diags.is_empty(), "{diags:?}");
     assert_eq!(stack.spec.region, "us-east-1");
     let ComponentSpec::MicroService(api) = component(&stack, "email-service/api") else {
         panic!("api is a MicroService")
     };
-    assert_eq!(api.image.reference(), "123456789012.dkr.ecr.us-east-1.amazonaws.com/email-api:v1.0.0");
+    assert_eq!(
+        api.image.reference(),
+        "123456789012.dkr.ecr.us-east-1.amazonaws.com/email-api:v1.0.0"
+    );
     assert_eq!(api.image.short(), "email-api:v1.0.0");
-    assert_eq!((api.infra.cpu, api.infra.memory, api.infra.replicas), (256, 512, 2));
+    assert_eq!(
+        (api.infra.cpu, api.infra.memory, api.infra.replicas),
+        (256, 512, 2)
+    );
     let auto = api.infra.autoscaling.as_ref().expect("autoscaling");
-    assert_eq!((auto.min_replicas, auto.max_replicas, auto.target_cpu_percent), (2, 10, 70));
+    assert_eq!(
+        (
+            auto.min_replicas,
+            auto.max_replicas,
+            auto.target_cpu_percent
+        ),
+        (2, 10, 70)
+    );
     assert!(api.load_balancer.enabled);
-    assert_eq!(api.readiness.as_ref().map(|r| (r.path.as_str(), r.port)), Some(("/health/ready", 8080)));
+    assert_eq!(
+        api.readiness.as_ref().map(|r| (r.path.as_str(), r.port)),
+        Some(("/health/ready", 8080))
+    );
     assert_eq!(api.secrets[0].env_var, "DATABASE_PASSWORD");
     assert_eq!(
         api.environment[0].value,
@@ -70,31 +98,60 @@ fn development_uses_the_component_infra_and_the_variables() {
     let ComponentSpec::Rds(db) = component(&stack, "email-service/database") else {
         panic!("database is RDS")
     };
-    assert_eq!((db.instance_class.as_str(), db.allocated_gb), ("db.t3.small", 20));
+    assert_eq!(
+        (db.instance_class.as_str(), db.allocated_gb),
+        ("db.t3.small", 20)
+    );
     let ComponentSpec::Sqs(queue) = component(&stack, "email-service/queue") else {
         panic!("queue is SQS")
     };
     assert_eq!(queue.visibility_timeout_seconds, 300);
-    assert_eq!(queue.dead_letter_queue.as_ref().map(|d| d.max_receive_count), Some(3));
+    assert_eq!(
+        queue
+            .dead_letter_queue
+            .as_ref()
+            .map(|d| d.max_receive_count),
+        Some(3)
+    );
 }
 
 #[test]
 fn production_overrides_merge_into_spec_and_infra() {
-    let (stack, diags) = resolve_env(Some("production"), &[("VERSION", "v1.0.0")], Severity::Error);
+    let (stack, diags) = resolve_env(
+        Some("production"),
+        &[("VERSION", "v1.0.0")],
+        Severity::Error,
+    );
     assert!(diags.is_empty(), "{diags:?}");
     let ComponentSpec::Rds(db) = component(&stack, "email-service/database") else {
         panic!("RDS")
     };
     // Maps merge: the class and size change, the storage type stays.
-    assert_eq!((db.instance_class.as_str(), db.allocated_gb, db.storage_type), ("db.t3.medium", 50, "gp3"));
+    assert_eq!(
+        (db.instance_class.as_str(), db.allocated_gb, db.storage_type),
+        ("db.t3.medium", 50, "gp3")
+    );
     let ComponentSpec::MicroService(api) = component(&stack, "email-service/api") else {
         panic!("MicroService")
     };
     assert_eq!(api.infra.replicas, 3);
-    assert_eq!(api.infra.memory, 512, "untouched infra keeps the component's value");
-    assert_eq!(stack.environment_spec.as_ref().and_then(|e| e.require_approval), Some(true));
     assert_eq!(
-        stack.environment_spec.as_ref().and_then(|e| e.network.as_ref()).map(|n| n.subnets.len()),
+        api.infra.memory, 512,
+        "untouched infra keeps the component's value"
+    );
+    assert_eq!(
+        stack
+            .environment_spec
+            .as_ref()
+            .and_then(|e| e.require_approval),
+        Some(true)
+    );
+    assert_eq!(
+        stack
+            .environment_spec
+            .as_ref()
+            .and_then(|e| e.network.as_ref())
+            .map(|n| n.subnets.len()),
         Some(2)
     );
 }
@@ -114,11 +171,18 @@ fn waves_follow_value_from_and_depends_on() {
     let graph = Graph::build(&stack.components, &BTreeSet::new(), &mut diags);
     assert!(diags.is_empty());
     assert!(graph.cycles().is_empty());
-    let waves: Vec<Vec<String>> = graph.waves().iter().map(|w| w.iter().map(ComponentId::to_string).collect()).collect();
+    let waves: Vec<Vec<String>> = graph
+        .waves()
+        .iter()
+        .map(|w| w.iter().map(ComponentId::to_string).collect())
+        .collect();
     assert_eq!(
         waves,
         vec![
-            vec!["email-service/database".to_string(), "email-service/queue".to_string()],
+            vec![
+                "email-service/database".to_string(),
+                "email-service/queue".to_string()
+            ],
             vec!["email-service/api".to_string()]
         ]
     );

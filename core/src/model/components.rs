@@ -300,20 +300,19 @@ fn lower_microservice(
             image.tag_span = Some(node.span);
             image.tag = read::string(node, &m.child_path("tag"), diags).unwrap_or_default();
         }
-        if image.repository.contains(':') && !image.repository.contains('/')
-            || image.repository.contains('@')
+        if (image.repository.contains(':') && !image.repository.contains('/')
+            || image.repository.contains('@'))
+            && let Some(node) = m.get("repository")
         {
-            if let Some(node) = m.get("repository") {
-                diags.push(
-                    Diagnostic::at(
-                        "E025",
-                        node.span,
-                        "`spec.image.repository` must not carry a tag or digest",
-                    )
-                    .with_label("tag belongs in `tag`")
-                    .with_hint("write the tag in `spec.image.tag`"),
-                );
-            }
+            diags.push(
+                Diagnostic::at(
+                    "E025",
+                    node.span,
+                    "`spec.image.repository` must not carry a tag or digest",
+                )
+                .with_label("tag belongs in `tag`")
+                .with_hint("write the tag in `spec.image.tag`"),
+            );
         }
         m.finish(diags);
     }
@@ -355,13 +354,13 @@ fn lower_microservice(
                 .one_of("protocol", &["http", "tcp"], diags)
                 .unwrap_or("http");
             if let Some(port) = port {
-                if ports.iter().any(|p| p.port == port) {
-                    if let Some(n) = m.get("port") {
-                        diags.push(
-                            Diagnostic::at("E025", n.span, format!("port {port} is listed twice"))
-                                .with_label("duplicate port"),
-                        );
-                    }
+                if ports.iter().any(|p| p.port == port)
+                    && let Some(n) = m.get("port")
+                {
+                    diags.push(
+                        Diagnostic::at("E025", n.span, format!("port {port} is listed twice"))
+                            .with_label("duplicate port"),
+                    );
                 }
                 ports.push(Port {
                     name,
@@ -387,17 +386,18 @@ fn lower_microservice(
             load_balancer.listener_port =
                 port_value(node, "spec.loadBalancer.listenerPort", diags).unwrap_or(80);
         }
-        if load_balancer.enabled && !has_http_port {
-            if let Some(node) = enabled_node {
-                diags.push(
-                    Diagnostic::at(
-                        "E025",
-                        node.span,
-                        "a load balancer needs an `http` port in `spec.ports`",
-                    )
-                    .with_label("no http port to route to"),
-                );
-            }
+        if load_balancer.enabled
+            && !has_http_port
+            && let Some(node) = enabled_node
+        {
+            diags.push(
+                Diagnostic::at(
+                    "E025",
+                    node.span,
+                    "a load balancer needs an `http` port in `spec.ports`",
+                )
+                .with_label("no http port to route to"),
+            );
         }
         m.finish(diags);
     }
@@ -542,17 +542,18 @@ fn lower_microservice(
     let mut configs = None;
     if let Some(mut m) = spec.map("configs", diags) {
         let mount_path = m.required_string("mountPath", diags).unwrap_or_default();
-        if !mount_path.is_empty() && !mount_path.starts_with('/') {
-            if let Some(node) = m.get("mountPath") {
-                diags.push(
-                    Diagnostic::at(
-                        "E025",
-                        node.span,
-                        "`spec.configs.mountPath` must be an absolute path",
-                    )
-                    .with_label("relative path"),
-                );
-            }
+        if !mount_path.is_empty()
+            && !mount_path.starts_with('/')
+            && let Some(node) = m.get("mountPath")
+        {
+            diags.push(
+                Diagnostic::at(
+                    "E025",
+                    node.span,
+                    "`spec.configs.mountPath` must be an absolute path",
+                )
+                .with_label("relative path"),
+            );
         }
         let mut files = Vec::new();
         for (name, span) in m.string_list("files", diags).unwrap_or_default() {
@@ -591,48 +592,44 @@ fn lower_microservice(
                     .and_then(|n| port_value(n, "spec.healthCheck.readiness.http.port", diags))
                     .or_else(|| ports.first().map(|p| p.port))
                     .unwrap_or(80);
-                if !path.starts_with('/') {
-                    if let Some(node) = http.get("path") {
-                        diags.push(
-                            Diagnostic::at(
-                                "E025",
-                                node.span,
-                                "the readiness path must start with `/`",
-                            )
+                if !path.starts_with('/')
+                    && let Some(node) = http.get("path")
+                {
+                    diags.push(
+                        Diagnostic::at("E025", node.span, "the readiness path must start with `/`")
                             .with_label("not an absolute path"),
-                        );
-                    }
+                    );
                 }
-                if let Some(node) = port_node {
-                    if !ports.is_empty() && !ports.iter().any(|p| p.port == port) {
-                        diags.push(
-                            Diagnostic::at(
-                                "E025",
-                                node.span,
-                                format!(
-                                    "readiness port {port} is not one of the component's `ports`"
-                                ),
-                            )
-                            .with_label("unknown port")
-                            .with_hint(format!(
-                                "declared ports: {}",
-                                ports
-                                    .iter()
-                                    .map(|p| p.port.to_string())
-                                    .collect::<Vec<_>>()
-                                    .join(", ")
-                            )),
-                        );
-                    }
+                if let Some(node) = port_node
+                    && !ports.is_empty()
+                    && !ports.iter().any(|p| p.port == port)
+                {
+                    diags.push(
+                        Diagnostic::at(
+                            "E025",
+                            node.span,
+                            format!("readiness port {port} is not one of the component's `ports`"),
+                        )
+                        .with_label("unknown port")
+                        .with_hint(format!(
+                            "declared ports: {}",
+                            ports
+                                .iter()
+                                .map(|p| p.port.to_string())
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        )),
+                    );
                 }
                 http.finish(diags);
                 let interval = r.int("intervalSeconds", 5..=300, diags).unwrap_or(15) as u32;
                 let timeout = r.int("timeoutSeconds", 2..=120, diags).unwrap_or(5) as u32;
                 let healthy = r.int("healthyThreshold", 2..=10, diags).unwrap_or(2) as u32;
                 let unhealthy = r.int("unhealthyThreshold", 2..=10, diags).unwrap_or(3) as u32;
-                if timeout >= interval {
-                    if let Some(node) = r.get("timeoutSeconds") {
-                        diags.push(
+                if timeout >= interval
+                    && let Some(node) = r.get("timeoutSeconds")
+                {
+                    diags.push(
                             Diagnostic::at(
                                 "E025",
                                 node.span,
@@ -640,7 +637,6 @@ fn lower_microservice(
                             )
                             .with_label("too long"),
                         );
-                    }
                 }
                 readiness = Some(Readiness {
                     path,
@@ -749,20 +745,20 @@ fn lower_rds(spec: &mut MapReader, diags: &mut Diagnostics) -> RdsSpec {
                 .int("maxAllocatedGB", 20..=65536, diags)
                 .map(|v| v as u32);
             rds.iops = storage.int("iops", 1000..=256000, diags).map(|v| v as u32);
-            if let (Some(max), Some(node)) = (rds.max_allocated_gb, max_node) {
-                if max < rds.allocated_gb {
-                    diags.push(
-                        Diagnostic::at(
-                            "E025",
-                            node.span,
-                            format!(
-                                "`maxAllocatedGB` ({max}) is below `allocatedGB` ({})",
-                                rds.allocated_gb
-                            ),
-                        )
-                        .with_label("below allocatedGB"),
-                    );
-                }
+            if let (Some(max), Some(node)) = (rds.max_allocated_gb, max_node)
+                && max < rds.allocated_gb
+            {
+                diags.push(
+                    Diagnostic::at(
+                        "E025",
+                        node.span,
+                        format!(
+                            "`maxAllocatedGB` ({max}) is below `allocatedGB` ({})",
+                            rds.allocated_gb
+                        ),
+                    )
+                    .with_label("below allocatedGB"),
+                );
             }
             if rds.storage_type.starts_with("io") && rds.iops.is_none() {
                 diags.push(
@@ -944,27 +940,29 @@ fn lower_redis(spec: &mut MapReader, diags: &mut Diagnostics) -> RedisSpec {
         let failover_node = m.get("automaticFailover");
         let failover = m.bool("automaticFailover", diags);
         redis.automatic_failover = failover.unwrap_or(redis.num_nodes > 1);
-        if redis.automatic_failover && redis.num_nodes < 2 {
-            if let Some(node) = failover_node {
-                diags.push(
-                    Diagnostic::at(
-                        "E025",
-                        node.span,
-                        "automatic failover needs at least 2 nodes",
-                    )
-                    .with_label("only one node")
-                    .with_hint("set `numNodes: 2` or more"),
-                );
-            }
+        if redis.automatic_failover
+            && redis.num_nodes < 2
+            && let Some(node) = failover_node
+        {
+            diags.push(
+                Diagnostic::at(
+                    "E025",
+                    node.span,
+                    "automatic failover needs at least 2 nodes",
+                )
+                .with_label("only one node")
+                .with_hint("set `numNodes: 2` or more"),
+            );
         }
-        if redis.mode == "cache-cluster" && redis.num_nodes > 1 {
-            if let Some(span) = redis.num_nodes_span {
-                diags.push(
-                    Diagnostic::at("E025", span, "a `cache-cluster` has exactly one node")
-                        .with_label("more than one node")
-                        .with_hint("use `mode: replication-group` for replicas"),
-                );
-            }
+        if redis.mode == "cache-cluster"
+            && redis.num_nodes > 1
+            && let Some(span) = redis.num_nodes_span
+        {
+            diags.push(
+                Diagnostic::at("E025", span, "a `cache-cluster` has exactly one node")
+                    .with_label("more than one node")
+                    .with_hint("use `mode: replication-group` for replicas"),
+            );
         }
         m.finish(diags);
     }

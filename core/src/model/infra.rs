@@ -124,24 +124,24 @@ pub fn lower_infra(spec: &mut MapReader, diags: &mut Diagnostics) -> InfraSpec {
         scaling.finish(diags);
     }
     if let Some(mut logs) = spec.map("logs", diags) {
-        if let Some(node) = logs.get("retentionDays") {
-            if let Some(days) = logs.int("retentionDays", 1..=3653, diags) {
-                if LOG_RETENTION_DAYS.contains(&(days as u32)) {
-                    infra.log_retention_days = days as u32;
-                } else {
-                    diags.push(
-                        Diagnostic::at(
-                            "E023",
-                            node.span,
-                            format!("CloudWatch Logs does not accept a retention of {days} days"),
-                        )
-                        .with_label("unsupported retention")
-                        .with_hint(format!(
-                            "use one of {}",
-                            LOG_RETENTION_DAYS.map(|d| d.to_string()).join(", ")
-                        )),
-                    );
-                }
+        if let Some(node) = logs.get("retentionDays")
+            && let Some(days) = logs.int("retentionDays", 1..=3653, diags)
+        {
+            if LOG_RETENTION_DAYS.contains(&(days as u32)) {
+                infra.log_retention_days = days as u32;
+            } else {
+                diags.push(
+                    Diagnostic::at(
+                        "E023",
+                        node.span,
+                        format!("CloudWatch Logs does not accept a retention of {days} days"),
+                    )
+                    .with_label("unsupported retention")
+                    .with_hint(format!(
+                        "use one of {}",
+                        LOG_RETENTION_DAYS.map(|d| d.to_string()).join(", ")
+                    )),
+                );
             }
         }
         logs.finish(diags);

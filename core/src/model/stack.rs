@@ -116,13 +116,13 @@ pub fn lower_environment_spec(spec: &mut MapReader, diags: &mut Diagnostics) -> 
             .into_iter()
             .map(|(s, _)| s)
             .collect();
-        if let Some(node) = n.get("vpcId") {
-            if !vpc_id.starts_with("vpc-") {
-                diags.push(
-                    Diagnostic::at("E025", node.span, format!("`{vpc_id}` is not a VPC id"))
-                        .with_label("expected vpc-…"),
-                );
-            }
+        if let Some(node) = n.get("vpcId")
+            && !vpc_id.starts_with("vpc-")
+        {
+            diags.push(
+                Diagnostic::at("E025", node.span, format!("`{vpc_id}` is not a VPC id"))
+                    .with_label("expected vpc-…"),
+            );
         }
         if let Some(node) = n.get("subnets") {
             if subnets.len() < 2 {
@@ -165,10 +165,10 @@ pub fn lower_environment_spec(spec: &mut MapReader, diags: &mut Diagnostics) -> 
                     let spec = m.get("spec").cloned();
                     let infra = m.get("infra").cloned();
                     for (key, node) in [("spec", &spec), ("infra", &infra)] {
-                        if let Some(node) = node {
-                            if node.as_map().is_none() {
-                                diags.push(read::wrong_type(node, &m.child_path(key), "a mapping"));
-                            }
+                        if let Some(node) = node
+                            && node.as_map().is_none()
+                        {
+                            diags.push(read::wrong_type(node, &m.child_path(key), "a mapping"));
                         }
                     }
                     m.finish(diags);
