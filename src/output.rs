@@ -72,6 +72,12 @@ impl Ui {
     }
 
     pub fn error(&self, err: &anyhow::Error) {
+        if self.is_json() {
+            let hint = err.downcast_ref::<UserError>().and_then(|u| u.hint.clone());
+            self.json(
+                &serde_json::json!({ "error": { "message": err.to_string(), "hint": hint } }),
+            );
+        }
         let p = self.err_palette();
         let mut text = format!("{}error{}: {err}\n", p.error, p.reset);
         if let Some(user) = err.downcast_ref::<UserError>() {

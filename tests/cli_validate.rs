@@ -121,6 +121,18 @@ fn unknown_stack_names_suggest_the_nearest() {
 }
 
 #[test]
+fn json_mode_reports_fatal_errors_as_a_document() {
+    let repo = deployment_repo();
+    let out = panka(repo.path())
+        .args(["validate", "--stack", "nope", "--output", "json"])
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(1));
+    let doc: Value = serde_json::from_slice(&out.stdout).expect("json on stdout");
+    assert_eq!(doc["error"]["message"], "stack `nope` not found");
+}
+
+#[test]
 fn json_output_gives_the_same_waves() {
     let out = panka(&fixtures())
         .args([
