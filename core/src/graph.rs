@@ -59,7 +59,7 @@ impl Graph {
                 let Some(target_id) = ComponentId::parse(&r.target.value, &c.id.service) else {
                     diags.push(
                         Diagnostic::at(
-                            "E060",
+                            if via_value_from { "E060" } else { "E062" },
                             target_span,
                             format!("`{}` is not a component reference", r.target.value),
                         )

@@ -309,30 +309,29 @@ pub fn read_stack_files(root: &Path, sources: &mut Sources, diags: &mut Diagnost
                 "the stack is",
                 diags,
             );
-            if let Some(spec) = &doc.envelope.spec {
-                let mut scratch = Diagnostics::default();
-                if let Some(mut m) =
-                    MapReader::new(spec, "spec", doc.envelope.spec_span, &mut scratch)
-                {
-                    let service_spec = lower_service_spec(&mut m, &mut scratch);
-                    if let Some(path) = service_spec.defaults {
-                        let relative = normalise_relative(&path.value);
-                        let full = root.join(&relative);
-                        if let std::collections::btree_map::Entry::Vacant(e) =
-                            files.infra_defaults.entry(relative)
-                        {
-                            if full.is_file() {
-                                if let Some(d) = parse_file(
-                                    &full,
-                                    &[DocKind::InfraDefaults],
-                                    "an infra defaults file",
-                                    sources,
-                                    diags,
-                                ) {
-                                    e.insert(d);
-                                }
-                            } else {
-                                diags.push(
+            if let Some(spec) = &doc.envelope.spec
+                && let Some(mut m) = MapReader::new(spec, "spec", doc.envelope.spec_span, diags)
+            {
+                let service_spec = lower_service_spec(&mut m, diags);
+                m.finish(diags);
+                if let Some(path) = service_spec.defaults {
+                    let relative = normalise_relative(&path.value);
+                    let full = root.join(&relative);
+                    if let std::collections::btree_map::Entry::Vacant(e) =
+                        files.infra_defaults.entry(relative)
+                    {
+                        if full.is_file() {
+                            if let Some(d) = parse_file(
+                                &full,
+                                &[DocKind::InfraDefaults],
+                                "an infra defaults file",
+                                sources,
+                                diags,
+                            ) {
+                                e.insert(d);
+                            }
+                        } else {
+                            diags.push(
                                     Diagnostic::at(
                                         "E081",
                                         path.span,
@@ -341,7 +340,6 @@ pub fn read_stack_files(root: &Path, sources: &mut Sources, diags: &mut Diagnost
                                     .with_label("not found")
                                     .with_hint("paths in `infrastructure.defaults` are relative to the stack folder"),
                                 );
-                            }
                         }
                     }
                 }

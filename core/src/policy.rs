@@ -63,15 +63,13 @@ pub fn check(stack: &ResolvedStack, diags: &mut Diagnostics) {
                     .infra
                     .autoscaling
                     .as_ref()
-                    .map(|a| a.min_replicas.min(ms.infra.replicas))
+                    .map(|a| a.min_replicas)
                     .unwrap_or(ms.infra.replicas);
                 if min < 2 {
-                    let span = ms
-                        .infra
-                        .autoscaling
-                        .as_ref()
-                        .and_then(|a| a.min_span)
-                        .or(ms.infra.replicas_span);
+                    let span = match &ms.infra.autoscaling {
+                        Some(a) => a.min_span.or(ms.infra.replicas_span),
+                        None => ms.infra.replicas_span,
+                    };
                     diags.push(
                         Diagnostic::error(
                             "P002",

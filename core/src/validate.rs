@@ -103,7 +103,43 @@ pub fn validate(root: &Path, options: &ValidateOptions, sources: &mut Sources) -
         }
     }
 
-    let diagnostics = diags.into_sorted();
+    if let Some(env) = &options.environment
+        && files.environment(env).is_none()
+        && !files.environments.is_empty()
+    {
+        let names: Vec<&str> = files
+            .environments
+            .iter()
+            .map(|e| e.folder.as_str())
+            .collect();
+        let mut d = Diagnostic::error(
+            "E072",
+            Location::Nowhere,
+            format!("no environments/{env}/environment.yaml: `{env}` is checked without overrides or variables"),
+        )
+        .with_severity(Severity::Warning);
+        d = match crate::read::did_you_mean(env, names.iter().copied()) {
+            Some(s) => d.with_hint(format!("did you mean `{s}`?")),
+            None => d.with_hint(format!("environments of this stack: {}", names.join(", "))),
+        };
+        diags.push(d);
+    }
+    let mut diagnostics = diags.into_sorted();
+    if options.undefined_variables != Severity::Error {
+        // A value holding an undefined variable cannot be checked; the note about the
+        // variable is the one message for that line.
+        let unresolved: BTreeSet<(SourceId, u32)> = diagnostics
+            .iter()
+            .filter(|d| d.code == "E050")
+            .filter_map(|d| d.span())
+            .map(|s| (s.source, s.line))
+            .collect();
+        diagnostics.retain(|d| {
+            d.code == "E050"
+                || d.span()
+                    .is_none_or(|s| !unresolved.contains(&(s.source, s.line)))
+        });
+    }
     let Some((resolved, graph)) = base else {
         unreachable!("at least one environment view is always resolved")
     };

@@ -264,9 +264,7 @@ pub fn parse_document(source: SourceId, text: &str) -> Result<Node, Vec<Diagnost
                         diags.push(
                             Diagnostic::at("E002", key_span, format!("duplicate key `{key}`"))
                                 .with_label("defined again here")
-                                .with_hint(
-                                    "YAML keeps only one of them; remove or merge the other",
-                                ),
+                                .with_hint("remove one of them"),
                         );
                     } else {
                         entries.push(Entry {

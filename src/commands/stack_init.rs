@@ -27,7 +27,7 @@ pub fn stack_yaml(name: &str, description: &str, team: &str, region: &str) -> St
     out
 }
 
-const DEFAULTS_YAML: &str = "# Applies to every MicroService without its own infra.yaml.\napiVersion: infra.panka.io/v1\nkind: InfraDefaults\nmetadata:\n  name: defaults\nspec:\n  resources: {cpu: 256, memory: 512}\n  scaling: {replicas: 1}\n";
+const DEFAULTS_YAML: &str = "# Applies to every MicroService; its own infra.yaml and the environment's overrides\n# are merged on top.\napiVersion: infra.panka.io/v1\nkind: InfraDefaults\nmetadata:\n  name: defaults\nspec:\n  resources: {cpu: 256, memory: 512}\n  scaling: {replicas: 1}\n";
 
 pub fn run(args: &StackInitArgs, env: &ProcessEnv, ui: &Ui) -> anyhow::Result<Exit> {
     let dir = &env.cwd;

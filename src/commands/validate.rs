@@ -135,7 +135,10 @@ fn summary(report: &ValidationReport, p: Palette) -> String {
 }
 
 fn diagnostic_json(d: &Diagnostic, sources: &Sources) -> Value {
-    let (file, line, column) = position(sources, &d.location).unwrap_or_default();
+    let (file, line, column) = match position(sources, &d.location) {
+        Some((file, line, column)) => (Some(file), line, column),
+        None => (None, None, None),
+    };
     json!({
         "file": file,
         "line": line,

@@ -300,7 +300,11 @@ fn lower_microservice(
             image.tag_span = Some(node.span);
             image.tag = read::string(node, &m.child_path("tag"), diags).unwrap_or_default();
         }
-        if (image.repository.contains(':') && !image.repository.contains('/')
+        if (image
+            .repository
+            .rsplit('/')
+            .next()
+            .is_some_and(|last| last.contains(':'))
             || image.repository.contains('@'))
             && let Some(node) = m.get("repository")
         {
@@ -569,10 +573,11 @@ fn lower_microservice(
                         format!("config file `{name}` does not exist"),
                     )
                     .with_label("not found")
-                    .with_hint(format!(
-                        "put it at {}",
-                        ctx.component_dir.join("configs").join(&name).display()
-                    )),
+                    .with_hint(if Path::new(&name).is_absolute() || name.contains("..") {
+                        "config files live in the component's `configs/` folder; name them relative to it".to_string()
+                    } else {
+                        format!("put it at `configs/{}` in this component's folder", name.trim_start_matches("configs/"))
+                    }),
                 ),
             }
         }
@@ -627,7 +632,7 @@ fn lower_microservice(
                 let healthy = r.int("healthyThreshold", 2..=10, diags).unwrap_or(2) as u32;
                 let unhealthy = r.int("unhealthyThreshold", 2..=10, diags).unwrap_or(3) as u32;
                 if timeout >= interval
-                    && let Some(node) = r.get("timeoutSeconds")
+                    && let Some(node) = r.get("timeoutSeconds").or_else(|| r.get("intervalSeconds"))
                 {
                     diags.push(
                             Diagnostic::at(
@@ -674,12 +679,12 @@ fn resolve_config_file(component_dir: &Path, name: &str) -> Option<PathBuf> {
     {
         return None;
     }
-    [
-        component_dir.join("configs").join(name),
-        component_dir.join(name),
-    ]
-    .into_iter()
-    .find(|p| p.is_file())
+    let path = if name.starts_with("configs/") {
+        component_dir.join(name)
+    } else {
+        component_dir.join("configs").join(name)
+    };
+    path.is_file().then_some(path)
 }
 
 fn lower_rds(spec: &mut MapReader, diags: &mut Diagnostics) -> RdsSpec {

@@ -69,18 +69,21 @@ pub fn lower_infra(spec: &mut MapReader, diags: &mut Diagnostics) -> InfraSpec {
     let mut infra = InfraSpec::default();
     let mut cpu_span = None;
     let mut memory_span = None;
+    let mut size_readable = true;
     if let Some(mut resources) = spec.map("resources", diags) {
         if let Some(node) = resources.get("cpu") {
             cpu_span = Some(node.span);
         }
-        if let Some(cpu) = resources.int("cpu", 256..=16384, diags) {
-            infra.cpu = cpu as u32;
+        match resources.int("cpu", 256..=16384, diags) {
+            Some(cpu) => infra.cpu = cpu as u32,
+            None => size_readable &= cpu_span.is_none(),
         }
         if let Some(node) = resources.get("memory") {
             memory_span = Some(node.span);
         }
-        if let Some(memory) = resources.int("memory", 512..=122880, diags) {
-            infra.memory = memory as u32;
+        match resources.int("memory", 512..=122880, diags) {
+            Some(memory) => infra.memory = memory as u32,
+            None => size_readable &= memory_span.is_none(),
         }
         resources.finish(diags);
     }
@@ -146,7 +149,9 @@ pub fn lower_infra(spec: &mut MapReader, diags: &mut Diagnostics) -> InfraSpec {
         }
         logs.finish(diags);
     }
-    if let Some(options) = fargate_memory_options(infra.cpu) {
+    // A size already reported as unreadable is not checked again against the table.
+    if !size_readable {
+    } else if let Some(options) = fargate_memory_options(infra.cpu) {
         if !options.contains(&infra.memory) {
             let span = memory_span.or(cpu_span);
             let message = format!(

@@ -111,10 +111,14 @@ pub fn lower_environment_spec(spec: &mut MapReader, diags: &mut Diagnostics) -> 
     if let Some(mut n) = spec.map("network", diags) {
         let vpc_id = n.required_string("vpcId", diags).unwrap_or_default();
         let subnets: Vec<String> = n
-            .string_list("subnets", diags)
+            .required("subnets", diags)
+            .and_then(|node| read::seq(node, "spec.network.subnets", diags))
             .unwrap_or_default()
-            .into_iter()
-            .map(|(s, _)| s)
+            .iter()
+            .enumerate()
+            .filter_map(|(i, item)| {
+                read::string(item, &format!("spec.network.subnets[{i}]"), diags)
+            })
             .collect();
         if let Some(node) = n.get("vpcId")
             && !vpc_id.starts_with("vpc-")
