@@ -10,5 +10,6 @@ pub mod names;
 pub mod policy;
 pub mod read;
 pub mod source;
+pub mod state;
 pub mod validate;
 pub mod yaml;

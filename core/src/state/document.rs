@@ -1,0 +1,115 @@
+//! State format v1 and deployment records (see docs/state-format.md).
+
+use crate::model::ComponentKind;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+pub const STATE_FORMAT_VERSION: u32 = 1;
+
+/// What panka knows it created for one stack and environment.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct StateDocument {
+    pub format_version: u32,
+    /// Fixed when the state is first created; a saved plan is bound to it.
+    pub lineage: String,
+    /// Grows by one on every write.
+    pub serial: u64,
+    pub stack: String,
+    pub environment: String,
+    /// RFC 3339 time of the last write.
+    pub updated_at: String,
+    /// The lock held by the writer of this version. A holder fences earlier holders out
+    /// by writing the state once right after taking the lock (see `lock::fence`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lock_id: Option<String>,
+    /// By `service/component`.
+    #[serde(default)]
+    pub components: BTreeMap<String, ComponentState>,
+}
+
+impl StateDocument {
+    pub fn new(stack: &str, environment: &str, now: jiff::Timestamp) -> Self {
+        StateDocument {
+            format_version: STATE_FORMAT_VERSION,
+            lineage: uuid::Uuid::new_v4().to_string(),
+            serial: 0,
+            stack: stack.to_string(),
+            environment: environment.to_string(),
+            updated_at: now.to_string(),
+            lock_id: None,
+            components: BTreeMap::new(),
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ComponentStatus {
+    /// Created or updated, and ready.
+    Ready,
+    /// An operation started and did not finish (the process died or it failed); the
+    /// next apply reads the live resources and resumes.
+    Pending,
+    /// The last operation failed.
+    Failed,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ComponentState {
+    pub kind: ComponentKind,
+    /// AWS identifiers by role, e.g. `queue_url`, `dlq_arn`, `db_instance_identifier`.
+    #[serde(default)]
+    pub physical_ids: BTreeMap<String, String>,
+    /// The rendered spec that was applied. Holds secret references, never values.
+    pub applied_spec: serde_json::Value,
+    #[serde(default)]
+    pub outputs: BTreeMap<String, String>,
+    pub status: ComponentStatus,
+    pub updated_at: String,
+    pub deployment_id: String,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DeploymentResult {
+    InProgress,
+    Success,
+    RolledBack,
+    Failed,
+    NoChanges,
+}
+
+/// One deployment, as `history` and `rollback` read it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct DeploymentRecord {
+    pub id: String,
+    /// The `VERSION` variable when given, else empty.
+    pub version: String,
+    /// `user@host`.
+    pub by: String,
+    pub operation: String,
+    /// RFC 3339.
+    pub started_at: String,
+    pub duration_s: Option<f64>,
+    pub result: DeploymentResult,
+    /// Counts of create/update/replace/delete.
+    #[serde(default)]
+    pub plan_summary: BTreeMap<String, u64>,
+    /// The full rendered spec of every component (what `rollback` re-applies).
+    #[serde(default)]
+    pub spec: serde_json::Value,
+}
+
+impl DeploymentRecord {
+    /// The object name of product.md: `<start-time>-<id>.json`, with a start time that
+    /// sorts lexically (`20240115T170523Z`).
+    pub fn file_name(&self) -> String {
+        let compact: String = self
+            .started_at
+            .chars()
+            .take(19)
+            .filter(|c| c.is_ascii_alphanumeric())
+            .collect();
+        format!("{compact}Z-{}.json", self.id)
+    }
+}
