@@ -48,6 +48,70 @@ pub enum Command {
     Stack(StackCommand),
     /// Check a stack without touching AWS: syntax, references, cycles, waves, policies.
     Validate(ValidateArgs),
+    /// Inspect or take the lock of a stack and environment.
+    #[command(subcommand)]
+    Lock(LockCommand),
+    /// Remove a stale lock (only when --lock-id matches the holder's).
+    Unlock(UnlockArgs),
+    /// Inspect the recorded state.
+    #[command(subcommand)]
+    State(StateCommand),
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct TargetArgs {
+    #[command(flatten)]
+    pub stack: StackSelection,
+    /// Environment [default: $PANKA_ENVIRONMENT, else development].
+    #[arg(long, short = 'e')]
+    pub environment: Option<String>,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum LockCommand {
+    /// Who holds the lock, since and until when.
+    Status(TargetArgs),
+    /// Take the lock and keep it until `panka unlock` or its lease ends (maintenance by
+    /// hand; needs the DynamoDB lock).
+    Acquire(LockAcquireArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct LockAcquireArgs {
+    #[command(flatten)]
+    pub target: TargetArgs,
+    /// Recorded as the lock's `Operation`.
+    #[arg(long, default_value = "maintenance")]
+    pub operation: String,
+    /// How long the lock lasts without renewal, e.g. 30m, 2h.
+    #[arg(long, default_value = "1h", value_parser = parse_duration)]
+    pub lease: std::time::Duration,
+    /// Wait this long for a held lock, e.g. 5m [default: do not wait].
+    #[arg(long, value_parser = parse_duration)]
+    pub lock_timeout: Option<std::time::Duration>,
+}
+
+#[derive(Args, Debug)]
+pub struct UnlockArgs {
+    #[command(flatten)]
+    pub target: TargetArgs,
+    /// The holder's lock id, as `panka lock status` shows it.
+    #[arg(long)]
+    pub lock_id: String,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum StateCommand {
+    /// The current state: serial, lineage, components.
+    Show(TargetArgs),
+}
+
+/// Durations such as `90s`, `10m`, `1h30m`.
+pub fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
+    let parsed: jiff::SignedDuration = text
+        .parse()
+        .map_err(|e| format!("`{text}` is not a duration like 30s, 10m or 1h: {e}"))?;
+    std::time::Duration::try_from(parsed).map_err(|_| format!("`{text}` must not be negative"))
 }
 
 #[derive(Args, Debug)]
@@ -73,6 +137,11 @@ pub struct InitArgs {
     /// Replace an existing configuration file.
     #[arg(long)]
     pub force: bool,
+    /// Also create the state bucket (versioned, encrypted, private) and the lock table
+    /// (TTL on ExpiresAt) when they are missing. With an existing configuration file and
+    /// no other flags, bootstraps what that file names.
+    #[arg(long)]
+    pub bootstrap: bool,
 }
 
 #[derive(Subcommand, Debug)]

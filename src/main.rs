@@ -1,8 +1,10 @@
 //! The `panka` binary: parses the command line, resolves settings once, runs one
 //! command and maps its outcome to an exit code.
 
+mod backend;
 mod cli;
 mod commands;
+mod config;
 mod error;
 mod output;
 mod settings;

@@ -20,6 +20,26 @@ pub struct ProcessEnv {
     pub aws_region: Option<String>,
     /// `PANKA_VAR_<NAME>` values by `<NAME>`.
     pub panka_vars: BTreeMap<String, String>,
+    /// `AWS_ENDPOINT_URL`, the default of `--endpoint-url`.
+    pub aws_endpoint_url: Option<String>,
+    /// `user@host`, recorded in locks and deployment records.
+    pub who: String,
+}
+
+fn hostname() -> String {
+    non_empty("HOSTNAME")
+        .or_else(|| {
+            std::fs::read_to_string("/proc/sys/kernel/hostname")
+                .ok()
+                .map(|h| h.trim().to_string())
+        })
+        .or_else(|| {
+            std::fs::read_to_string("/etc/hostname")
+                .ok()
+                .map(|h| h.trim().to_string())
+        })
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "localhost".to_string())
 }
 
 fn non_empty(name: &str) -> Option<String> {
@@ -41,6 +61,15 @@ impl ProcessEnv {
                 .filter_map(|(k, v)| Some((k.strip_prefix("PANKA_VAR_")?.to_string(), v)))
                 .filter(|(k, _)| is_variable_name(k))
                 .collect(),
+            aws_endpoint_url: non_empty("AWS_ENDPOINT_URL"),
+            who: format!(
+                "{}@{}",
+                non_empty("PANKA_USER")
+                    .or_else(|| non_empty("USER"))
+                    .or_else(|| non_empty("USERNAME"))
+                    .unwrap_or_else(|| "unknown".into()),
+                hostname()
+            ),
         }
     }
 
@@ -57,6 +86,41 @@ impl ProcessEnv {
             ),
         }
     }
+}
+
+/// The configuration: the file named by `--config` or `PANKA_CONFIG` (which must exist),
+/// else `~/.panka/config.yaml` when it exists, else the embedded default (local state).
+pub fn config(
+    flag: Option<&PathBuf>,
+    env: &ProcessEnv,
+    sources: &mut Sources,
+    diags: &mut Diagnostics,
+) -> Result<crate::config::Config, UserError> {
+    let explicit = flag.or(env.panka_config.as_ref()).is_some();
+    let path = env.config_path(flag)?;
+    if !path.exists() {
+        if explicit {
+            return Err(UserError::new(format!(
+                "configuration file {} does not exist",
+                path.display()
+            ))
+            .hint("create it with `panka init --config FILE`"));
+        }
+        return Ok(crate::config::Config::default());
+    }
+    Ok(crate::config::load(&path, sources, diags).unwrap_or_default())
+}
+
+/// `--endpoint-url`, else `AWS_ENDPOINT_URL`.
+pub fn endpoint_url<'a>(flag: Option<&'a String>, env: &'a ProcessEnv) -> Option<&'a String> {
+    flag.or(env.aws_endpoint_url.as_ref())
+}
+
+/// `--environment`, else `PANKA_ENVIRONMENT`, else `development`.
+pub fn environment(flag: Option<&String>, env: &ProcessEnv) -> String {
+    flag.or(env.panka_environment.as_ref())
+        .cloned()
+        .unwrap_or_else(|| "development".to_string())
 }
 
 /// Variables in precedence order: `--var`, then `--var-file` (later files win over

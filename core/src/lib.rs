@@ -11,5 +11,7 @@ pub mod policy;
 pub mod read;
 pub mod source;
 pub mod state;
+#[cfg(feature = "test-util")]
+pub mod testing;
 pub mod validate;
 pub mod yaml;

@@ -235,18 +235,25 @@ impl<'n> MapReader<'n> {
     }
 }
 
-/// The candidate closest to `input`, if it is close enough to be a likely typo.
+/// The candidate closest to `input`, if it is close enough to be a likely typo: similar
+/// by Jaro–Winkler (good for long words) or within a small edit distance (short ones,
+/// where `s4` → `s3` scores low on similarity).
 pub fn did_you_mean<'a>(
     input: &str,
     candidates: impl IntoIterator<Item = &'a str>,
 ) -> Option<&'a str> {
     let lowered = input.to_ascii_lowercase();
+    let max_edits = (lowered.chars().count() / 4).max(1);
     candidates
         .into_iter()
-        .map(|c| (strsim::jaro_winkler(&lowered, &c.to_ascii_lowercase()), c))
-        .filter(|(score, _)| *score >= 0.8)
-        .max_by(|a, b| a.0.total_cmp(&b.0))
-        .map(|(_, c)| c)
+        .filter_map(|c| {
+            let other = c.to_ascii_lowercase();
+            let similarity = strsim::jaro_winkler(&lowered, &other);
+            let edits = strsim::levenshtein(&lowered, &other);
+            (similarity >= 0.8 || edits <= max_edits).then_some((edits, similarity, c))
+        })
+        .min_by(|a, b| a.0.cmp(&b.0).then(b.1.total_cmp(&a.1)))
+        .map(|(_, _, c)| c)
 }
 
 pub fn wrong_type(node: &Node, path: &str, expected: &str) -> Diagnostic {
@@ -395,6 +402,8 @@ mod tests {
             Some("replicas")
         );
         assert_eq!(did_you_mean("zzz", ["replicas", "autoscaling"]), None);
+        assert_eq!(did_you_mean("s4", ["s3", "local"]), Some("s3"));
+        assert_eq!(did_you_mean("ab", ["xy"]), None);
     }
 
     #[test]

@@ -110,6 +110,8 @@ fn config_loader(settings: &AwsSettings) -> ConfigLoader {
 pub struct AwsClients {
     /// Amazon S3: the state store. Uses path-style addressing when an endpoint URL is set.
     pub s3: aws_sdk_s3::Client,
+    /// Amazon DynamoDB: the state lock.
+    pub dynamodb: aws_sdk_dynamodb::Client,
     /// Whether an endpoint URL replaces the AWS endpoints (an emulator is in use).
     endpoint_overridden: bool,
 }
@@ -156,8 +158,15 @@ impl AwsClients {
         }
         let s3 = aws_sdk_s3::Client::from_conf(s3.build());
 
+        let mut dynamodb = aws_sdk_dynamodb::config::Builder::from(sdk_config);
+        for interceptor in interceptors {
+            dynamodb.push_interceptor(interceptor.clone());
+        }
+        let dynamodb = aws_sdk_dynamodb::Client::from_conf(dynamodb.build());
+
         Self {
             s3,
+            dynamodb,
             endpoint_overridden,
         }
     }
@@ -420,6 +429,40 @@ mod tests {
             .expect("capture lock")
             .take()
             .expect("a request reached the capture interceptor");
+        assert!(
+            headers
+                .iter()
+                .any(|(name, value)| name == "x-panka-test" && value == "yes"),
+            "header missing from {headers:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn interceptors_reach_the_dynamodb_client() {
+        let settings = settings("eu-west-3", Some("http://127.0.0.1:9"));
+        let config = hermetic_config(&settings).await;
+        let capture = Capture::default();
+        let clients = AwsClients::with_interceptors(
+            &config,
+            &settings,
+            &[
+                SharedInterceptor::new(AddHeader),
+                SharedInterceptor::new(capture.clone()),
+            ],
+        );
+        assert_eq!(
+            clients.dynamodb.config().region(),
+            Some(&Region::new("eu-west-3"))
+        );
+        let result = clients.dynamodb.list_tables().send().await;
+        assert!(result.is_err());
+        let (uri, headers) = capture
+            .0
+            .lock()
+            .expect("capture lock")
+            .take()
+            .expect("a request reached the capture interceptor");
+        assert!(uri.starts_with("http://127.0.0.1:9"), "{uri}");
         assert!(
             headers
                 .iter()

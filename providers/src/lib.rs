@@ -4,5 +4,13 @@
 //! an SDK crate (see `ARCHITECTURE.md`). The entry point is [`aws`]: one
 //! [`SdkConfig`](aws_types::SdkConfig) per process, loaded by [`aws::load_sdk_config`], and
 //! one [`aws::AwsClients`] built from it, which holds every service client.
+//!
+//! - [`state_s3`]: the `s3` state backend ([`panka_core::state::StateStore`]);
+//! - [`lock_dynamodb`]: the `dynamodb` lock ([`panka_core::state::StateLock`]);
+//! - [`bootstrap`]: creates and configures the state bucket and the lock table.
 
 pub mod aws;
+pub mod bootstrap;
+pub mod lock_dynamodb;
+mod sdk_error;
+pub mod state_s3;

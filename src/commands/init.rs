@@ -2,6 +2,7 @@
 
 use super::{Exit, interactive, prompt};
 use crate::cli::{GlobalArgs, InitArgs};
+use crate::config::{BackendConfig, Config, LockConfig};
 use crate::error::UserError;
 use crate::output::Ui;
 use crate::settings::ProcessEnv;
@@ -124,13 +125,34 @@ fn check_prefix(prefix: &str) -> Result<(), UserError> {
     }
 }
 
-pub fn run(
+pub async fn run(
     args: &InitArgs,
     global: &GlobalArgs,
     env: &ProcessEnv,
     ui: &Ui,
 ) -> anyhow::Result<Exit> {
     let path = env.config_path(global.config.as_ref())?;
+    let only_bootstrap = args.bootstrap
+        && !args.force
+        && [
+            &args.region,
+            &args.bucket,
+            &args.table,
+            &args.profile,
+            &args.prefix,
+        ]
+        .iter()
+        .all(|a| a.is_none());
+    if only_bootstrap && path.exists() {
+        let mut sources = panka_core::source::Sources::with_display_base(&env.cwd);
+        let mut diags = panka_core::diag::Diagnostics::default();
+        let config = crate::settings::config(Some(&path), env, &mut sources, &mut diags)?;
+        if diags.has_errors() {
+            ui.diagnostics(&sources, &diags.into_sorted());
+            return Err(UserError::new("the configuration file is invalid").into());
+        }
+        return bootstrap(&config, global, env, ui).await;
+    }
     if path.exists() && !args.force {
         return Err(UserError::new(format!("{} already exists", path.display()))
             .hint("pass --force to replace it, or --config FILE to write another")
@@ -196,10 +218,92 @@ pub fn run(
         profile,
     };
     write_config(&path, &config.to_yaml())?;
+    if !ui.is_json() {
+        ui.out(&format!("\n✓ Configuration saved to {}\n", path.display()));
+    }
+    if args.bootstrap {
+        let mut sources = panka_core::source::Sources::default();
+        let mut diags = panka_core::diag::Diagnostics::default();
+        let written = crate::settings::config(Some(&path), env, &mut sources, &mut diags)?;
+        return bootstrap(&written, global, env, ui).await;
+    }
     if ui.is_json() {
         ui.json(&serde_json::json!({"config": path.display().to_string(), "backend": if config.bucket.is_some() { "s3" } else { "local" }}));
+    }
+    Ok(Exit::Success)
+}
+
+/// Creates the state bucket and lock table the configuration names, when missing.
+async fn bootstrap(
+    config: &Config,
+    global: &GlobalArgs,
+    env: &ProcessEnv,
+    ui: &Ui,
+) -> anyhow::Result<Exit> {
+    let (
+        BackendConfig::S3 {
+            region: bucket_region,
+            bucket,
+            ..
+        },
+        LockConfig::DynamoDb {
+            region: table_region,
+            table,
+        },
+    ) = (&config.backend, &config.locks)
+    else {
+        if ui.is_json() {
+            ui.json(&serde_json::json!({"bootstrap": "nothing to create: local backend"}));
+        } else {
+            ui.out("Nothing to bootstrap: state and locks are local (under .panka/ in the deployment repo).\n");
+        }
+        return Ok(Exit::Success);
+    };
+    let region = bucket_region.as_ref().or(table_region.as_ref());
+    let endpoint = crate::settings::endpoint_url(global.endpoint_url.as_ref(), env);
+    let settings = crate::backend::aws_settings(config, region, endpoint);
+    let sdk = panka_providers::aws::load_sdk_config(&settings).await;
+    let clients = panka_providers::aws::AwsClients::new(&sdk, &settings);
+    let region = settings
+        .region
+        .clone()
+        .or_else(|| sdk.region().map(|r| r.to_string()))
+        .unwrap_or_else(|| "us-east-1".into());
+    let report = panka_providers::bootstrap::bootstrap(&clients, &region, bucket, table)
+        .await
+        .map_err(|e| {
+            let hint = e.hint();
+            let err = UserError::new(e.to_string());
+            anyhow::Error::new(match hint {
+                Some(h) => err.hint(h),
+                None => err,
+            })
+        })?;
+    if ui.is_json() {
+        ui.json(&serde_json::json!({
+            "bucket": {"name": bucket, "created": report.bucket_created()},
+            "table": {"name": table, "created": report.table_created()},
+        }));
     } else {
-        ui.out(&format!("\n✓ Configuration saved to {}\n", path.display()));
+        let line = |what: &str, name: &str, created: bool, detail: &str| {
+            if created {
+                format!("✓ Created {what} {name} ({detail})\n")
+            } else {
+                format!("✓ {what} {name} already exists ({detail} checked)\n")
+            }
+        };
+        ui.out(&line(
+            "bucket",
+            bucket,
+            report.bucket_created(),
+            "versioning, encryption, public access blocked",
+        ));
+        ui.out(&line(
+            "table",
+            table,
+            report.table_created(),
+            "LockID key, on-demand, TTL on ExpiresAt",
+        ));
     }
     Ok(Exit::Success)
 }

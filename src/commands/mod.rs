@@ -1,10 +1,13 @@
 //! One module per command; each is a thin layer over `panka-core`/`panka-providers`.
 
 mod init;
+mod lock;
 mod stack_init;
+mod state;
+mod target;
 mod validate;
 
-use crate::cli::{Cli, Command, StackCommand};
+use crate::cli::{Cli, Command, LockCommand, StackCommand, StateCommand};
 use crate::output::Ui;
 use crate::settings::ProcessEnv;
 
@@ -14,6 +17,19 @@ pub enum Exit {
     Success = 0,
     /// Invalid input, AWS error, refused.
     Failure = 1,
+    /// The lock is held by someone else.
+    LockHeld = 3,
+}
+
+/// Runs one async command on a runtime made for it.
+fn block_on<F: std::future::Future<Output = anyhow::Result<Exit>>>(
+    future: F,
+) -> anyhow::Result<Exit> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?
+        .block_on(future)
 }
 
 impl From<Exit> for std::process::ExitCode {
@@ -32,9 +48,19 @@ pub fn run(cli: Cli, env: &ProcessEnv, ui: &Ui) -> anyhow::Result<Exit> {
             }
             Ok(Exit::Success)
         }
-        Command::Init(args) => init::run(&args, &cli.global, env, ui),
+        Command::Init(args) => block_on(init::run(&args, &cli.global, env, ui)),
         Command::Stack(StackCommand::Init(args)) => stack_init::run(&args, env, ui),
         Command::Validate(args) => validate::run(&args, env, ui),
+        Command::Lock(LockCommand::Status(args)) => {
+            block_on(lock::status(&args, &cli.global, env, ui))
+        }
+        Command::Lock(LockCommand::Acquire(args)) => {
+            block_on(lock::acquire(&args, &cli.global, env, ui))
+        }
+        Command::Unlock(args) => block_on(lock::unlock(&args, &cli.global, env, ui)),
+        Command::State(StateCommand::Show(args)) => {
+            block_on(state::show(&args, &cli.global, env, ui))
+        }
     }
 }
 

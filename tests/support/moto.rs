@@ -154,6 +154,38 @@ impl MotoServer {
         read_log(&self.log_path)
     }
 
+    /// Sends an unsigned `GET path` (such as `/bucket?versioning`) acting in `account_id`
+    /// and returns the status and the body. moto does not check signatures; this reads
+    /// answers the SDK cannot parse (moto 5.2.1 answers GetBucketVersioning with the root
+    /// element `GetBucketVersioningResponse` where S3 sends `VersioningConfiguration`).
+    ///
+    /// # Panics
+    ///
+    /// When the server cannot be reached or answers something that is not HTTP.
+    pub fn raw_get(&self, account_id: &str, path: &str) -> (u16, String) {
+        let address = SocketAddr::from((Ipv4Addr::LOCALHOST, self.port));
+        let mut stream = TcpStream::connect_timeout(&address, Duration::from_secs(5))
+            .unwrap_or_else(|err| panic!("connect to moto_server on {address}: {err}"));
+        let request = format!(
+            "GET {path} HTTP/1.0\r\nHost: 127.0.0.1:{}\r\n{ACCOUNT_ID_HEADER}: {account_id}\r\n\r\n",
+            self.port
+        );
+        stream
+            .write_all(request.as_bytes())
+            .unwrap_or_else(|err| panic!("send GET {path}: {err}"));
+        let mut response = String::new();
+        stream
+            .read_to_string(&mut response)
+            .unwrap_or_else(|err| panic!("read the answer to GET {path}: {err}"));
+        let (head, body) = response.split_once("\r\n\r\n").unwrap_or((&response, ""));
+        let status = head
+            .split_whitespace()
+            .nth(1)
+            .and_then(|code| code.parse().ok())
+            .unwrap_or_else(|| panic!("GET {path}: not an HTTP answer: {head}"));
+        (status, body.to_owned())
+    }
+
     /// Settings that point the SDK at this server, in [`REGION`].
     pub fn settings(&self) -> AwsSettings {
         AwsSettings {

@@ -57,7 +57,9 @@ impl From<ComponentId> for String {
 }
 
 /// The four component kinds panka turns into AWS resources.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, serde::Deserialize)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, serde::Deserialize,
+)]
 pub enum ComponentKind {
     MicroService,
     #[serde(rename = "RDS")]

@@ -35,7 +35,9 @@ fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     std::fs::create_dir_all(dir)?;
     let tmp = dir.join(format!(
         ".{}.{}.tmp",
-        path.file_name().map(|n| n.to_string_lossy()).unwrap_or_default(),
+        path.file_name()
+            .map(|n| n.to_string_lossy())
+            .unwrap_or_default(),
         uuid::Uuid::new_v4()
     ));
     let result = (|| {
@@ -57,7 +59,11 @@ fn exclusive(path: &Path) -> std::io::Result<File> {
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir)?;
     }
-    let file = OpenOptions::new().create(true).truncate(false).write(true).open(path)?;
+    let file = OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(path)?;
     file.lock()?;
     Ok(file)
 }
@@ -82,11 +88,13 @@ impl LocalStore {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
             Err(e) => return Err(io_error("read", &path, e)),
         };
-        serde_json::from_slice(&bytes).map(Some).map_err(|e| StateError::Corrupt {
-            key: key.clone(),
-            location: path.display().to_string(),
-            reason: e.to_string(),
-        })
+        serde_json::from_slice(&bytes)
+            .map(Some)
+            .map_err(|e| StateError::Corrupt {
+                key: key.clone(),
+                location: path.display().to_string(),
+                reason: e.to_string(),
+            })
     }
 }
 
@@ -116,8 +124,12 @@ impl StateStore for LocalStore {
         if current.as_ref() != expected {
             return Err(StateError::Conflict {
                 key: key.clone(),
-                expected: expected.map(|v| format!("serial {}", v.0)).unwrap_or_else(|| "no state".into()),
-                found: current.map(|v| format!("serial {}", v.0)).unwrap_or_else(|| "no state".into()),
+                expected: expected
+                    .map(|v| format!("serial {}", v.0))
+                    .unwrap_or_else(|| "no state".into()),
+                found: current
+                    .map(|v| format!("serial {}", v.0))
+                    .unwrap_or_else(|| "no state".into()),
             });
         }
         let new_version = Version(state.serial.to_string());
@@ -127,18 +139,31 @@ impl StateStore for LocalStore {
                 state.serial
             )));
         }
-        let bytes = serde_json::to_vec_pretty(state).map_err(|e| StateError::backend(e.to_string()))?;
+        let bytes =
+            serde_json::to_vec_pretty(state).map_err(|e| StateError::backend(e.to_string()))?;
         write_atomically(&path, &bytes).map_err(|e| io_error("write", &path, e))?;
         Ok(new_version)
     }
 
-    async fn put_deployment(&self, key: &StateKey, record: &DeploymentRecord) -> Result<(), StateError> {
-        let path = self.root.join(layout::deployments_dir("", key)).join(record.file_name());
-        let bytes = serde_json::to_vec_pretty(record).map_err(|e| StateError::backend(e.to_string()))?;
+    async fn put_deployment(
+        &self,
+        key: &StateKey,
+        record: &DeploymentRecord,
+    ) -> Result<(), StateError> {
+        let path = self
+            .root
+            .join(layout::deployments_dir("", key))
+            .join(record.file_name());
+        let bytes =
+            serde_json::to_vec_pretty(record).map_err(|e| StateError::backend(e.to_string()))?;
         write_atomically(&path, &bytes).map_err(|e| io_error("write", &path, e))
     }
 
-    async fn list_deployments(&self, key: &StateKey, limit: usize) -> Result<Vec<DeploymentRecord>, StateError> {
+    async fn list_deployments(
+        &self,
+        key: &StateKey,
+        limit: usize,
+    ) -> Result<Vec<DeploymentRecord>, StateError> {
         let dir = self.root.join(layout::deployments_dir("", key));
         let mut names: Vec<String> = match std::fs::read_dir(&dir) {
             Ok(entries) => entries
@@ -183,35 +208,45 @@ impl LocalLock {
     }
 
     fn lock_file(&self, key: &StateKey) -> PathBuf {
-        self.root.join(layout::environment_dir("", key)).join("lock")
+        self.root
+            .join(layout::environment_dir("", key))
+            .join("lock")
     }
 
     fn holder_file(&self, key: &StateKey) -> PathBuf {
-        self.root.join(layout::environment_dir("", key)).join("lock.json")
+        self.root
+            .join(layout::environment_dir("", key))
+            .join("lock.json")
     }
 
     fn read_holder(&self, key: &StateKey) -> Result<Option<LockInfo>, LockError> {
         let path = self.holder_file(key);
         match std::fs::read(&path) {
-            Ok(bytes) => serde_json::from_slice(&bytes)
-                .map(Some)
-                .map_err(|e| LockError::backend(format!("{} is not a lock holder file: {e}", path.display()))),
+            Ok(bytes) => serde_json::from_slice(&bytes).map(Some).map_err(|e| {
+                LockError::backend(format!("{} is not a lock holder file: {e}", path.display()))
+            }),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(LockError::backend(format!("cannot read {}: {e}", path.display()))),
+            Err(e) => Err(LockError::backend(format!(
+                "cannot read {}: {e}",
+                path.display()
+            ))),
         }
     }
 
     fn write_holder(&self, key: &StateKey, info: &LockInfo) -> Result<(), LockError> {
         let path = self.holder_file(key);
-        let bytes = serde_json::to_vec_pretty(info).map_err(|e| LockError::backend(e.to_string()))?;
-        write_atomically(&path, &bytes).map_err(|e| LockError::backend(format!("cannot write {}: {e}", path.display())))
+        let bytes =
+            serde_json::to_vec_pretty(info).map_err(|e| LockError::backend(e.to_string()))?;
+        write_atomically(&path, &bytes)
+            .map_err(|e| LockError::backend(format!("cannot write {}: {e}", path.display())))
     }
 
     /// Tries the OS lock; `Ok(None)` when another handle (process) holds it.
     fn try_os_lock(&self, key: &StateKey) -> Result<Option<File>, LockError> {
         let path = self.lock_file(key);
         if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir).map_err(|e| LockError::backend(format!("cannot create {}: {e}", dir.display())))?;
+            std::fs::create_dir_all(dir)
+                .map_err(|e| LockError::backend(format!("cannot create {}: {e}", dir.display())))?;
         }
         let file = OpenOptions::new()
             .create(true)
@@ -222,7 +257,10 @@ impl LocalLock {
         match file.try_lock() {
             Ok(()) => Ok(Some(file)),
             Err(TryLockError::WouldBlock) => Ok(None),
-            Err(TryLockError::Error(e)) => Err(LockError::backend(format!("cannot lock {}: {e}", path.display()))),
+            Err(TryLockError::Error(e)) => Err(LockError::backend(format!(
+                "cannot lock {}: {e}",
+                path.display()
+            ))),
         }
     }
 
@@ -252,6 +290,12 @@ impl StateLock for LocalLock {
     }
 
     async fn acquire(&self, key: &StateKey, request: &LockRequest) -> Result<LockInfo, LockError> {
+        // Taking the lock and writing the holder file is one step for other acquirers,
+        // so a loser never reads the holder file of the previous holder.
+        let guard_path = self.lock_file(key).with_extension("guard");
+        let _guard = exclusive(&guard_path).map_err(|e| {
+            LockError::backend(format!("cannot lock {}: {e}", guard_path.display()))
+        })?;
         let Some(file) = self.try_os_lock(key)? else {
             let holder = self.read_holder(key)?.unwrap_or_else(|| LockInfo {
                 id: "unknown".into(),
@@ -269,11 +313,19 @@ impl StateLock for LocalLock {
         // died, whatever its expiry says.
         let info = request.to_info(jiff::Timestamp::now());
         self.write_holder(key, &info)?;
-        self.held.lock().map_err(|_| poisoned())?.insert(info.id.clone(), file);
+        self.held
+            .lock()
+            .map_err(|_| poisoned())?
+            .insert(info.id.clone(), file);
         Ok(info)
     }
 
-    async fn renew(&self, key: &StateKey, id: &str, lease: Duration) -> Result<LockInfo, LockError> {
+    async fn renew(
+        &self,
+        key: &StateKey,
+        id: &str,
+        lease: Duration,
+    ) -> Result<LockInfo, LockError> {
         let ours = self.held.lock().map_err(|_| poisoned())?.contains_key(id);
         match self.read_holder(key)? {
             Some(mut holder) if ours && holder.id == id => {
@@ -300,7 +352,9 @@ impl StateLock for LocalLock {
             }
             Some(_) => {
                 let mut held = self.held.lock().map_err(|_| poisoned())?;
-                let ours = held.remove(id).or_else(|| held.remove(&format!("planted:{id}")));
+                let ours = held
+                    .remove(id)
+                    .or_else(|| held.remove(&format!("planted:{id}")));
                 if ours.is_none() && self.try_os_lock(key)?.is_none() {
                     return Err(LockError::backend(format!(
                         "the lock on {key} is held by a running panka process; stop that process instead"
@@ -310,7 +364,12 @@ impl StateLock for LocalLock {
                 match std::fs::remove_file(&path) {
                     Ok(()) => {}
                     Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                    Err(e) => return Err(LockError::backend(format!("cannot remove {}: {e}", path.display()))),
+                    Err(e) => {
+                        return Err(LockError::backend(format!(
+                            "cannot remove {}: {e}",
+                            path.display()
+                        )));
+                    }
                 }
                 drop(ours);
             }
@@ -327,7 +386,9 @@ impl StateLock for LocalLock {
         // A holder file without a live OS lock was left by a process that died.
         let held_here = {
             let held = self.held.lock().map_err(|_| poisoned())?;
-            holder.as_ref().is_some_and(|h| held.contains_key(&h.id) || held.contains_key(&format!("planted:{}", h.id)))
+            holder.as_ref().is_some_and(|h| {
+                held.contains_key(&h.id) || held.contains_key(&format!("planted:{}", h.id))
+            })
         };
         if held_here || self.try_os_lock(key)?.is_none() {
             Ok(holder)

@@ -90,7 +90,10 @@ pub enum LockError {
     #[error("{key} is not locked")]
     NotLocked { key: StateKey },
     #[error("{message}")]
-    Backend { message: String, hint: Option<String> },
+    Backend {
+        message: String,
+        hint: Option<String>,
+    },
 }
 
 impl LockError {
@@ -115,7 +118,8 @@ pub trait StateLock: Send + Sync {
 
     /// Extends the lease of the lock `id`. Errors: [`LockError::Lost`] when `id` no longer
     /// holds it.
-    async fn renew(&self, key: &StateKey, id: &str, lease: Duration) -> Result<LockInfo, LockError>;
+    async fn renew(&self, key: &StateKey, id: &str, lease: Duration)
+    -> Result<LockInfo, LockError>;
 
     /// Releases the lock `id`; releasing a lock that is already gone is not an error.
     /// Errors: [`LockError::IdMismatch`] when someone else holds it.
@@ -148,7 +152,8 @@ pub async fn acquire_with_wait(
                     on_wait(&holder);
                     told = true;
                 }
-                let jitter = Duration::from_millis(u64::from(uuid::Uuid::new_v4().as_bytes()[0]) * 2);
+                let jitter =
+                    Duration::from_millis(u64::from(uuid::Uuid::new_v4().as_bytes()[0]) * 2);
                 let sleep = (delay + jitter).min(deadline - now);
                 tokio::time::sleep(sleep).await;
                 delay = (delay * 2).min(Duration::from_secs(10));
@@ -270,7 +275,10 @@ impl<'a> FencedState<'a> {
         next.serial += 1;
         next.lock_id = Some(self.lock_id.clone());
         next.updated_at = now.to_string();
-        self.version = self.store.write(&self.key, &next, Some(&self.version)).await?;
+        self.version = self
+            .store
+            .write(&self.key, &next, Some(&self.version))
+            .await?;
         self.state = next;
         Ok(())
     }

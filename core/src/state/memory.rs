@@ -48,7 +48,9 @@ impl StateStore for MemoryStore {
         if current.as_ref() != expected {
             return Err(StateError::Conflict {
                 key: key.clone(),
-                expected: expected.map(|v| v.0.clone()).unwrap_or_else(|| "no state".into()),
+                expected: expected
+                    .map(|v| v.0.clone())
+                    .unwrap_or_else(|| "no state".into()),
                 found: current.map(|v| v.0).unwrap_or_else(|| "no state".into()),
             });
         }
@@ -58,13 +60,24 @@ impl StateStore for MemoryStore {
         Ok(Version(writes.to_string()))
     }
 
-    async fn put_deployment(&self, key: &StateKey, record: &DeploymentRecord) -> Result<(), StateError> {
+    async fn put_deployment(
+        &self,
+        key: &StateKey,
+        record: &DeploymentRecord,
+    ) -> Result<(), StateError> {
         let mut records = self.records.lock().map_err(|_| poisoned())?;
-        records.entry(key.clone()).or_default().insert(record.file_name(), record.clone());
+        records
+            .entry(key.clone())
+            .or_default()
+            .insert(record.file_name(), record.clone());
         Ok(())
     }
 
-    async fn list_deployments(&self, key: &StateKey, limit: usize) -> Result<Vec<DeploymentRecord>, StateError> {
+    async fn list_deployments(
+        &self,
+        key: &StateKey,
+        limit: usize,
+    ) -> Result<Vec<DeploymentRecord>, StateError> {
         let records = self.records.lock().map_err(|_| poisoned())?;
         Ok(records
             .get(key)
@@ -122,7 +135,12 @@ impl StateLock for MemoryLock {
         Ok(info)
     }
 
-    async fn renew(&self, key: &StateKey, id: &str, lease: Duration) -> Result<LockInfo, LockError> {
+    async fn renew(
+        &self,
+        key: &StateKey,
+        id: &str,
+        lease: Duration,
+    ) -> Result<LockInfo, LockError> {
         let mut items = self.items.lock().map_err(|_| lock_poisoned())?;
         match items.get_mut(&key.lock_id()) {
             Some(holder) if holder.id == id => {

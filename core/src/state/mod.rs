@@ -14,6 +14,8 @@ pub mod local;
 mod lock;
 #[cfg(any(test, feature = "test-util"))]
 pub mod memory;
+#[cfg(any(test, feature = "test-util"))]
+pub use memory::{MemoryLock, MemoryStore};
 
 pub use document::*;
 pub use lock::*;
@@ -81,7 +83,10 @@ pub enum StateError {
     },
     /// The backend failed (I/O, permissions, network); `message` carries the whole cause.
     #[error("{message}")]
-    Backend { message: String, hint: Option<String> },
+    Backend {
+        message: String,
+        hint: Option<String>,
+    },
 }
 
 impl StateError {
@@ -125,8 +130,16 @@ pub trait StateStore: Send + Sync {
 
     /// Creates or replaces the record of one deployment (written at start, updated at
     /// the end; records are never deleted).
-    async fn put_deployment(&self, key: &StateKey, record: &DeploymentRecord) -> Result<(), StateError>;
+    async fn put_deployment(
+        &self,
+        key: &StateKey,
+        record: &DeploymentRecord,
+    ) -> Result<(), StateError>;
 
     /// Deployment records, newest first, at most `limit`.
-    async fn list_deployments(&self, key: &StateKey, limit: usize) -> Result<Vec<DeploymentRecord>, StateError>;
+    async fn list_deployments(
+        &self,
+        key: &StateKey,
+        limit: usize,
+    ) -> Result<Vec<DeploymentRecord>, StateError>;
 }

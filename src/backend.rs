@@ -1,0 +1,90 @@
+//! Opens the state store and lock the configuration names: S3 + DynamoDB, or the local
+//! embedded default under `.panka/`.
+
+use crate::config::{BackendConfig, Config, LockConfig};
+use crate::error::UserError;
+use panka_core::state::local::{LocalLock, LocalStore, default_root};
+use panka_core::state::{StateLock, StateStore};
+use panka_providers::aws::{AwsClients, AwsSettings, load_sdk_config};
+use panka_providers::lock_dynamodb::DynamoDbLock;
+use panka_providers::state_s3::{Encryption, S3StateStore};
+use std::path::Path;
+use std::sync::Arc;
+
+pub struct Backends {
+    pub store: Arc<dyn StateStore>,
+    pub lock: Arc<dyn StateLock>,
+    pub is_local_lock: bool,
+}
+
+/// AWS settings from the config and the command line (`--endpoint-url`, else
+/// `AWS_ENDPOINT_URL`); `region` is the resource's own region when the config names one.
+pub fn aws_settings(
+    config: &Config,
+    region: Option<&String>,
+    endpoint_url: Option<&String>,
+) -> AwsSettings {
+    AwsSettings {
+        region: region.or(config.aws_region.as_ref()).cloned(),
+        profile: config.aws_profile.clone(),
+        endpoint_url: endpoint_url.cloned(),
+    }
+}
+
+pub async fn open(
+    config: &Config,
+    stack_dir: Option<&Path>,
+    endpoint_url: Option<&String>,
+) -> Result<Backends, UserError> {
+    let local_root = || {
+        stack_dir.map(default_root).ok_or_else(|| {
+            UserError::new("the local backend keeps state next to the stack, and no stack folder was found")
+                .hint("run panka inside your deployment repo, or configure an S3 backend with `panka init`")
+        })
+    };
+    let store: Arc<dyn StateStore> = match &config.backend {
+        BackendConfig::Local => {
+            let root = local_root()?;
+            Arc::new(LocalStore::new(&root))
+        }
+        BackendConfig::S3 {
+            region,
+            bucket,
+            prefix,
+            kms_key_id,
+        } => {
+            let settings = aws_settings(config, region.as_ref(), endpoint_url);
+            let sdk = load_sdk_config(&settings).await;
+            let clients = AwsClients::new(&sdk, &settings);
+            let encryption = match kms_key_id {
+                Some(key_id) => Encryption::Kms {
+                    key_id: key_id.clone(),
+                },
+                None => Encryption::Aes256,
+            };
+            Arc::new(S3StateStore::new(
+                clients.s3.clone(),
+                bucket.clone(),
+                prefix.clone(),
+                encryption,
+            ))
+        }
+    };
+    let (lock, is_local_lock): (Arc<dyn StateLock>, bool) = match &config.locks {
+        LockConfig::Local => (Arc::new(LocalLock::new(local_root()?)), true),
+        LockConfig::DynamoDb { region, table } => {
+            let settings = aws_settings(config, region.as_ref(), endpoint_url);
+            let sdk = load_sdk_config(&settings).await;
+            let clients = AwsClients::new(&sdk, &settings);
+            (
+                Arc::new(DynamoDbLock::new(clients.dynamodb.clone(), table.clone())),
+                false,
+            )
+        }
+    };
+    Ok(Backends {
+        store,
+        lock,
+        is_local_lock,
+    })
+}

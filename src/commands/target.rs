@@ -1,0 +1,68 @@
+//! Resolving `--stack`/`--environment` and the configured backends for commands that
+//! work on one stack and environment.
+
+use crate::backend::{self, Backends};
+use crate::cli::{GlobalArgs, TargetArgs};
+use crate::error::UserError;
+use crate::output::Ui;
+use crate::settings::{self, ProcessEnv};
+use crate::stack_dir::find_stack;
+use panka_core::diag::Diagnostics;
+use panka_core::source::Sources;
+use panka_core::state::StateKey;
+
+pub struct Target {
+    pub key: StateKey,
+    pub backends: Backends,
+}
+
+/// Finds the stack (by folder when there is one; a bare name is enough for a remote
+/// backend, so operators can inspect locks from anywhere) and opens the backends.
+pub async fn open(
+    args: &TargetArgs,
+    global: &GlobalArgs,
+    env: &ProcessEnv,
+    ui: &Ui,
+) -> anyhow::Result<Target> {
+    let mut sources = Sources::with_display_base(&env.cwd);
+    let mut diags = Diagnostics::default();
+    let config = settings::config(global.config.as_ref(), env, &mut sources, &mut diags)?;
+    if diags.has_errors() {
+        ui.diagnostics(&sources, &diags.into_sorted());
+        return Err(UserError::new("the configuration file is invalid").into());
+    }
+    let found = find_stack(args.stack.stack.as_deref(), &env.cwd);
+    let (name, stack_dir) = match (found, args.stack.stack.as_deref()) {
+        (Ok(dir), _) => {
+            let name = dir
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            (name, Some(dir))
+        }
+        (Err(_), Some(name))
+            if !matches!(config.backend, crate::config::BackendConfig::Local)
+                && panka_core::names::dns_name_problem(name).is_none() =>
+        {
+            (name.to_string(), None)
+        }
+        (Err(e), _) => return Err(e.into()),
+    };
+    let environment = settings::environment(args.environment.as_ref(), env);
+    if let Some(problem) = panka_core::names::dns_name_problem(&environment) {
+        return Err(UserError::new(format!(
+            "environment name `{environment}` is not valid: {problem}"
+        ))
+        .into());
+    }
+    let backends = backend::open(
+        &config,
+        stack_dir.as_deref(),
+        settings::endpoint_url(global.endpoint_url.as_ref(), env),
+    )
+    .await?;
+    Ok(Target {
+        key: StateKey::new(name, environment),
+        backends,
+    })
+}

@@ -1,0 +1,155 @@
+//! `panka state show`, `panka lock status` and `panka unlock` on the local embedded default
+//! (no configuration file): state under `.panka/` in the deployment repo.
+
+use assert_cmd::Command;
+use predicates::str::contains;
+use serde_json::Value;
+use std::path::Path;
+
+fn panka(cwd: &Path, home: &Path) -> Command {
+    let mut cmd = Command::cargo_bin("panka").expect("panka binary");
+    cmd.current_dir(cwd)
+        .env("HOME", home)
+        .env_remove("PANKA_CONFIG")
+        .env_remove("PANKA_ENVIRONMENT")
+        .env_remove("AWS_ENDPOINT_URL")
+        .env("NO_COLOR", "1");
+    cmd
+}
+
+fn repo() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let stack = dir.path().join("stacks/shop");
+    std::fs::create_dir_all(&stack).expect("mkdir");
+    std::fs::write(
+        stack.join("stack.yaml"),
+        "apiVersion: core.panka.io/v1\nkind: Stack\nmetadata:\n  name: shop\nspec:\n  provider:\n    name: aws\n    region: us-east-1\n",
+    )
+    .expect("write");
+    dir
+}
+
+#[test]
+fn state_show_without_state_says_so() {
+    let repo = repo();
+    panka(repo.path(), repo.path())
+        .args(["state", "show", "--stack", "shop"])
+        .assert()
+        .success()
+        .stdout(contains("No state for shop (development)"));
+    let out = panka(repo.path(), repo.path())
+        .args([
+            "state", "show", "--stack", "shop", "-e", "staging", "--output", "json",
+        ])
+        .output()
+        .expect("run");
+    assert!(out.status.success());
+    let doc: Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(doc["state"], Value::Null);
+    assert_eq!(doc["environment"], "staging");
+}
+
+#[test]
+fn state_show_prints_serial_lineage_and_components() {
+    let repo = repo();
+    let dir = repo.path().join(".panka/stacks/shop/development");
+    std::fs::create_dir_all(&dir).expect("mkdir");
+    std::fs::write(
+        dir.join("state.json"),
+        r#"{"format_version":1,"lineage":"11111111-2222-3333-4444-555555555555","serial":4,"stack":"shop","environment":"development","updated_at":"2026-11-27T08:00:00Z","components":{"web/queue":{"kind":"SQS","physical_ids":{"queue_url":"https://q"},"applied_spec":{},"outputs":{"url":"https://q"},"status":"ready","updated_at":"2026-11-27T08:00:00Z","deployment_id":"d-1"}}}"#,
+    )
+    .expect("write");
+    panka(&repo.path().join("stacks/shop"), repo.path())
+        .args(["state", "show"])
+        .assert()
+        .success()
+        .stdout(contains("Serial: 4"))
+        .stdout(contains("Lineage: 11111111-2222-3333-4444-555555555555"))
+        .stdout(contains("web/queue"))
+        .stdout(contains("SQS"));
+    let out = panka(repo.path(), repo.path())
+        .args(["state", "show", "--stack", "shop", "--output", "json"])
+        .output()
+        .expect("run");
+    let doc: Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(doc["state"]["serial"], 4);
+    assert_eq!(
+        doc["state"]["components"]["web/queue"]["outputs"]["url"],
+        "https://q"
+    );
+}
+
+#[test]
+fn corrupt_state_is_a_clear_error() {
+    let repo = repo();
+    let dir = repo.path().join(".panka/stacks/shop/development");
+    std::fs::create_dir_all(&dir).expect("mkdir");
+    std::fs::write(dir.join("state.json"), "{not json").expect("write");
+    panka(repo.path(), repo.path())
+        .args(["state", "show", "--stack", "shop"])
+        .assert()
+        .code(1)
+        .stderr(contains("is not a valid panka state"));
+}
+
+#[test]
+fn local_lock_status_and_unlock() {
+    let repo = repo();
+    panka(repo.path(), repo.path())
+        .args(["lock", "status", "--stack", "shop"])
+        .assert()
+        .success()
+        .stdout(contains("Lock: stack:shop:env:development"))
+        .stdout(contains("Not locked"));
+    // A holder file left by a process that died: the OS lock is free, so it is not held.
+    let dir = repo.path().join(".panka/stacks/shop/development");
+    std::fs::create_dir_all(&dir).expect("mkdir");
+    std::fs::write(
+        dir.join("lock.json"),
+        r#"{"ID":"dead-1","Who":"ghost@host","Operation":"apply","Created":"2026-11-27T08:00:00Z","ExpiresAt":4102444800}"#,
+    )
+    .expect("write");
+    let out = panka(repo.path(), repo.path())
+        .args(["lock", "status", "--stack", "shop", "--output", "json"])
+        .output()
+        .expect("run");
+    let doc: Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(doc["locked"], false);
+    panka(repo.path(), repo.path())
+        .args(["unlock", "--stack", "shop", "--lock-id", "dead-1"])
+        .assert()
+        .code(1)
+        .stderr(contains("is not locked"));
+    panka(repo.path(), repo.path())
+        .args(["lock", "acquire", "--stack", "shop"])
+        .assert()
+        .code(1)
+        .stderr(contains("DynamoDB"));
+}
+
+#[test]
+fn bad_config_files_point_at_the_line() {
+    let repo = repo();
+    let config = repo.path().join("config.yaml");
+    std::fs::write(&config, "version: v1\nbackend:\n  type: s4\n").expect("write");
+    panka(repo.path(), repo.path())
+        .args(["lock", "status", "--stack", "shop"])
+        .arg("--config")
+        .arg(&config)
+        .assert()
+        .code(1)
+        .stderr(contains("config.yaml:3:9"))
+        .stderr(contains("did you mean `s3`?"));
+    panka(repo.path(), repo.path())
+        .args([
+            "state",
+            "show",
+            "--stack",
+            "shop",
+            "--config",
+            "missing.yaml",
+        ])
+        .assert()
+        .code(1)
+        .stderr(contains("does not exist"));
+}
