@@ -309,3 +309,20 @@ fn state_show_reads_s3() {
         stdout(&out)
     );
 }
+
+#[test]
+fn missing_credentials_say_what_to_do() {
+    let env = Env::new();
+    let out = env
+        .panka()
+        .env_remove("AWS_ACCESS_KEY_ID")
+        .env_remove("AWS_SECRET_ACCESS_KEY")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .args(["state", "show", "--stack", "shop"])
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(err.to_lowercase().contains("credentials"), "{err}");
+    assert!(err.contains("hint:"), "{err}");
+}
