@@ -1,14 +1,17 @@
 //! panka's core: the stack model, validation, the dependency graph, and (in later
 //! stages) plan and engine. Depends on no AWS crate by construction.
 
+pub mod cost;
 pub mod diag;
 pub mod graph;
 pub mod interp;
 pub mod loader;
 pub mod model;
 pub mod names;
+pub mod plan;
 pub mod policy;
 pub mod read;
+pub mod reconcile;
 pub mod source;
 pub mod state;
 #[cfg(feature = "test-util")]
