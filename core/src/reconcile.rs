@@ -80,9 +80,14 @@ pub struct Observed {
 pub enum Readiness {
     Ready,
     /// Still converging; `progress` in percent when the kind can tell.
-    Waiting { detail: String, progress: Option<u8> },
+    Waiting {
+        detail: String,
+        progress: Option<u8>,
+    },
     /// It will not become ready (e.g. an ECS circuit-breaker rollback).
-    Failed { reason: String },
+    Failed {
+        reason: String,
+    },
 }
 
 /// How a provider failure is classified; the engine decides retries and messages by it.
@@ -158,23 +163,51 @@ pub trait Reconciler: Send + Sync {
     fn kind(&self) -> ComponentKind;
 
     /// The managed fields of `spec` in the same normalised form `read` returns.
-    fn normalise(&self, ctx: &ResourceContext, spec: &ComponentSpec, inputs: &Inputs) -> serde_json::Value;
+    fn normalise(
+        &self,
+        ctx: &ResourceContext,
+        spec: &ComponentSpec,
+        inputs: &Inputs,
+    ) -> serde_json::Value;
 
     /// How a change of the normalised field at `path` (dotted) is applied.
     fn field_change(&self, path: &str) -> FieldChange;
 
     /// The live resources, or `None` when the component does not exist.
-    async fn read(&self, ctx: &ResourceContext, known: &KnownIds) -> Result<Option<Observed>, ProviderError>;
+    async fn read(
+        &self,
+        ctx: &ResourceContext,
+        known: &KnownIds,
+    ) -> Result<Option<Observed>, ProviderError>;
 
     /// Creates (or adopts) the resources; returns them as `read` would.
-    async fn create(&self, ctx: &ResourceContext, spec: &ComponentSpec, inputs: &Inputs) -> Result<Observed, ProviderError>;
+    async fn create(
+        &self,
+        ctx: &ResourceContext,
+        spec: &ComponentSpec,
+        inputs: &Inputs,
+    ) -> Result<Observed, ProviderError>;
 
     /// Changes the in-place fields to match `spec`.
-    async fn update(&self, ctx: &ResourceContext, spec: &ComponentSpec, inputs: &Inputs) -> Result<Observed, ProviderError>;
+    async fn update(
+        &self,
+        ctx: &ResourceContext,
+        spec: &ComponentSpec,
+        inputs: &Inputs,
+    ) -> Result<Observed, ProviderError>;
 
     /// Deletes the resources; gone already is success.
-    async fn delete(&self, ctx: &ResourceContext, known: &KnownIds, options: DeleteOptions) -> Result<(), ProviderError>;
+    async fn delete(
+        &self,
+        ctx: &ResourceContext,
+        known: &KnownIds,
+        options: DeleteOptions,
+    ) -> Result<(), ProviderError>;
 
     /// One readiness probe.
-    async fn poll_ready(&self, ctx: &ResourceContext, known: &KnownIds) -> Result<Readiness, ProviderError>;
+    async fn poll_ready(
+        &self,
+        ctx: &ResourceContext,
+        known: &KnownIds,
+    ) -> Result<Readiness, ProviderError>;
 }

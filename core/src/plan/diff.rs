@@ -23,7 +23,11 @@ fn flatten(prefix: &str, value: &Value, out: &mut BTreeMap<String, Value>) {
     match value {
         Value::Object(map) if !map.is_empty() => {
             for (k, v) in map {
-                let path = if prefix.is_empty() { k.clone() } else { format!("{prefix}.{k}") };
+                let path = if prefix.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{prefix}.{k}")
+                };
                 flatten(&path, v, out);
             }
         }
@@ -72,7 +76,10 @@ mod tests {
     fn equal_values_have_no_diff() {
         let v = json!({"a": 1, "b": {"c": [1, 2]}, "d": null, "e": []});
         assert!(diff(&v, &v.clone()).is_empty());
-        assert!(diff(&json!({"a": 1, "e": []}), &json!({"a": 1})).is_empty(), "empty and absent are equal");
+        assert!(
+            diff(&json!({"a": 1, "e": []}), &json!({"a": 1})).is_empty(),
+            "empty and absent are equal"
+        );
     }
 
     #[test]

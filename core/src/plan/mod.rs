@@ -114,12 +114,22 @@ pub fn plan(
     rules: &dyn Fn(ComponentKind, &str) -> FieldChange,
 ) -> Plan {
     let mut summary = Summary::default();
-    let by_id: BTreeMap<&ComponentId, &DesiredComponent> = desired.iter().map(|d| (&d.id, d)).collect();
+    let by_id: BTreeMap<&ComponentId, &DesiredComponent> =
+        desired.iter().map(|d| (&d.id, d)).collect();
 
     let graph = Graph {
         dependencies: desired
             .iter()
-            .map(|d| (d.id.clone(), d.depends_on.iter().filter(|t| by_id.contains_key(t)).cloned().collect()))
+            .map(|d| {
+                (
+                    d.id.clone(),
+                    d.depends_on
+                        .iter()
+                        .filter(|t| by_id.contains_key(t))
+                        .cloned()
+                        .collect(),
+                )
+            })
             .collect(),
     };
     let mut waves: Vec<Vec<PlannedChange>> = Vec::new();
@@ -128,10 +138,20 @@ pub fn plan(
         for id in wave {
             let Some(want) = by_id.get(&id) else { continue };
             let change = match current.get(&id) {
-                None => planned(want, Action::Create, index, "not deployed yet".into(), Vec::new()),
-                Some(CurrentComponent { fields: None, .. }) => {
-                    planned(want, Action::Create, index, "recorded in state but missing in AWS".into(), Vec::new())
-                }
+                None => planned(
+                    want,
+                    Action::Create,
+                    index,
+                    "not deployed yet".into(),
+                    Vec::new(),
+                ),
+                Some(CurrentComponent { fields: None, .. }) => planned(
+                    want,
+                    Action::Create,
+                    index,
+                    "recorded in state but missing in AWS".into(),
+                    Vec::new(),
+                ),
                 Some(CurrentComponent { kind, .. }) if *kind != want.kind => planned(
                     want,
                     Action::Replace,
@@ -139,7 +159,9 @@ pub fn plan(
                     format!("kind changed from {kind} to {}", want.kind),
                     Vec::new(),
                 ),
-                Some(CurrentComponent { fields: Some(have), .. }) => {
+                Some(CurrentComponent {
+                    fields: Some(have), ..
+                }) => {
                     let fields: Vec<FieldChangeDiff> = diff(have, &want.fields)
                         .into_iter()
                         .map(|d| FieldChangeDiff {
@@ -153,8 +175,15 @@ pub fn plan(
                         let reason = format!("`{}` cannot change in place", f.diff.path);
                         planned(want, Action::Replace, index, reason, fields)
                     } else {
-                        let names: Vec<&str> = fields.iter().map(|f| f.diff.path.as_str()).collect();
-                        planned(want, Action::Update, index, format!("changed: {}", names.join(", ")), fields)
+                        let names: Vec<&str> =
+                            fields.iter().map(|f| f.diff.path.as_str()).collect();
+                        planned(
+                            want,
+                            Action::Update,
+                            index,
+                            format!("changed: {}", names.join(", ")),
+                            fields,
+                        )
                     }
                 }
             };
@@ -165,15 +194,21 @@ pub fn plan(
     }
 
     // Deletes: dependents first, so reverse the waves of the removed components' own graph.
-    let removed: BTreeMap<&ComponentId, &CurrentComponent> =
-        current.iter().filter(|(id, _)| !by_id.contains_key(id)).collect();
+    let removed: BTreeMap<&ComponentId, &CurrentComponent> = current
+        .iter()
+        .filter(|(id, _)| !by_id.contains_key(id))
+        .collect();
     if !removed.is_empty() {
         let removed_graph = Graph {
             dependencies: removed
                 .iter()
                 .map(|(id, c)| {
-                    let deps: BTreeSet<ComponentId> =
-                        c.depends_on.iter().filter(|t| removed.contains_key(t)).cloned().collect();
+                    let deps: BTreeSet<ComponentId> = c
+                        .depends_on
+                        .iter()
+                        .filter(|t| removed.contains_key(t))
+                        .cloned()
+                        .collect();
                     ((*id).clone(), deps)
                 })
                 .collect(),
@@ -181,7 +216,11 @@ pub fn plan(
         let mut delete_waves = removed_graph.waves();
         // A cycle in recorded dependencies (hand-edited state) must not drop deletes.
         let placed: BTreeSet<ComponentId> = delete_waves.iter().flatten().cloned().collect();
-        let stragglers: Vec<ComponentId> = removed.keys().filter(|id| !placed.contains(*id)).map(|id| (*id).clone()).collect();
+        let stragglers: Vec<ComponentId> = removed
+            .keys()
+            .filter(|id| !placed.contains(*id))
+            .map(|id| (*id).clone())
+            .collect();
         if !stragglers.is_empty() {
             delete_waves.push(stragglers);
         }
@@ -216,7 +255,13 @@ pub fn plan(
     }
 }
 
-fn planned(want: &DesiredComponent, action: Action, index: usize, reason: String, fields: Vec<FieldChangeDiff>) -> PlannedChange {
+fn planned(
+    want: &DesiredComponent,
+    action: Action,
+    index: usize,
+    reason: String,
+    fields: Vec<FieldChangeDiff>,
+) -> PlannedChange {
     PlannedChange {
         component: want.id.clone(),
         kind: want.kind,
@@ -279,20 +324,40 @@ mod tests {
 
     #[test]
     fn first_deployment_creates_everything_in_waves() {
-        let p = plan("np", "development", None, &desired(), &BTreeMap::new(), &rules);
+        let p = plan(
+            "np",
+            "development",
+            None,
+            &desired(),
+            &BTreeMap::new(),
+            &rules,
+        );
         let waves: Vec<Vec<(String, Action)>> = p
             .waves
             .iter()
-            .map(|w| w.iter().map(|c| (c.component.component.clone(), c.action)).collect())
+            .map(|w| {
+                w.iter()
+                    .map(|c| (c.component.component.clone(), c.action))
+                    .collect()
+            })
             .collect();
         assert_eq!(
             waves,
             vec![
-                vec![("database".to_string(), Action::Create), ("queue".to_string(), Action::Create)],
+                vec![
+                    ("database".to_string(), Action::Create),
+                    ("queue".to_string(), Action::Create)
+                ],
                 vec![("api".to_string(), Action::Create)]
             ]
         );
-        assert_eq!(p.summary, Summary { create: 3, ..Summary::default() });
+        assert_eq!(
+            p.summary,
+            Summary {
+                create: 3,
+                ..Summary::default()
+            }
+        );
         assert!(p.dangerous().is_empty());
     }
 
@@ -300,12 +365,31 @@ mod tests {
     fn only_the_image_changed() {
         let mut current: BTreeMap<ComponentId, CurrentComponent> = desired()
             .into_iter()
-            .map(|d| (d.id.clone(), CurrentComponent { kind: d.kind, fields: Some(d.fields), depends_on: d.depends_on }))
+            .map(|d| {
+                (
+                    d.id.clone(),
+                    CurrentComponent {
+                        kind: d.kind,
+                        fields: Some(d.fields),
+                        depends_on: d.depends_on,
+                    },
+                )
+            })
             .collect();
         if let Some(api) = current.get_mut(&id("api")) {
             api.fields = Some(json!({"image": "api:v1.0.0", "replicas": 2}));
         }
-        let p = plan("np", "development", Some(BasedOn { lineage: "l".into(), serial: 3 }), &desired(), &current, &rules);
+        let p = plan(
+            "np",
+            "development",
+            Some(BasedOn {
+                lineage: "l".into(),
+                serial: 3,
+            }),
+            &desired(),
+            &current,
+            &rules,
+        );
         let api = p.changes().find(|c| c.component == id("api")).expect("api");
         assert_eq!(api.action, Action::Update);
         assert_eq!(api.fields.len(), 1);
@@ -320,21 +404,41 @@ mod tests {
     fn replacements_of_stateful_kinds_and_deletes_are_dangerous() {
         let mut current: BTreeMap<ComponentId, CurrentComponent> = desired()
             .into_iter()
-            .map(|d| (d.id.clone(), CurrentComponent { kind: d.kind, fields: Some(d.fields), depends_on: d.depends_on }))
+            .map(|d| {
+                (
+                    d.id.clone(),
+                    CurrentComponent {
+                        kind: d.kind,
+                        fields: Some(d.fields),
+                        depends_on: d.depends_on,
+                    },
+                )
+            })
             .collect();
         if let Some(db) = current.get_mut(&id("database")) {
             db.fields = Some(json!({"engine": "mysql", "instance_class": "db.t3.small"}));
         }
         current.insert(
             id("cache"),
-            CurrentComponent { kind: ComponentKind::ElastiCacheRedis, fields: Some(json!({})), depends_on: vec![] },
+            CurrentComponent {
+                kind: ComponentKind::ElastiCacheRedis,
+                fields: Some(json!({})),
+                depends_on: vec![],
+            },
         );
         current.insert(
             id("worker"),
-            CurrentComponent { kind: ComponentKind::MicroService, fields: Some(json!({})), depends_on: vec![id("cache")] },
+            CurrentComponent {
+                kind: ComponentKind::MicroService,
+                fields: Some(json!({})),
+                depends_on: vec![id("cache")],
+            },
         );
         let p = plan("np", "production", None, &desired(), &current, &rules);
-        let db = p.changes().find(|c| c.component == id("database")).expect("db");
+        let db = p
+            .changes()
+            .find(|c| c.component == id("database"))
+            .expect("db");
         assert_eq!(db.action, Action::Replace);
         assert!(db.dangerous && db.fields[0].forces_replace);
         let deletes: Vec<(String, usize)> = p
@@ -342,25 +446,59 @@ mod tests {
             .filter(|c| c.action == Action::Delete)
             .map(|c| (c.component.component.clone(), c.wave))
             .collect();
-        assert_eq!(deletes, vec![("worker".to_string(), 3), ("cache".to_string(), 4)], "dependents are deleted first");
-        let dangerous: Vec<&str> = p.dangerous().iter().map(|c| c.component.component.as_str()).collect();
+        assert_eq!(
+            deletes,
+            vec![("worker".to_string(), 3), ("cache".to_string(), 4)],
+            "dependents are deleted first"
+        );
+        let dangerous: Vec<&str> = p
+            .dangerous()
+            .iter()
+            .map(|c| c.component.component.as_str())
+            .collect();
         assert_eq!(dangerous, ["database", "cache"]);
     }
 
     #[test]
     fn a_component_missing_in_aws_is_created_again() {
         let mut current: BTreeMap<ComponentId, CurrentComponent> = BTreeMap::new();
-        current.insert(id("queue"), CurrentComponent { kind: ComponentKind::Sqs, fields: None, depends_on: vec![] });
+        current.insert(
+            id("queue"),
+            CurrentComponent {
+                kind: ComponentKind::Sqs,
+                fields: None,
+                depends_on: vec![],
+            },
+        );
         let p = plan("np", "development", None, &desired(), &current, &rules);
-        let queue = p.changes().find(|c| c.component == id("queue")).expect("queue");
+        let queue = p
+            .changes()
+            .find(|c| c.component == id("queue"))
+            .expect("queue");
         assert_eq!(queue.action, Action::Create);
         assert!(queue.reason.contains("missing"));
     }
 
     #[test]
     fn the_same_inputs_give_byte_identical_plans() {
-        let a = serde_json::to_string(&plan("np", "dev", None, &desired(), &BTreeMap::new(), &rules)).expect("json");
-        let b = serde_json::to_string(&plan("np", "dev", None, &desired(), &BTreeMap::new(), &rules)).expect("json");
+        let a = serde_json::to_string(&plan(
+            "np",
+            "dev",
+            None,
+            &desired(),
+            &BTreeMap::new(),
+            &rules,
+        ))
+        .expect("json");
+        let b = serde_json::to_string(&plan(
+            "np",
+            "dev",
+            None,
+            &desired(),
+            &BTreeMap::new(),
+            &rules,
+        ))
+        .expect("json");
         assert_eq!(a, b);
     }
 }
