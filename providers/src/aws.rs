@@ -112,6 +112,26 @@ pub struct AwsClients {
     pub s3: aws_sdk_s3::Client,
     /// Amazon DynamoDB: the state lock.
     pub dynamodb: aws_sdk_dynamodb::Client,
+    /// Amazon SQS: queues.
+    pub sqs: aws_sdk_sqs::Client,
+    /// Amazon RDS: databases.
+    pub rds: aws_sdk_rds::Client,
+    /// Amazon ElastiCache: Redis.
+    pub elasticache: aws_sdk_elasticache::Client,
+    /// Amazon ECS: clusters, task definitions, services.
+    pub ecs: aws_sdk_ecs::Client,
+    /// Elastic Load Balancing v2: ALBs, target groups, listeners.
+    pub elasticloadbalancingv2: aws_sdk_elasticloadbalancingv2::Client,
+    /// IAM: task execution roles.
+    pub iam: aws_sdk_iam::Client,
+    /// CloudWatch Logs: log groups.
+    pub cloudwatchlogs: aws_sdk_cloudwatchlogs::Client,
+    /// Amazon EC2: VPCs, subnets, security groups.
+    pub ec2: aws_sdk_ec2::Client,
+    /// Secrets Manager: secret references (never values, except the RDS master password at apply time).
+    pub secretsmanager: aws_sdk_secretsmanager::Client,
+    /// Application Auto Scaling: service scaling.
+    pub applicationautoscaling: aws_sdk_applicationautoscaling::Client,
     /// Whether an endpoint URL replaces the AWS endpoints (an emulator is in use).
     endpoint_overridden: bool,
 }
@@ -163,10 +183,30 @@ impl AwsClients {
             dynamodb.push_interceptor(interceptor.clone());
         }
         let dynamodb = aws_sdk_dynamodb::Client::from_conf(dynamodb.build());
+        // Every other service: the shared config plus the same interceptors.
+        macro_rules! client {
+            ($krate:ident) => {{
+                let mut builder = $krate::config::Builder::from(sdk_config);
+                for interceptor in interceptors {
+                    builder.push_interceptor(interceptor.clone());
+                }
+                $krate::Client::from_conf(builder.build())
+            }};
+        }
 
         Self {
             s3,
             dynamodb,
+            sqs: client!(aws_sdk_sqs),
+            rds: client!(aws_sdk_rds),
+            elasticache: client!(aws_sdk_elasticache),
+            ecs: client!(aws_sdk_ecs),
+            elasticloadbalancingv2: client!(aws_sdk_elasticloadbalancingv2),
+            iam: client!(aws_sdk_iam),
+            cloudwatchlogs: client!(aws_sdk_cloudwatchlogs),
+            ec2: client!(aws_sdk_ec2),
+            secretsmanager: client!(aws_sdk_secretsmanager),
+            applicationautoscaling: client!(aws_sdk_applicationautoscaling),
             endpoint_overridden,
         }
     }

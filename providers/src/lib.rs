@@ -11,6 +11,14 @@
 
 pub mod aws;
 pub mod bootstrap;
+pub mod elasticache;
 pub mod lock_dynamodb;
-mod sdk_error;
+pub mod microservice;
+pub mod naming;
+pub mod network;
+pub mod rds;
+pub mod reconcilers;
+pub(crate) mod sdk_error;
+pub mod secrets;
+pub mod sqs;
 pub mod state_s3;

@@ -142,6 +142,144 @@ impl Failure {
     }
 }
 
+/// Error codes meaning "does not exist", across services.
+const NOT_FOUND: &[&str] = &[
+    "NoSuchKey",
+    "NoSuchBucket",
+    "NotFound",
+    "ResourceNotFoundException",
+    "AWS.SimpleQueueService.NonExistentQueue",
+    "QueueDoesNotExist",
+    "DBInstanceNotFound",
+    "DBInstanceNotFoundFault",
+    "DBSubnetGroupNotFoundFault",
+    "DBParameterGroupNotFound",
+    "ReplicationGroupNotFoundFault",
+    "CacheSubnetGroupNotFoundFault",
+    "CacheClusterNotFound",
+    "CacheParameterGroupNotFound",
+    "ClusterNotFoundException",
+    "ServiceNotFoundException",
+    "LoadBalancerNotFound",
+    "TargetGroupNotFound",
+    "ListenerNotFound",
+    "NoSuchEntity",
+    "InvalidGroup.NotFound",
+    "InvalidVpcID.NotFound",
+    "InvalidSubnetID.NotFound",
+    "ObjectNotFoundException",
+];
+
+/// Error codes meaning "already exists".
+const ALREADY_EXISTS: &[&str] = &[
+    "QueueAlreadyExists",
+    "QueueNameExists",
+    "BucketAlreadyOwnedByYou",
+    "BucketAlreadyExists",
+    "DBInstanceAlreadyExists",
+    "DBInstanceAlreadyExistsFault",
+    "DBSubnetGroupAlreadyExists",
+    "DBSubnetGroupAlreadyExistsFault",
+    "DBParameterGroupAlreadyExists",
+    "ReplicationGroupAlreadyExists",
+    "ReplicationGroupAlreadyExistsFault",
+    "CacheSubnetGroupAlreadyExists",
+    "CacheSubnetGroupAlreadyExistsFault",
+    "CacheClusterAlreadyExists",
+    "CacheParameterGroupAlreadyExists",
+    "DuplicateLoadBalancerName",
+    "DuplicateTargetGroupName",
+    "EntityAlreadyExists",
+    "InvalidGroup.Duplicate",
+    "InvalidPermission.Duplicate",
+    "ResourceInUseException",
+    "ResourceAlreadyExistsException",
+];
+
+const THROTTLED: &[&str] = &[
+    "Throttling",
+    "ThrottlingException",
+    "ThrottledException",
+    "RequestLimitExceeded",
+    "TooManyRequestsException",
+    "SlowDown",
+    "RequestThrottled",
+    "ProvisionedThroughputExceededException",
+];
+
+const CONFLICT: &[&str] = &[
+    "ConditionalCheckFailedException",
+    "PreconditionFailed",
+    "ConditionalRequestConflict",
+    "InvalidDBInstanceState",
+    "InvalidDBInstanceStateFault",
+    "InvalidReplicationGroupState",
+    "InvalidReplicationGroupStateFault",
+    "InvalidCacheClusterState",
+    "InvalidCacheParameterGroupState",
+    "CacheSubnetGroupInUse",
+    "DependencyViolation",
+    "ResourceInUse",
+    "AWS.SimpleQueueService.QueueDeletedRecently",
+    "QueueDeletedRecently",
+    "OperationAborted",
+];
+
+impl Failure {
+    /// The engine's classification of this failure.
+    pub fn classify(&self) -> panka_core::reconcile::ErrorKind {
+        use panka_core::reconcile::ErrorKind;
+        let code = self.code.as_deref().unwrap_or("");
+        match self.kind {
+            Kind::Timeout | Kind::Unreachable => return ErrorKind::Transient,
+            Kind::NoCredentials => return ErrorKind::AccessDenied,
+            Kind::Service | Kind::Other => {}
+        }
+        if NOT_FOUND.contains(&code) || self.status == Some(404) {
+            ErrorKind::NotFound
+        } else if ALREADY_EXISTS.contains(&code) {
+            ErrorKind::AlreadyExists
+        } else if THROTTLED.contains(&code) || self.status == Some(429) {
+            ErrorKind::Throttled
+        } else if CONFLICT.contains(&code) || self.status == Some(409) || self.status == Some(412) {
+            ErrorKind::Conflict
+        } else if self.is_access_denied() || self.credentials_rejected() {
+            ErrorKind::AccessDenied
+        } else if self.status.is_some_and(|s| s >= 500) {
+            ErrorKind::Transient
+        } else if self.status.is_some_and(|s| (400..500).contains(&s))
+            || code.starts_with("Invalid")
+        {
+            ErrorKind::Invalid
+        } else {
+            ErrorKind::Other
+        }
+    }
+
+    /// A [`panka_core::reconcile::ProviderError`] saying what was being done.
+    pub fn into_provider_error(self, doing: &str) -> panka_core::reconcile::ProviderError {
+        let kind = self.classify();
+        let hint = self.common_hint();
+        let error =
+            panka_core::reconcile::ProviderError::new(kind, format!("{doing}: {}", self.detail));
+        match hint {
+            Some(h) => error.with_hint(h),
+            None => error,
+        }
+    }
+}
+
+/// Reads an SDK error into a [`panka_core::reconcile::ProviderError`] in one step.
+pub(crate) fn provider_error<E>(
+    doing: &str,
+    err: &SdkError<E>,
+) -> panka_core::reconcile::ProviderError
+where
+    E: ProvideErrorMetadata + Error + 'static,
+{
+    Failure::from_sdk(err).into_provider_error(doing)
+}
+
 fn mentions_credentials(chain: &str) -> bool {
     let lower = chain.to_ascii_lowercase();
     lower.contains("credential") || lower.contains("no identity resolver")
@@ -181,6 +319,90 @@ mod tests {
         fn source(&self) -> Option<&(dyn Error + 'static)> {
             self.1.as_deref().map(|l| l as &(dyn Error + 'static))
         }
+    }
+
+    fn failure(kind: Kind, status: Option<u16>, code: Option<&str>) -> Failure {
+        Failure {
+            kind,
+            status,
+            code: code.map(str::to_owned),
+            service_message: None,
+            detail: code.unwrap_or("failure").to_owned(),
+        }
+    }
+
+    #[test]
+    fn classifies_failures_for_the_engine() {
+        use panka_core::reconcile::ErrorKind as E;
+        let cases = [
+            (
+                failure(
+                    Kind::Service,
+                    Some(400),
+                    Some("AWS.SimpleQueueService.NonExistentQueue"),
+                ),
+                E::NotFound,
+            ),
+            (
+                failure(Kind::Service, Some(404), Some("DBInstanceNotFound")),
+                E::NotFound,
+            ),
+            (
+                failure(Kind::Service, Some(400), Some("QueueNameExists")),
+                E::AlreadyExists,
+            ),
+            (
+                failure(Kind::Service, Some(400), Some("InvalidGroup.Duplicate")),
+                E::AlreadyExists,
+            ),
+            (
+                failure(Kind::Service, Some(400), Some("ThrottlingException")),
+                E::Throttled,
+            ),
+            (
+                failure(Kind::Service, Some(503), Some("SlowDown")),
+                E::Throttled,
+            ),
+            (
+                failure(Kind::Service, Some(400), Some("DependencyViolation")),
+                E::Conflict,
+            ),
+            (
+                failure(Kind::Service, Some(412), Some("PreconditionFailed")),
+                E::Conflict,
+            ),
+            (
+                failure(Kind::Service, Some(403), Some("AccessDenied")),
+                E::AccessDenied,
+            ),
+            (
+                failure(Kind::Service, Some(400), Some("ExpiredToken")),
+                E::AccessDenied,
+            ),
+            (
+                failure(Kind::Service, Some(500), Some("InternalError")),
+                E::Transient,
+            ),
+            (
+                failure(Kind::Service, Some(400), Some("InvalidParameterValue")),
+                E::Invalid,
+            ),
+            (failure(Kind::Timeout, None, None), E::Transient),
+            (failure(Kind::Unreachable, None, None), E::Transient),
+            (failure(Kind::NoCredentials, None, None), E::AccessDenied),
+            (failure(Kind::Other, None, None), E::Other),
+        ];
+        for (f, want) in cases {
+            assert_eq!(f.classify(), want, "{:?}", f.code);
+        }
+        let err =
+            failure(Kind::NoCredentials, None, None).into_provider_error("cannot read queue q");
+        assert!(err.message.starts_with("cannot read queue q: "));
+        assert!(
+            err.hint
+                .as_deref()
+                .is_some_and(|h| h.contains("credentials"))
+        );
     }
 
     #[test]

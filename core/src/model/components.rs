@@ -978,7 +978,26 @@ fn lower_redis(spec: &mut MapReader, diags: &mut Diagnostics) -> RedisSpec {
         .int("snapshotRetentionDays", 0..=35, diags)
         .unwrap_or(0) as u32;
     redis.transit_encryption = spec.bool("transitEncryption", diags).unwrap_or(true);
-    redis.at_rest_encryption = spec.bool("atRestEncryption", diags).unwrap_or(true);
+    // ElastiCache encrypts at rest only replication groups; a single cache cluster cannot.
+    let single_cluster = redis.mode == "cache-cluster";
+    let at_rest_node = spec.get("atRestEncryption");
+    redis.at_rest_encryption = spec
+        .bool("atRestEncryption", diags)
+        .unwrap_or(!single_cluster);
+    if single_cluster
+        && redis.at_rest_encryption
+        && let Some(node) = at_rest_node
+    {
+        diags.push(
+            Diagnostic::at(
+                "E025",
+                node.span,
+                "a `cache-cluster` cannot be encrypted at rest",
+            )
+            .with_label("not supported for a single cache cluster")
+            .with_hint("use `mode: replication-group`, or remove `atRestEncryption`"),
+        );
+    }
     redis.parameters = spec.string_map("parameters", diags).unwrap_or_default();
     redis
 }

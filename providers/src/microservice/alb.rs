@@ -1,0 +1,494 @@
+//! The Application Load Balancer in front of a service: the ALB, its target group (tasks
+//! register by IP) and one HTTP listener forwarding to it.
+
+use super::fields::HealthCheckField;
+use super::ownership::check_owned;
+use super::wait::{Wait, wait_until};
+use crate::naming;
+use crate::sdk_error::provider_error;
+use aws_sdk_elasticloadbalancingv2::types::{
+    Action, ActionTypeEnum, LoadBalancerSchemeEnum, LoadBalancerTypeEnum, ProtocolEnum, Tag,
+    TargetTypeEnum,
+};
+use panka_core::reconcile::{ErrorKind, ProviderError, ResourceContext};
+use std::collections::BTreeMap;
+
+type Client = aws_sdk_elasticloadbalancingv2::Client;
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Alb {
+    pub arn: String,
+    pub name: String,
+    pub dns_name: String,
+    pub internal: bool,
+    pub security_groups: Vec<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TargetGroup {
+    pub arn: String,
+    pub name: String,
+    pub port: u16,
+    pub health: HealthCheckField,
+    pub load_balancer_arns: Vec<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Listener {
+    pub arn: String,
+    pub port: u16,
+}
+
+fn to_u16(value: Option<i32>) -> u16 {
+    value.and_then(|v| u16::try_from(v).ok()).unwrap_or(0)
+}
+
+fn to_u32(value: Option<i32>) -> u32 {
+    value.and_then(|v| u32::try_from(v).ok()).unwrap_or(0)
+}
+
+fn i32_of(value: u32) -> i32 {
+    i32::try_from(value).unwrap_or(i32::MAX)
+}
+
+fn elb_tags(ctx: &ResourceContext) -> Vec<Tag> {
+    ctx.tags()
+        .into_iter()
+        .map(|(k, v)| Tag::builder().key(k).value(v).build())
+        .collect()
+}
+
+fn alb_of(lb: &aws_sdk_elasticloadbalancingv2::types::LoadBalancer) -> Alb {
+    Alb {
+        arn: lb.load_balancer_arn().unwrap_or_default().to_string(),
+        name: lb.load_balancer_name().unwrap_or_default().to_string(),
+        dns_name: lb.dns_name().unwrap_or_default().to_string(),
+        internal: lb.scheme() == Some(&LoadBalancerSchemeEnum::Internal),
+        security_groups: lb.security_groups().to_vec(),
+    }
+}
+
+fn target_group_of(tg: &aws_sdk_elasticloadbalancingv2::types::TargetGroup) -> TargetGroup {
+    let port = to_u16(tg.port());
+    TargetGroup {
+        arn: tg.target_group_arn().unwrap_or_default().to_string(),
+        name: tg.target_group_name().unwrap_or_default().to_string(),
+        port,
+        health: HealthCheckField {
+            path: tg.health_check_path().unwrap_or("/").to_string(),
+            // `traffic-port` (the default) is the port targets register with.
+            port: tg
+                .health_check_port()
+                .and_then(|p| p.parse().ok())
+                .unwrap_or(port),
+            interval_seconds: to_u32(tg.health_check_interval_seconds()),
+            timeout_seconds: to_u32(tg.health_check_timeout_seconds()),
+            healthy_threshold: to_u32(tg.healthy_threshold_count()),
+            unhealthy_threshold: to_u32(tg.unhealthy_threshold_count()),
+        },
+        load_balancer_arns: tg.load_balancer_arns().to_vec(),
+    }
+}
+
+/// `Ok(None)` for a "not found" error.
+fn none_if_missing<T>(result: Result<T, ProviderError>) -> Result<Option<T>, ProviderError> {
+    match result {
+        Ok(v) => Ok(Some(v)),
+        Err(e) if e.kind == ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+pub async fn find_load_balancer(client: &Client, name: &str) -> Result<Option<Alb>, ProviderError> {
+    let out = none_if_missing(
+        client
+            .describe_load_balancers()
+            .names(name)
+            .send()
+            .await
+            .map_err(|e| provider_error(&format!("cannot look up load balancer {name}"), &e)),
+    )?;
+    Ok(out.and_then(|o| o.load_balancers().first().map(alb_of)))
+}
+
+pub async fn load_balancer_by_arn(
+    client: &Client,
+    arn: &str,
+) -> Result<Option<Alb>, ProviderError> {
+    let out = none_if_missing(
+        client
+            .describe_load_balancers()
+            .load_balancer_arns(arn)
+            .send()
+            .await
+            .map_err(|e| provider_error(&format!("cannot look up load balancer {arn}"), &e)),
+    )?;
+    Ok(out.and_then(|o| o.load_balancers().first().map(alb_of)))
+}
+
+pub async fn find_target_group(
+    client: &Client,
+    name: &str,
+) -> Result<Option<TargetGroup>, ProviderError> {
+    let out = none_if_missing(
+        client
+            .describe_target_groups()
+            .names(name)
+            .send()
+            .await
+            .map_err(|e| provider_error(&format!("cannot look up target group {name}"), &e)),
+    )?;
+    Ok(out.and_then(|o| o.target_groups().first().map(target_group_of)))
+}
+
+pub async fn target_group_by_arn(
+    client: &Client,
+    arn: &str,
+) -> Result<Option<TargetGroup>, ProviderError> {
+    let out = none_if_missing(
+        client
+            .describe_target_groups()
+            .target_group_arns(arn)
+            .send()
+            .await
+            .map_err(|e| provider_error(&format!("cannot look up target group {arn}"), &e)),
+    )?;
+    Ok(out.and_then(|o| o.target_groups().first().map(target_group_of)))
+}
+
+pub async fn tags(client: &Client, arn: &str) -> Result<BTreeMap<String, String>, ProviderError> {
+    let out = client
+        .describe_tags()
+        .resource_arns(arn)
+        .send()
+        .await
+        .map_err(|e| provider_error(&format!("cannot read the tags of {arn}"), &e))?;
+    Ok(out
+        .tag_descriptions()
+        .iter()
+        .flat_map(|d| d.tags())
+        .filter_map(|t| {
+            Some((
+                t.key()?.to_string(),
+                t.value().unwrap_or_default().to_string(),
+            ))
+        })
+        .collect())
+}
+
+/// The listener of `load_balancer_arn` forwarding to `target_group_arn`.
+pub async fn listener_for(
+    client: &Client,
+    load_balancer_arn: &str,
+    target_group_arn: &str,
+) -> Result<Option<Listener>, ProviderError> {
+    let listeners = none_if_missing(
+        client
+            .describe_listeners()
+            .load_balancer_arn(load_balancer_arn)
+            .send()
+            .await
+            .map_err(|e| {
+                provider_error(
+                    &format!("cannot list the listeners of {load_balancer_arn}"),
+                    &e,
+                )
+            }),
+    )?;
+    Ok(listeners.and_then(|out| {
+        out.listeners()
+            .iter()
+            .find(|l| {
+                l.default_actions()
+                    .iter()
+                    .any(|a| a.target_group_arn() == Some(target_group_arn))
+            })
+            .map(|l| Listener {
+                arn: l.listener_arn().unwrap_or_default().to_string(),
+                port: to_u16(l.port()),
+            })
+    }))
+}
+
+/// Creates or adopts the ALB.
+///
+/// Errors: `Foreign` for an ALB of that name that is not this component's; `Conflict`
+/// when its scheme differs (changing `internal` replaces the component).
+pub async fn ensure_load_balancer(
+    client: &Client,
+    ctx: &ResourceContext,
+    name: &str,
+    subnets: &[String],
+    security_group: &str,
+    internal: bool,
+) -> Result<Alb, ProviderError> {
+    if let Some(alb) = find_load_balancer(client, name).await? {
+        check_owned(ctx, "load balancer", name, &tags(client, &alb.arn).await?)?;
+        if alb.internal != internal {
+            return Err(ProviderError::new(
+                ErrorKind::Conflict,
+                format!(
+                    "load balancer {name} is {}; a scheme cannot change in place",
+                    if alb.internal {
+                        "internal"
+                    } else {
+                        "internet-facing"
+                    }
+                ),
+            )
+            .with_hint("changing `loadBalancer.internal` replaces the component"));
+        }
+        return Ok(alb);
+    }
+    let scheme = if internal {
+        LoadBalancerSchemeEnum::Internal
+    } else {
+        LoadBalancerSchemeEnum::InternetFacing
+    };
+    let out = client
+        .create_load_balancer()
+        .name(name)
+        .r#type(LoadBalancerTypeEnum::Application)
+        .scheme(scheme)
+        .set_subnets(Some(subnets.to_vec()))
+        .security_groups(security_group)
+        .set_tags(Some(elb_tags(ctx)))
+        .send()
+        .await
+        .map_err(|e| provider_error(&format!("cannot create load balancer {name}"), &e))?;
+    out.load_balancers().first().map(alb_of).ok_or_else(|| {
+        ProviderError::new(
+            ErrorKind::Other,
+            format!("ELB created {name} but did not describe it"),
+        )
+    })
+}
+
+/// Creates or adopts the target group and makes its health check `health`.
+pub async fn ensure_target_group(
+    client: &Client,
+    ctx: &ResourceContext,
+    name: &str,
+    vpc_id: &str,
+    port: u16,
+    health: &HealthCheckField,
+) -> Result<TargetGroup, ProviderError> {
+    if let Some(tg) = find_target_group(client, name).await? {
+        check_owned(ctx, "target group", name, &tags(client, &tg.arn).await?)?;
+        if tg.port != port {
+            return Err(ProviderError::new(
+                ErrorKind::Conflict,
+                format!("target group {name} routes to port {}, not {port}; its port cannot change in place", tg.port),
+            )
+            .with_hint("changing the container port behind the load balancer replaces the component"));
+        }
+        if &tg.health == health {
+            return Ok(tg);
+        }
+        client
+            .modify_target_group()
+            .target_group_arn(&tg.arn)
+            .health_check_protocol(ProtocolEnum::Http)
+            .health_check_path(&health.path)
+            .health_check_port(health.port.to_string())
+            .health_check_interval_seconds(i32_of(health.interval_seconds))
+            .health_check_timeout_seconds(i32_of(health.timeout_seconds))
+            .healthy_threshold_count(i32_of(health.healthy_threshold))
+            .unhealthy_threshold_count(i32_of(health.unhealthy_threshold))
+            .send()
+            .await
+            .map_err(|e| {
+                provider_error(
+                    &format!("cannot change the health check of target group {name}"),
+                    &e,
+                )
+            })?;
+        return Ok(TargetGroup {
+            health: health.clone(),
+            ..tg
+        });
+    }
+    let out = client
+        .create_target_group()
+        .name(name)
+        .protocol(ProtocolEnum::Http)
+        .port(i32::from(port))
+        .vpc_id(vpc_id)
+        .target_type(TargetTypeEnum::Ip)
+        .health_check_protocol(ProtocolEnum::Http)
+        .health_check_path(&health.path)
+        .health_check_port(health.port.to_string())
+        .health_check_interval_seconds(i32_of(health.interval_seconds))
+        .health_check_timeout_seconds(i32_of(health.timeout_seconds))
+        .healthy_threshold_count(i32_of(health.healthy_threshold))
+        .unhealthy_threshold_count(i32_of(health.unhealthy_threshold))
+        .set_tags(Some(elb_tags(ctx)))
+        .send()
+        .await
+        .map_err(|e| provider_error(&format!("cannot create target group {name}"), &e))?;
+    out.target_groups()
+        .first()
+        .map(target_group_of)
+        .ok_or_else(|| {
+            ProviderError::new(
+                ErrorKind::Other,
+                format!("ELB created {name} but did not describe it"),
+            )
+        })
+}
+
+fn forward(target_group_arn: &str) -> Action {
+    Action::builder()
+        .r#type(ActionTypeEnum::Forward)
+        .target_group_arn(target_group_arn)
+        .build()
+}
+
+/// The HTTP listener on `port` forwarding to the target group, created or moved there.
+pub async fn ensure_listener(
+    client: &Client,
+    ctx: &ResourceContext,
+    load_balancer_arn: &str,
+    target_group_arn: &str,
+    port: u16,
+) -> Result<Listener, ProviderError> {
+    if let Some(listener) = listener_for(client, load_balancer_arn, target_group_arn).await? {
+        if listener.port == port {
+            return Ok(listener);
+        }
+        client
+            .modify_listener()
+            .listener_arn(&listener.arn)
+            .port(i32::from(port))
+            .send()
+            .await
+            .map_err(|e| {
+                provider_error(
+                    &format!("cannot move listener {} to port {port}", listener.arn),
+                    &e,
+                )
+            })?;
+        return Ok(Listener { port, ..listener });
+    }
+    let out = client
+        .create_listener()
+        .load_balancer_arn(load_balancer_arn)
+        .protocol(ProtocolEnum::Http)
+        .port(i32::from(port))
+        .default_actions(forward(target_group_arn))
+        .set_tags(Some(elb_tags(ctx)))
+        .send()
+        .await
+        .map_err(|e| {
+            provider_error(
+                &format!("cannot create the listener on port {port} of {load_balancer_arn}"),
+                &e,
+            )
+        })?;
+    out.listeners()
+        .first()
+        .map(|l| Listener {
+            arn: l.listener_arn().unwrap_or_default().to_string(),
+            port: to_u16(l.port()),
+        })
+        .ok_or_else(|| {
+            ProviderError::new(
+                ErrorKind::Other,
+                "ELB created a listener but did not describe it",
+            )
+        })
+}
+
+fn gone_is_fine(result: Result<(), ProviderError>) -> Result<(), ProviderError> {
+    none_if_missing(result).map(|_| ())
+}
+
+/// Deletes the listeners, the target group and the ALB, and waits until the ALB is gone
+/// (its security group cannot go before it). Gone is fine; resources that are not this
+/// component's are left alone.
+pub async fn delete(
+    client: &Client,
+    ctx: &ResourceContext,
+    alb_name: &str,
+    target_group_name: &str,
+    wait: Wait,
+) -> Result<(), ProviderError> {
+    let alb = match find_load_balancer(client, alb_name).await? {
+        Some(alb) if naming::owned_by(ctx, &tags(client, &alb.arn).await?) => Some(alb),
+        _ => None,
+    };
+    if let Some(alb) = &alb {
+        let listeners = none_if_missing(
+            client
+                .describe_listeners()
+                .load_balancer_arn(&alb.arn)
+                .send()
+                .await
+                .map_err(|e| {
+                    provider_error(&format!("cannot list the listeners of {alb_name}"), &e)
+                }),
+        )?;
+        for listener in listeners.iter().flat_map(|l| l.listeners()) {
+            let arn = listener.listener_arn().unwrap_or_default();
+            gone_is_fine(
+                client
+                    .delete_listener()
+                    .listener_arn(arn)
+                    .send()
+                    .await
+                    .map(|_| ())
+                    .map_err(|e| provider_error(&format!("cannot delete listener {arn}"), &e)),
+            )?;
+        }
+    }
+    if let Some(tg) = find_target_group(client, target_group_name).await?
+        && naming::owned_by(ctx, &tags(client, &tg.arn).await?)
+    {
+        // A target group stays "in use" for a moment after its listener goes.
+        wait_until(
+            wait,
+            &format!("target group {target_group_name} to be free"),
+            || async {
+                let result = client
+                    .delete_target_group()
+                    .target_group_arn(&tg.arn)
+                    .send()
+                    .await
+                    .map(|_| ())
+                    .map_err(|e| {
+                        provider_error(
+                            &format!("cannot delete target group {target_group_name}"),
+                            &e,
+                        )
+                    });
+                match result {
+                    Ok(()) => Ok(true),
+                    Err(e) if e.kind == ErrorKind::NotFound => Ok(true),
+                    Err(e) if e.kind == ErrorKind::Conflict => Ok(false),
+                    Err(e) => Err(e),
+                }
+            },
+        )
+        .await?;
+    }
+    if let Some(alb) = alb {
+        gone_is_fine(
+            client
+                .delete_load_balancer()
+                .load_balancer_arn(&alb.arn)
+                .send()
+                .await
+                .map(|_| ())
+                .map_err(|e| {
+                    provider_error(&format!("cannot delete load balancer {alb_name}"), &e)
+                }),
+        )?;
+        wait_until(
+            wait,
+            &format!("load balancer {alb_name} to be deleted"),
+            || async { Ok(load_balancer_by_arn(client, &alb.arn).await?.is_none()) },
+        )
+        .await?;
+    }
+    Ok(())
+}

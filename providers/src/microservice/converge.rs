@@ -1,0 +1,357 @@
+//! Create and update: every resource found (and checked to be this component's) or
+//! created, then changed to match the spec.
+
+use super::ecs_service::{self, LoadBalancerMapping, ServicePlan};
+use super::names::Names;
+use super::ownership::check_owned;
+use super::{
+    MicroServiceReconciler, alb, autoscaling, cluster, fields, iam, logs, render, secret_arns,
+    task_definition,
+};
+use crate::network::{self, IngressRule, Source};
+use crate::sdk_error::provider_error;
+use panka_core::model::MicroServiceSpec;
+use panka_core::reconcile::{
+    ErrorKind, Inputs, KnownIds, Observed, ProviderError, ResourceContext,
+};
+
+impl MicroServiceReconciler {
+    /// Every resource this component would adopt, checked before anything changes: one
+    /// found under its name without this component's tags stops the create.
+    async fn check_adoption(
+        &self,
+        ctx: &ResourceContext,
+        names: &Names,
+        vpc_id: &str,
+    ) -> Result<(), ProviderError> {
+        let (service, alb, target_group, role, log_group, alb_sg, svc_sg) = tokio::try_join!(
+            ecs_service::describe(&self.ecs, names),
+            alb::find_load_balancer(&self.elbv2, &names.load_balancer),
+            alb::find_target_group(&self.elbv2, &names.target_group),
+            iam::role_arn(&self.iam, &names.execution_role),
+            logs::find(&self.logs, &names.log_group),
+            network::find_security_group(&self.ec2, vpc_id, &names.alb_security_group),
+            network::find_security_group(&self.ec2, vpc_id, &names.service_security_group),
+        )?;
+        if let Some(service) = service {
+            check_owned(
+                ctx,
+                "ECS service",
+                &names.service,
+                &ecs_service::service_tags(&service),
+            )?;
+        }
+        if let Some(alb) = alb {
+            check_owned(
+                ctx,
+                "load balancer",
+                &names.load_balancer,
+                &alb::tags(&self.elbv2, &alb.arn).await?,
+            )?;
+        }
+        if let Some(tg) = target_group {
+            check_owned(
+                ctx,
+                "target group",
+                &names.target_group,
+                &alb::tags(&self.elbv2, &tg.arn).await?,
+            )?;
+        }
+        if role.is_some() {
+            check_owned(
+                ctx,
+                "IAM role",
+                &names.execution_role,
+                &iam::role_tags(&self.iam, &names.execution_role).await?,
+            )?;
+        }
+        if let Some(group) = log_group {
+            check_owned(
+                ctx,
+                "log group",
+                &names.log_group,
+                &logs::tags(&self.logs, &group).await?,
+            )?;
+        }
+        for group in [alb_sg, svc_sg].into_iter().flatten() {
+            check_owned(ctx, "security group", &group.name, &group.tags)?;
+        }
+        Ok(())
+    }
+
+    /// The VPC's CIDR, the only source an internal load balancer accepts.
+    async fn vpc_cidr(&self, vpc_id: &str) -> Result<String, ProviderError> {
+        let out = self
+            .ec2
+            .describe_vpcs()
+            .vpc_ids(vpc_id)
+            .send()
+            .await
+            .map_err(|e| provider_error(&format!("cannot read the CIDR of {vpc_id}"), &e))?;
+        out.vpcs()
+            .first()
+            .and_then(|v| v.cidr_block())
+            .map(str::to_string)
+            .ok_or_else(|| {
+                ProviderError::new(
+                    ErrorKind::NotFound,
+                    format!("VPC {vpc_id} has no CIDR block"),
+                )
+            })
+    }
+
+    /// The ALB, target group and listener with their security group; returns the mapping
+    /// the service registers its tasks with.
+    async fn ensure_load_balancing(
+        &self,
+        ctx: &ResourceContext,
+        spec: &MicroServiceSpec,
+        names: &Names,
+        net: &network::NetworkInfo,
+        alb_security_group: &str,
+        port: u16,
+    ) -> Result<LoadBalancerMapping, ProviderError> {
+        let alb = alb::ensure_load_balancer(
+            &self.elbv2,
+            ctx,
+            &names.load_balancer,
+            &net.subnet_ids,
+            alb_security_group,
+            spec.load_balancer.internal,
+        )
+        .await?;
+        let health = fields::health_check(spec).ok_or_else(|| {
+            ProviderError::new(
+                ErrorKind::Invalid,
+                "a load balancer needs a health check and there is none",
+            )
+        })?;
+        let tg = alb::ensure_target_group(
+            &self.elbv2,
+            ctx,
+            &names.target_group,
+            &net.vpc_id,
+            port,
+            &health,
+        )
+        .await?;
+        alb::ensure_listener(
+            &self.elbv2,
+            ctx,
+            &alb.arn,
+            &tg.arn,
+            spec.load_balancer.listener_port,
+        )
+        .await?;
+        Ok(LoadBalancerMapping {
+            target_group_arn: tg.arn,
+            container_name: names.container.clone(),
+            container_port: port,
+        })
+    }
+
+    async fn ensure_alb_security_group(
+        &self,
+        ctx: &ResourceContext,
+        spec: &MicroServiceSpec,
+        names: &Names,
+        vpc_id: &str,
+    ) -> Result<String, ProviderError> {
+        let source = if spec.load_balancer.internal {
+            self.vpc_cidr(vpc_id).await?
+        } else {
+            "0.0.0.0/0".to_string()
+        };
+        let rule = IngressRule {
+            port: spec.load_balancer.listener_port,
+            source: Source::Cidr(source),
+        };
+        network::ensure_security_group(
+            &self.ec2,
+            ctx,
+            vpc_id,
+            &names.alb_security_group,
+            &format!("panka: load balancer of {}", ctx.id),
+            &[rule],
+        )
+        .await
+    }
+
+    /// Create and update alike: every resource found or created, then changed to match.
+    pub(super) async fn converge(
+        &self,
+        ctx: &ResourceContext,
+        spec: &MicroServiceSpec,
+        inputs: &Inputs,
+    ) -> Result<Observed, ProviderError> {
+        check_inputs(spec, inputs)?;
+        let names = Names::new(ctx);
+        let net = network::resolve(&self.ec2, ctx.network.as_ref()).await?;
+        self.check_adoption(ctx, &names, &net.vpc_id).await?;
+        // Looked up before anything changes: a missing secret stops the create untouched.
+        let secret_arns = secret_arns::resolve(&self.secretsmanager, &spec.secrets).await?;
+
+        cluster::ensure(&self.ecs, ctx, &names.cluster).await?;
+        let log_group = logs::ensure(
+            &self.logs,
+            ctx,
+            &names.log_group,
+            spec.infra.log_retention_days,
+        )
+        .await?;
+        let policy = iam::execution_policy(
+            &log_group.streams_arn(),
+            &secret_arns.values().cloned().collect::<Vec<_>>(),
+            iam::ecr_repository_arn(&spec.image.repository).as_deref(),
+        );
+        let execution_role_arn = iam::ensure(
+            &self.iam,
+            ctx,
+            &names.execution_role,
+            &names.execution_policy,
+            &policy,
+        )
+        .await?;
+
+        let target_port = fields::target_port(spec);
+        let alb_security_group = match target_port {
+            Some(_) => Some(
+                self.ensure_alb_security_group(ctx, spec, &names, &net.vpc_id)
+                    .await?,
+            ),
+            None => None,
+        };
+        let service_rules: Vec<IngressRule> = alb_security_group
+            .iter()
+            .flat_map(|sg| {
+                spec.ports.iter().map(|p| IngressRule {
+                    port: p.port,
+                    source: Source::Group(sg.clone()),
+                })
+            })
+            .collect();
+        let service_security_group = network::ensure_security_group(
+            &self.ec2,
+            ctx,
+            &net.vpc_id,
+            &names.service_security_group,
+            &format!("panka: tasks of {}", ctx.id),
+            &service_rules,
+        )
+        .await?;
+        let load_balancer = match (target_port, &alb_security_group) {
+            (Some(port), Some(sg)) => Some(
+                self.ensure_load_balancing(ctx, spec, &names, &net, sg, port)
+                    .await?,
+            ),
+            _ => None,
+        };
+
+        let rendered = render::render_task_definition(
+            ctx,
+            spec,
+            inputs,
+            &render::TaskIds {
+                execution_role_arn,
+                secret_arns,
+            },
+        );
+        let current = ecs_service::describe(&self.ecs, &names).await?;
+        let task_definition_arn = task_definition::ensure(
+            &self.ecs,
+            &rendered,
+            current.as_ref().and_then(|s| s.task_definition()),
+        )
+        .await?;
+        let mut security_groups = vec![service_security_group];
+        security_groups.extend(fields::client_security_groups(inputs));
+        security_groups.sort();
+        security_groups.dedup();
+        let plan = ServicePlan {
+            task_definition_arn,
+            desired_count: spec.infra.replicas,
+            subnets: net.subnet_ids.clone(),
+            security_groups,
+            assign_public_ip: ctx.network.is_none(),
+            load_balancer,
+        };
+        ecs_service::ensure(
+            &self.ecs,
+            ctx,
+            &names,
+            &plan,
+            spec.infra.autoscaling.is_none(),
+        )
+        .await?;
+        let scaling = fields::from_spec(ctx, spec, inputs).autoscaling;
+        autoscaling::ensure(&self.autoscaling, ctx, &names, scaling.as_ref()).await?;
+
+        if target_port.is_none() {
+            // The load balancer was turned off: the service no longer points at it.
+            alb::delete(
+                &self.elbv2,
+                ctx,
+                &names.load_balancer,
+                &names.target_group,
+                self.wait(),
+            )
+            .await?;
+            self.delete_own_security_group(ctx, &net.vpc_id, &names.alb_security_group)
+                .await?;
+        }
+
+        self.observe(ctx, &KnownIds::new()).await?.ok_or_else(|| {
+            ProviderError::new(
+                ErrorKind::Transient,
+                format!(
+                    "ECS service {} was created but cannot be read back yet",
+                    names.service
+                ),
+            )
+        })
+    }
+}
+
+/// What must be known before anything is created: every `valueFrom` value and every
+/// config file's content.
+pub(super) fn check_inputs(spec: &MicroServiceSpec, inputs: &Inputs) -> Result<(), ProviderError> {
+    let unresolved = render::unresolved_env(spec, inputs);
+    if !unresolved.is_empty() {
+        return Err(ProviderError::new(
+            ErrorKind::Invalid,
+            format!(
+                "environment variables {} take their values from other components, which were not resolved",
+                unresolved.join(", ")
+            ),
+        ));
+    }
+    let missing = render::missing_config_files(spec, inputs);
+    if !missing.is_empty() {
+        return Err(ProviderError::new(
+            ErrorKind::Invalid,
+            format!(
+                "the content of config files {} was not loaded",
+                missing.join(", ")
+            ),
+        ));
+    }
+    secret_arns::check_keys(&spec.secrets)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn inputs_must_be_resolved_before_anything_is_created() {
+        use crate::microservice::render::tests::{inputs, spec};
+        assert!(check_inputs(&spec(), &inputs()).is_ok());
+        let err = check_inputs(&spec(), &Inputs::default()).expect_err("unresolved");
+        assert_eq!(err.kind, ErrorKind::Invalid);
+        assert!(
+            err.message.contains("DATABASE_HOST, QUEUE_URL"),
+            "{}",
+            err.message
+        );
+    }
+}

@@ -1,0 +1,132 @@
+//! Every name a MicroService's resources get, derived from the component's context (and
+//! the names recorded in state, when there are any).
+
+use crate::naming::{self, limits};
+use panka_core::reconcile::{KnownIds, ResourceContext};
+
+/// The physical names of one MicroService's resources.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Names {
+    /// The ECS cluster shared by the stack and environment.
+    pub cluster: String,
+    pub service: String,
+    pub family: String,
+    /// The main container, named after the component.
+    pub container: String,
+    /// The init container writing `configs` files.
+    pub config_init_container: String,
+    pub log_group: String,
+    pub execution_role: String,
+    pub execution_policy: String,
+    pub load_balancer: String,
+    pub target_group: String,
+    pub alb_security_group: String,
+    pub service_security_group: String,
+    pub scaling_policy: String,
+}
+
+impl Names {
+    pub fn new(ctx: &ResourceContext) -> Self {
+        Names {
+            cluster: naming::ecs_cluster(&ctx.stack, &ctx.environment),
+            service: naming::physical(ctx, "", limits::ECS),
+            family: naming::physical(ctx, "", limits::ECS),
+            container: ctx.id.component.clone(),
+            config_init_container: format!("{}-configs", ctx.id.component),
+            log_group: format!(
+                "/panka/{}/{}/{}/{}",
+                ctx.stack, ctx.environment, ctx.id.service, ctx.id.component
+            ),
+            execution_role: naming::physical(ctx, "-exec", limits::IAM_ROLE),
+            execution_policy: "panka-task-execution".to_string(),
+            load_balancer: naming::physical(ctx, "", limits::ALB),
+            target_group: naming::physical(ctx, "", limits::TARGET_GROUP),
+            alb_security_group: naming::physical(ctx, "-alb", limits::SECURITY_GROUP),
+            service_security_group: naming::physical(ctx, "-svc", limits::SECURITY_GROUP),
+            scaling_policy: naming::physical(ctx, "-cpu", limits::AUTOSCALING_POLICY),
+        }
+    }
+
+    /// The names recorded in state win over derived ones, so that a resource created
+    /// under an older naming rule is still found.
+    pub fn with_known(ctx: &ResourceContext, known: &KnownIds) -> Self {
+        let mut names = Names::new(ctx);
+        let fields: [(&str, &mut String); 8] = [
+            (ids::CLUSTER, &mut names.cluster),
+            (ids::SERVICE_NAME, &mut names.service),
+            (ids::TASK_FAMILY, &mut names.family),
+            (ids::LOG_GROUP, &mut names.log_group),
+            (ids::EXECUTION_ROLE, &mut names.execution_role),
+            (ids::LOAD_BALANCER_NAME, &mut names.load_balancer),
+            (ids::TARGET_GROUP_NAME, &mut names.target_group),
+            (ids::SCALING_POLICY, &mut names.scaling_policy),
+        ];
+        for (key, slot) in fields {
+            if let Some(value) = known.get(key).filter(|v| !v.is_empty()) {
+                *slot = value.clone();
+            }
+        }
+        names
+    }
+
+    /// Application Auto Scaling's id of the service.
+    pub fn scaling_resource_id(&self) -> String {
+        format!("service/{}/{}", self.cluster, self.service)
+    }
+}
+
+/// Keys of `Observed::physical_ids`.
+pub mod ids {
+    pub const CLUSTER: &str = "cluster";
+    pub const SERVICE_NAME: &str = "service_name";
+    pub const SERVICE_ARN: &str = "service_arn";
+    pub const TASK_FAMILY: &str = "task_family";
+    pub const TASK_DEFINITION_ARN: &str = "task_definition_arn";
+    pub const LOG_GROUP: &str = "log_group";
+    pub const EXECUTION_ROLE: &str = "execution_role";
+    pub const EXECUTION_ROLE_ARN: &str = "execution_role_arn";
+    pub const LOAD_BALANCER_NAME: &str = "load_balancer_name";
+    pub const LOAD_BALANCER_ARN: &str = "load_balancer_arn";
+    pub const TARGET_GROUP_NAME: &str = "target_group_name";
+    pub const TARGET_GROUP_ARN: &str = "target_group_arn";
+    pub const LISTENER_ARN: &str = "listener_arn";
+    pub const ALB_SECURITY_GROUP_ID: &str = "alb_security_group_id";
+    pub const SERVICE_SECURITY_GROUP_ID: &str = "service_security_group_id";
+    pub const SCALABLE_TARGET: &str = "scalable_target";
+    pub const SCALING_POLICY: &str = "scaling_policy";
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::microservice::render::tests::ctx;
+
+    #[test]
+    fn names_fit_their_limits() {
+        let names = Names::new(&ctx());
+        assert_eq!(names.cluster, "notification-platform-development");
+        assert_eq!(
+            names.service,
+            "notification-platform-development-email-service-api"
+        );
+        assert_eq!(
+            names.log_group,
+            "/panka/notification-platform/development/email-service/api"
+        );
+        assert!(names.load_balancer.len() <= 32 && names.target_group.len() <= 32);
+        assert_eq!(
+            names.alb_security_group,
+            "notification-platform-development-email-service-api-alb"
+        );
+        assert_eq!(
+            names.scaling_resource_id(),
+            "service/notification-platform-development/notification-platform-development-email-service-api"
+        );
+    }
+
+    #[test]
+    fn known_names_win() {
+        let known = KnownIds::from([(ids::SERVICE_NAME.to_string(), "old-name".to_string())]);
+        assert_eq!(Names::with_known(&ctx(), &known).service, "old-name");
+    }
+}
