@@ -720,7 +720,26 @@ fn lower_rds(spec: &mut MapReader, diags: &mut Diagnostics) -> RdsSpec {
             )
             .unwrap_or("postgres");
         }
+        let version_node = m.get("version");
         rds.engine_version = m.required_string("version", diags).unwrap_or_default();
+        // Minor upgrades are off (the spec pins the version), so `15` would never match
+        // what RDS reports (`15.4`) and every plan would show a change.
+        if let Some(node) = version_node
+            && !is_unresolved(node)
+            && !is_full_version(&rds.engine_version)
+        {
+            diags.push(
+                Diagnostic::at(
+                    "E025",
+                    node.span,
+                    format!("`{}` is not a full engine version", rds.engine_version),
+                )
+                .with_label("expected major.minor")
+                .with_hint(
+                    "write the exact version, e.g. \"15.4\" (quoted, so YAML keeps it text)",
+                ),
+            );
+        }
         m.finish(diags);
     }
     rds.port = if rds.engine == "postgres" { 5432 } else { 3306 };
@@ -812,14 +831,91 @@ fn lower_rds(spec: &mut MapReader, diags: &mut Diagnostics) -> RdsSpec {
     if let Some(mut m) = spec.map("backup", diags) {
         rds.spans.backup_retention = m.get("retentionDays").map(|n| n.span);
         rds.backup_retention_days = m.int("retentionDays", 0..=35, diags).unwrap_or(7) as u32;
+        if let Some(node) = m.get("window") {
+            check_window(node, "spec.backup.window", false, diags);
+        }
         rds.backup_window = m.string("window", diags);
         m.finish(diags);
+    }
+    if let Some(node) = spec.get("maintenanceWindow") {
+        check_window(node, "spec.maintenanceWindow", true, diags);
     }
     rds.maintenance_window = spec.string("maintenanceWindow", diags);
     rds.spans.deletion_protection = spec.get("deletionProtection").map(|n| n.span);
     rds.deletion_protection = spec.bool("deletionProtection", diags);
     rds.parameters = spec.string_map("parameters", diags).unwrap_or_default();
     rds
+}
+
+fn is_unresolved(node: &Node) -> bool {
+    matches!(&node.value, crate::yaml::Value::Scalar(s) if s.unresolved)
+}
+
+/// `15.4`, `8.0.35`: digits, at least one dot.
+fn is_full_version(version: &str) -> bool {
+    let parts: Vec<&str> = version.split('.').collect();
+    parts.len() >= 2
+        && parts
+            .iter()
+            .all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_digit()))
+}
+
+/// RDS windows: `hh24:mi-hh24:mi` (backup) or `ddd:hh24:mi-ddd:hh24:mi` (maintenance),
+/// in UTC, at least 30 minutes long.
+fn parse_window(text: &str, with_day: bool) -> Option<(u32, u32)> {
+    const DAYS: [&str; 7] = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"];
+    let point = |p: &str| -> Option<u32> {
+        let (day, time) = if with_day {
+            let (d, t) = p.split_once(':')?;
+            (DAYS.iter().position(|x| *x == d)? as u32, t)
+        } else {
+            (0, p)
+        };
+        let (h, m) = time.split_once(':')?;
+        let (h, m): (u32, u32) = (h.parse().ok()?, m.parse().ok()?);
+        (h < 24 && m < 60 && time.len() == 5).then_some(day * 1440 + h * 60 + m)
+    };
+    let (start, end) = text.split_once('-')?;
+    Some((point(start)?, point(end)?))
+}
+
+fn check_window(node: &Node, path: &str, with_day: bool, diags: &mut Diagnostics) {
+    let Some(text) = node.as_str() else { return };
+    if is_unresolved(node) {
+        return;
+    }
+    let format = if with_day {
+        "ddd:hh24:mi-ddd:hh24:mi, e.g. sun:04:00-sun:04:30"
+    } else {
+        "hh24:mi-hh24:mi, e.g. 03:00-03:30"
+    };
+    match parse_window(text, with_day) {
+        None => diags.push(
+            Diagnostic::at(
+                "E025",
+                node.span,
+                format!("`{path}` must look like {format} (UTC)"),
+            )
+            .with_label("invalid window"),
+        ),
+        Some((start, end)) => {
+            let span_minutes = if end >= start {
+                end - start
+            } else {
+                end + if with_day { 7 * 1440 } else { 1440 } - start
+            };
+            if span_minutes < 30 {
+                diags.push(
+                    Diagnostic::at(
+                        "E025",
+                        node.span,
+                        format!("`{path}` must be at least 30 minutes long"),
+                    )
+                    .with_label("too short"),
+                );
+            }
+        }
+    }
 }
 
 fn check_sql_identifier(what: &str, value: &str, max: usize, span: Span, diags: &mut Diagnostics) {
@@ -1000,4 +1096,31 @@ fn lower_redis(spec: &mut MapReader, diags: &mut Diagnostics) -> RedisSpec {
     }
     redis.parameters = spec.string_map("parameters", diags).unwrap_or_default();
     redis
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn engine_versions_must_be_full() {
+        assert!(is_full_version("15.4"));
+        assert!(is_full_version("8.0.35"));
+        assert!(!is_full_version("15"));
+        assert!(!is_full_version("15.x"));
+        assert!(!is_full_version("15."));
+    }
+
+    #[test]
+    fn rds_windows_are_parsed_in_minutes() {
+        assert_eq!(parse_window("03:00-03:30", false), Some((180, 210)));
+        assert_eq!(
+            parse_window("sun:04:00-sun:04:30", true),
+            Some((6 * 1440 + 240, 6 * 1440 + 270))
+        );
+        assert_eq!(parse_window("3:00-3:30", false), None);
+        assert_eq!(parse_window("25:00-26:00", false), None);
+        assert_eq!(parse_window("sunday:04:00-sun:05:00", true), None);
+        assert_eq!(parse_window("03:00", false), None);
+    }
 }
