@@ -3,6 +3,7 @@
 
 pub mod cost;
 pub mod diag;
+pub mod engine;
 pub mod graph;
 pub mod interp;
 pub mod loader;

@@ -187,3 +187,16 @@ fn waves_follow_value_from_and_depends_on() {
         ]
     );
 }
+
+#[test]
+fn applied_specs_read_back_from_state_unchanged() {
+    let (stack, diags) = resolve_env(Some("production"), &[("VERSION", "v1.0.0")], Severity::Error);
+    assert!(diags.is_empty());
+    for c in &stack.components {
+        let recorded = serde_json::to_value(&c.spec).expect("serialise");
+        let back: ComponentSpec = serde_json::from_value(recorded.clone()).expect("deserialise");
+        assert_eq!(serde_json::to_value(&back).expect("serialise"), recorded, "{}", c.id);
+    }
+    let bad = serde_json::json!({"kind": "SQS", "fifo": "maybe"});
+    assert!(serde_json::from_value::<ComponentSpec>(bad).is_err());
+}

@@ -5,11 +5,11 @@ use crate::diag::{Diagnostic, Diagnostics};
 use crate::read::{self, MapReader};
 use crate::source::Span;
 use crate::yaml::Node;
-use serde::Serialize;
+use serde::{Deserialize, Deserializer, Serialize};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind")]
 pub enum ComponentSpec {
     MicroService(MicroServiceSpec),
@@ -39,13 +39,48 @@ pub struct Reference {
     pub output: Option<Located<String>>,
 }
 
+/// A value from a closed set (`postgres`, `fifo`, …). An alias, because serde would
+/// otherwise try to borrow a `&'static str` field from the input.
+pub type Choice = &'static str;
+
+/// Every closed-set value the specs hold as `&'static str`, so a spec recorded in state
+/// (or a saved plan) reads back into the same type.
+const KNOWN_VALUES: &[&str] = &[
+    "fargate",
+    "x86_64",
+    "arm64",
+    "http",
+    "tcp",
+    "postgres",
+    "mysql",
+    "mariadb",
+    "gp2",
+    "gp3",
+    "io1",
+    "io2",
+    "replication-group",
+    "cache-cluster",
+    "aws",
+];
+
+pub(crate) fn known_str<'de, D: Deserializer<'de>>(deserializer: D) -> Result<&'static str, D::Error> {
+    let text = String::deserialize(deserializer)?;
+    KNOWN_VALUES
+        .iter()
+        .find(|k| **k == text)
+        .copied()
+        .ok_or_else(|| serde::de::Error::custom(format!("unknown value `{text}`")))
+}
+
 // ---------------------------------------------------------------- MicroService
 
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct MicroServiceSpec {
     pub image: Image,
-    pub platform: &'static str,
-    pub cpu_architecture: &'static str,
+    #[serde(deserialize_with = "known_str")]
+    pub platform: Choice,
+    #[serde(deserialize_with = "known_str")]
+    pub cpu_architecture: Choice,
     pub command: Option<Vec<String>>,
     pub ports: Vec<Port>,
     pub load_balancer: LoadBalancer,
@@ -57,7 +92,7 @@ pub struct MicroServiceSpec {
     pub infra: InfraSpec,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Image {
     pub repository: String,
     pub tag: String,
@@ -82,14 +117,15 @@ impl Image {
     }
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Port {
     pub name: String,
     pub port: u16,
-    pub protocol: &'static str,
+    #[serde(deserialize_with = "known_str")]
+    pub protocol: Choice,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct LoadBalancer {
     pub enabled: bool,
     /// Internal ALBs are reachable only inside the VPC.
@@ -97,13 +133,13 @@ pub struct LoadBalancer {
     pub listener_port: u16,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct EnvVar {
     pub name: String,
     pub value: EnvValue,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum EnvValue {
     Literal(String),
@@ -116,7 +152,7 @@ pub enum EnvValue {
 
 /// A Secrets Manager secret injected as an environment variable. Only the reference is
 /// kept; the value never passes through panka.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct SecretEnv {
     pub name: String,
     pub secret_ref: String,
@@ -125,13 +161,13 @@ pub struct SecretEnv {
     pub key: Option<String>,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Configs {
     pub mount_path: String,
     pub files: Vec<ConfigFile>,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ConfigFile {
     /// The name as written, also the file name under `mountPath`.
     pub name: String,
@@ -139,7 +175,7 @@ pub struct ConfigFile {
     pub path: PathBuf,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Readiness {
     pub path: String,
     pub port: u16,
@@ -151,12 +187,14 @@ pub struct Readiness {
 
 // ---------------------------------------------------------------- RDS
 
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct RdsSpec {
-    pub engine: &'static str,
+    #[serde(deserialize_with = "known_str")]
+    pub engine: Choice,
     pub engine_version: String,
     pub instance_class: String,
-    pub storage_type: &'static str,
+    #[serde(deserialize_with = "known_str")]
+    pub storage_type: Choice,
     pub allocated_gb: u32,
     pub max_allocated_gb: Option<u32>,
     pub iops: Option<u32>,
@@ -187,7 +225,7 @@ pub struct RdsSpans {
 
 // ---------------------------------------------------------------- SQS
 
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct SqsSpec {
     pub fifo: bool,
     pub message_retention_seconds: u32,
@@ -199,7 +237,7 @@ pub struct SqsSpec {
     pub dead_letter_queue: Option<DeadLetterQueue>,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct DeadLetterQueue {
     pub max_receive_count: u32,
     pub message_retention_seconds: u32,
@@ -207,11 +245,12 @@ pub struct DeadLetterQueue {
 
 // ---------------------------------------------------------------- ElastiCacheRedis
 
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct RedisSpec {
     pub engine_version: String,
     /// `replication-group` (primary with replicas) or `cache-cluster` (a single node).
-    pub mode: &'static str,
+    #[serde(deserialize_with = "known_str")]
+    pub mode: Choice,
     pub node_type: String,
     pub num_nodes: u32,
     pub automatic_failover: bool,

@@ -4,9 +4,9 @@
 use crate::diag::{Diagnostic, Diagnostics};
 use crate::read::MapReader;
 use crate::source::Span;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct InfraSpec {
     /// Fargate task CPU units (256 = a quarter vCPU).
     pub cpu: u32,
@@ -21,7 +21,7 @@ pub struct InfraSpec {
     pub replicas_span: Option<Span>,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Autoscaling {
     pub min_replicas: u32,
     pub max_replicas: u32,
