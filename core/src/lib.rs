@@ -2,6 +2,7 @@
 //! stages) plan and engine. Depends on no AWS crate by construction.
 
 pub mod cost;
+pub mod desired;
 pub mod diag;
 pub mod engine;
 pub mod graph;

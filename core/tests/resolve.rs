@@ -7,7 +7,7 @@ use panka_core::interp::Variables;
 use panka_core::loader::{ResolveOptions, ResolvedStack, read_stack_files, resolve};
 use panka_core::model::{ComponentId, ComponentSpec, EnvValue};
 use panka_core::source::Sources;
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 
 fn fixture() -> PathBuf {
@@ -190,13 +190,90 @@ fn waves_follow_value_from_and_depends_on() {
 
 #[test]
 fn applied_specs_read_back_from_state_unchanged() {
-    let (stack, diags) = resolve_env(Some("production"), &[("VERSION", "v1.0.0")], Severity::Error);
+    let (stack, diags) = resolve_env(
+        Some("production"),
+        &[("VERSION", "v1.0.0")],
+        Severity::Error,
+    );
     assert!(diags.is_empty());
     for c in &stack.components {
         let recorded = serde_json::to_value(&c.spec).expect("serialise");
         let back: ComponentSpec = serde_json::from_value(recorded.clone()).expect("deserialise");
-        assert_eq!(serde_json::to_value(&back).expect("serialise"), recorded, "{}", c.id);
+        assert_eq!(
+            serde_json::to_value(&back).expect("serialise"),
+            recorded,
+            "{}",
+            c.id
+        );
     }
     let bad = serde_json::json!({"kind": "SQS", "fifo": "maybe"});
     assert!(serde_json::from_value::<ComponentSpec>(bad).is_err());
+}
+
+#[test]
+fn the_walkthrough_stack_becomes_jobs_with_inputs_and_configs() {
+    use panka_core::desired::{jobs, pieces, planned_components};
+    use panka_core::plan::{Action, plan};
+    use panka_core::reconcile::FieldChange;
+    let (stack, mut diags) = resolve_env(
+        Some("development"),
+        &[("VERSION", "v1.0.0")],
+        Severity::Error,
+    );
+    let graph = Graph::build(&stack.components, &BTreeSet::new(), &mut diags);
+    assert!(diags.is_empty());
+    let pieces = pieces(&stack, &graph, "development").expect("pieces");
+    let api = pieces
+        .iter()
+        .find(|p| p.id().component == "api")
+        .expect("api");
+    assert!(!api.ctx.production);
+    assert_eq!(api.ctx.region, "us-east-1");
+    assert!(
+        api.config_files
+            .get("app.yaml")
+            .is_some_and(|t| t.contains("email-api"))
+    );
+    let refs: Vec<(String, String, String)> = api
+        .env_refs
+        .iter()
+        .map(|r| (r.name.clone(), r.component.to_string(), r.output.clone()))
+        .collect();
+    assert_eq!(
+        refs,
+        [
+            (
+                "DATABASE_HOST".to_string(),
+                "email-service/database".to_string(),
+                "endpoint".to_string()
+            ),
+            (
+                "QUEUE_URL".to_string(),
+                "email-service/queue".to_string(),
+                "url".to_string()
+            )
+        ]
+    );
+    let desired = planned_components(
+        &pieces,
+        None,
+        &|p, inputs| serde_json::json!({"kind": p.kind().name(), "env": inputs.resolved_env}),
+    );
+    let p = plan(
+        &stack.name,
+        "development",
+        None,
+        &desired,
+        &BTreeMap::new(),
+        &|_, _| FieldChange::InPlace,
+    );
+    assert_eq!(p.summary.create, 3);
+    let jobs = jobs(&p, &pieces, &stack, "development");
+    let api_job = jobs
+        .iter()
+        .find(|j| j.ctx.id.component == "api")
+        .expect("api job");
+    assert_eq!(api_job.action, Action::Create);
+    assert_eq!(api_job.wave, 2);
+    assert_eq!(api_job.depends_on.len(), 2);
 }
