@@ -14,6 +14,8 @@ use std::sync::Arc;
 pub struct Backends {
     pub store: Arc<dyn StateStore>,
     pub lock: Arc<dyn StateLock>,
+    /// How the walkthrough names where state lives: `Connecting to S3: bucket`.
+    pub describe: String,
     pub is_local_lock: bool,
 }
 
@@ -42,10 +44,11 @@ pub async fn open(
                 .hint("run panka inside your deployment repo, or configure an S3 backend with `panka init`")
         })
     };
-    let store: Arc<dyn StateStore> = match &config.backend {
+    let (store, describe): (Arc<dyn StateStore>, String) = match &config.backend {
         BackendConfig::Local => {
             let root = local_root()?;
-            Arc::new(LocalStore::new(&root))
+            let describe = format!("Using local state: {}", root.display());
+            (Arc::new(LocalStore::new(&root)), describe)
         }
         BackendConfig::S3 {
             region,
@@ -62,12 +65,15 @@ pub async fn open(
                 },
                 None => Encryption::Aes256,
             };
-            Arc::new(S3StateStore::new(
-                clients.s3.clone(),
-                bucket.clone(),
-                prefix.clone(),
-                encryption,
-            ))
+            (
+                Arc::new(S3StateStore::new(
+                    clients.s3.clone(),
+                    bucket.clone(),
+                    prefix.clone(),
+                    encryption,
+                )),
+                format!("Connecting to S3: {bucket}"),
+            )
         }
     };
     let (lock, is_local_lock): (Arc<dyn StateLock>, bool) = match &config.locks {
@@ -85,6 +91,7 @@ pub async fn open(
     Ok(Backends {
         store,
         lock,
+        describe,
         is_local_lock,
     })
 }

@@ -56,6 +56,26 @@ pub enum Command {
     /// Inspect the recorded state.
     #[command(subcommand)]
     State(StateCommand),
+    /// Show what apply would change: per component create/update/replace/delete, field by
+    /// field, in waves, with the estimated duration and monthly cost.
+    Plan(PlanArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct PlanArgs {
+    #[command(flatten)]
+    pub target: TargetArgs,
+    #[command(flatten)]
+    pub vars: VariableArgs,
+    /// Read the live resources of every recorded component before planning.
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set, value_name = "BOOL")]
+    pub refresh: bool,
+    /// Exit 2 when there are changes (0 when none).
+    #[arg(long)]
+    pub detailed_exitcode: bool,
+    /// Save the plan, bound to the state's lineage and serial.
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<std::path::PathBuf>,
 }
 
 #[derive(Args, Debug, Clone)]

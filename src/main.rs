@@ -7,6 +7,7 @@ mod commands;
 mod config;
 mod error;
 mod output;
+mod render;
 mod settings;
 mod stack_dir;
 

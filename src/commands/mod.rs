@@ -2,6 +2,8 @@
 
 mod init;
 mod lock;
+mod plan;
+mod planning;
 mod stack_init;
 mod state;
 mod target;
@@ -17,6 +19,8 @@ pub enum Exit {
     Success = 0,
     /// Invalid input, AWS error, refused.
     Failure = 1,
+    /// Changes present (`plan --detailed-exitcode`) or drift found.
+    Changes = 2,
     /// The lock is held by someone else.
     LockHeld = 3,
 }
@@ -61,6 +65,7 @@ pub fn run(cli: Cli, env: &ProcessEnv, ui: &Ui) -> anyhow::Result<Exit> {
         Command::State(StateCommand::Show(args)) => {
             block_on(state::show(&args, &cli.global, env, ui))
         }
+        Command::Plan(args) => block_on(plan::run(&args, &cli.global, env, ui)),
     }
 }
 

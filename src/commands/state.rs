@@ -9,7 +9,7 @@ use crate::settings::ProcessEnv;
 use panka_core::state::StateError;
 use std::fmt::Write as _;
 
-pub fn state_error(e: StateError) -> UserError {
+pub(crate) fn state_error(e: StateError) -> UserError {
     let hint = e.hint().map(str::to_string);
     let err = UserError::new(e.to_string());
     match hint {

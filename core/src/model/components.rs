@@ -63,7 +63,9 @@ const KNOWN_VALUES: &[&str] = &[
     "aws",
 ];
 
-pub(crate) fn known_str<'de, D: Deserializer<'de>>(deserializer: D) -> Result<&'static str, D::Error> {
+pub(crate) fn known_str<'de, D: Deserializer<'de>>(
+    deserializer: D,
+) -> Result<&'static str, D::Error> {
     let text = String::deserialize(deserializer)?;
     KNOWN_VALUES
         .iter()

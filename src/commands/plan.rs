@@ -1,0 +1,135 @@
+//! `panka plan`: the walkthrough's plan screen, or product.md's JSON document.
+
+use super::{Exit, planning, target};
+use crate::cli::{GlobalArgs, PlanArgs};
+use crate::output::Ui;
+use crate::render::plan_box;
+use crate::settings::ProcessEnv;
+use panka_core::plan::{Action, Plan};
+use serde_json::json;
+use std::fmt::Write as _;
+
+pub fn plan_json(plan: &Plan, estimate: &panka_core::cost::Estimate) -> serde_json::Value {
+    json!({
+        "format_version": 1,
+        "stack": plan.stack,
+        "environment": plan.environment,
+        "based_on": plan.based_on,
+        "changes": plan.changes().map(|c| json!({
+            "component": c.component.to_string(),
+            "kind": c.kind.name(),
+            "action": c.action,
+            "wave": c.wave,
+            "reason": c.reason,
+            "fields": c.fields.iter().map(|f| json!({
+                "path": f.diff.path,
+                "old": f.diff.before,
+                "new": f.diff.after,
+                "forces_replace": f.forces_replace,
+            })).collect::<Vec<_>>(),
+        })).collect::<Vec<_>>(),
+        "summary": {
+            "create": plan.summary.create,
+            "update": plan.summary.update,
+            "replace": plan.summary.replace,
+            "delete": plan.summary.delete,
+        },
+        "estimated_monthly_cost_usd": estimate.monthly_usd,
+        "estimated_duration_s": plan_box::estimated_duration(plan).as_secs(),
+        "dangerous": plan.dangerous().iter().map(|c| json!({
+            "component": c.component.to_string(),
+            "kind": c.kind.name(),
+            "action": c.action,
+        })).collect::<Vec<_>>(),
+    })
+}
+
+pub async fn run(
+    args: &PlanArgs,
+    global: &GlobalArgs,
+    env: &ProcessEnv,
+    ui: &Ui,
+) -> anyhow::Result<Exit> {
+    let loaded = planning::load(
+        args.target.stack.stack.as_deref(),
+        args.target.environment.as_ref(),
+        &args.vars,
+        global,
+        env,
+        ui,
+    )?;
+    let t = target::open(&args.target, global, env, ui).await?;
+    let reconcilers = planning::reconcilers(&loaded, global, env).await;
+    let planned =
+        planning::compute(&loaded, &t.backends, &reconcilers, &t.key, args.refresh).await?;
+
+    if let Some(path) = &args.out {
+        let saved = json!({"format_version": 1, "plan": planned.plan});
+        let text = serde_json::to_string_pretty(&saved)?;
+        std::fs::write(env.cwd.join(path), text)
+            .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", path.display()))?;
+    }
+    if ui.is_json() {
+        ui.json(&plan_json(&planned.plan, &planned.estimate));
+    } else {
+        let s = &loaded.stack;
+        let mut text = String::new();
+        let _ = writeln!(
+            text,
+            "Panka v{}\n{}\n",
+            env!("CARGO_PKG_VERSION"),
+            "─".repeat(48)
+        );
+        let _ = writeln!(
+            text,
+            "Stack: {}\nEnvironment: {}",
+            s.name, loaded.environment
+        );
+        if !loaded.version.is_empty() {
+            let _ = writeln!(text, "Version: {}", loaded.version);
+        }
+        let _ = writeln!(text, "\nLoading configuration...");
+        let _ = writeln!(text, "├── Stack: {} ✓", s.name);
+        let _ = writeln!(text, "├── Services: {} found ✓", s.services.len());
+        let _ = writeln!(text, "├── Components: {} found ✓", s.components.len());
+        let _ = writeln!(text, "└── Building dependency graph... ✓\n");
+        let _ = writeln!(text, "Checking current state...");
+        let _ = writeln!(text, "├── {} ✓", t.backends.describe);
+        match &planned.state {
+            None => {
+                let _ = writeln!(text, "├── Loading state... (not found - first deployment)");
+                let _ = writeln!(text, "└── This is a new deployment ✓\n");
+            }
+            Some(state) => {
+                let _ = writeln!(
+                    text,
+                    "├── Loading state... ✓ (serial {})",
+                    state.state.serial
+                );
+                let n = state.state.components.len();
+                if args.refresh {
+                    let _ = writeln!(
+                        text,
+                        "└── Refreshing {n} component{} from AWS... ✓\n",
+                        if n == 1 { "" } else { "s" }
+                    );
+                } else {
+                    let _ = writeln!(text, "└── Refresh skipped (--refresh=false)\n");
+                }
+            }
+        }
+        let _ = writeln!(text, "Generating plan...\n");
+        text.push_str(&plan_box::render(
+            &planned.plan,
+            &loaded.pieces,
+            &planned.estimate,
+        ));
+        ui.out(&text);
+    }
+    let changes = planned.plan.changes().any(|c| c.action != Action::Noop);
+    Ok(if args.detailed_exitcode && changes {
+        Exit::Changes
+    } else {
+        Exit::Success
+    })
+}

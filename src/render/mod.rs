@@ -1,0 +1,3 @@
+//! Renderers for people: the walkthrough's boxes and trees.
+
+pub mod plan_box;

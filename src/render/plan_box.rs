@@ -1,0 +1,232 @@
+//! The walkthrough's "Deployment Plan" box.
+
+use panka_core::cost::Estimate;
+use panka_core::desired::DesiredPiece;
+use panka_core::model::{ComponentKind, ComponentSpec};
+use panka_core::plan::{Action, Plan, PlannedChange};
+use std::fmt::Write as _;
+use std::time::Duration;
+
+/// Typical AWS time per change, for the estimate (the floor is AWS's own provisioning).
+fn typical(kind: ComponentKind, action: Action) -> Duration {
+    let minutes = |m: u64| Duration::from_secs(m * 60);
+    match (kind, action) {
+        (_, Action::Noop) => Duration::ZERO,
+        (ComponentKind::Sqs, _) => Duration::from_secs(10),
+        (ComponentKind::Rds, Action::Update) => minutes(2),
+        (ComponentKind::Rds, _) => minutes(6),
+        (ComponentKind::ElastiCacheRedis, Action::Update) => minutes(5),
+        (ComponentKind::ElastiCacheRedis, _) => minutes(8),
+        (ComponentKind::MicroService, _) => minutes(3),
+    }
+}
+
+/// Sum over waves of the slowest change of each wave.
+pub fn estimated_duration(plan: &Plan) -> Duration {
+    plan.waves
+        .iter()
+        .map(|w| {
+            w.iter()
+                .map(|c| typical(c.kind, c.action))
+                .max()
+                .unwrap_or_default()
+        })
+        .sum()
+}
+
+pub fn human_duration(d: Duration) -> String {
+    let s = d.as_secs();
+    if s < 60 {
+        format!("~{s} seconds")
+    } else {
+        format!("~{} minutes", s.div_ceil(60))
+    }
+}
+
+/// The lines under a created component: its key attributes.
+fn key_attributes(spec: &ComponentSpec) -> Vec<String> {
+    match spec {
+        ComponentSpec::Rds(r) => vec![
+            format!("Engine: {} {}", r.engine, r.engine_version),
+            format!("Instance: {}", r.instance_class),
+            format!("Storage: {} GB", r.allocated_gb),
+        ],
+        ComponentSpec::Sqs(q) => vec![
+            format!("Type: {}", if q.fifo { "fifo" } else { "standard" }),
+            format!(
+                "DLQ: {}",
+                if q.dead_letter_queue.is_some() {
+                    "enabled"
+                } else {
+                    "disabled"
+                }
+            ),
+        ],
+        ComponentSpec::MicroService(m) => vec![
+            format!("Image: {}", m.image.short()),
+            format!("CPU: {}, Memory: {}", m.infra.cpu, m.infra.memory),
+            format!("Replicas: {}", m.infra.replicas),
+            format!(
+                "Load Balancer: {}",
+                if m.load_balancer.enabled {
+                    "enabled"
+                } else {
+                    "disabled"
+                }
+            ),
+        ],
+        ComponentSpec::ElastiCacheRedis(r) => vec![
+            format!("Engine: redis {}", r.engine_version),
+            format!("Nodes: {} × {}", r.num_nodes, r.node_type),
+        ],
+    }
+}
+
+fn value(v: &Option<serde_json::Value>) -> String {
+    match v {
+        None => "(none)".into(),
+        Some(serde_json::Value::String(s)) => s.clone(),
+        Some(other) => other.to_string(),
+    }
+}
+
+fn change_lines(change: &PlannedChange, piece: Option<&DesiredPiece>) -> Vec<String> {
+    let (sign, word) = match change.action {
+        Action::Create => ("+", "CREATE"),
+        Action::Update => ("~", "UPDATE"),
+        Action::Replace => ("±", "REPLACE"),
+        Action::Delete => ("-", "DELETE"),
+        Action::Noop => ("=", "NO CHANGE"),
+    };
+    let head = format!("{sign} {} ({})", change.component, change.kind);
+    let mut lines = vec![format!("  {head:<38} {word}")];
+    match change.action {
+        Action::Create => {
+            if let Some(p) = piece {
+                lines.extend(
+                    key_attributes(&p.spec)
+                        .into_iter()
+                        .map(|a| format!("    - {a}")),
+                );
+            }
+        }
+        Action::Update | Action::Replace => {
+            for f in &change.fields {
+                let marker = if f.forces_replace {
+                    " (forces replacement)"
+                } else {
+                    ""
+                };
+                lines.push(format!(
+                    "    - {}: {} → {}{marker}",
+                    f.diff.path,
+                    value(&f.diff.before),
+                    value(&f.diff.after)
+                ));
+            }
+        }
+        Action::Delete | Action::Noop => {}
+    }
+    lines
+}
+
+/// The box, `width` characters inside the borders at least.
+pub fn render(plan: &Plan, pieces: &[DesiredPiece], estimate: &Estimate) -> String {
+    let mut body: Vec<String> = vec![String::new()];
+    let piece = |c: &PlannedChange| pieces.iter().find(|p| p.id() == &c.component);
+    let visible: Vec<&Vec<PlannedChange>> = plan
+        .waves
+        .iter()
+        .filter(|w| w.iter().any(|c| c.action != Action::Noop))
+        .collect();
+    for (i, wave) in visible.iter().enumerate() {
+        let changes: Vec<&PlannedChange> =
+            wave.iter().filter(|c| c.action != Action::Noop).collect();
+        let title = if i == 0 {
+            let n = changes.len();
+            format!(
+                "Wave {} ({n} resource{}{}):",
+                i + 1,
+                if n == 1 { "" } else { "s" },
+                if n > 1 { ", parallel" } else { "" }
+            )
+        } else {
+            format!("Wave {} (after wave {} completes):", i + 1, i)
+        };
+        body.push(title);
+        for (j, c) in changes.iter().enumerate() {
+            if j > 0 {
+                body.push(String::new());
+            }
+            body.extend(change_lines(c, piece(c)));
+        }
+        body.push(String::new());
+    }
+    if visible.is_empty() {
+        body.push("No changes: the infrastructure matches the stack files.".into());
+        body.push(String::new());
+    }
+    let s = &plan.summary;
+    let mut summary = vec![
+        "Summary:".to_string(),
+        format!("  + {} to create", s.create),
+        format!("  ✓ {} to update", s.update),
+    ];
+    if s.replace > 0 {
+        summary.push(format!("  ± {} to replace", s.replace));
+    }
+    summary.push(format!("  - {} to delete", s.delete));
+    summary.push(String::new());
+    summary.push(format!(
+        "Estimated duration: {}",
+        human_duration(estimated_duration(plan))
+    ));
+    summary.push(format!("Estimated cost: {}", estimate.summary()));
+    summary.push(String::new());
+    let dangerous = plan.dangerous();
+    if dangerous.is_empty() {
+        summary.push("✓ No dangerous operations".into());
+    } else {
+        summary.push(format!(
+            "⚠ {} dangerous operation{}:",
+            dangerous.len(),
+            if dangerous.len() == 1 { "" } else { "s" }
+        ));
+        for c in dangerous {
+            let what = if c.action == Action::Delete {
+                "deletes"
+            } else {
+                "replaces"
+            };
+            summary.push(format!(
+                "  {what} {} ({}): its data is lost",
+                c.component, c.kind
+            ));
+        }
+    }
+    let title = format!("Deployment Plan: {} ({})", plan.stack, plan.environment);
+    let width = std::iter::once(&title)
+        .chain(body.iter())
+        .chain(summary.iter())
+        .map(|l| l.chars().count())
+        .max()
+        .unwrap_or(0)
+        .max(55)
+        + 2;
+    let line = |text: &str| {
+        format!(
+            "│ {text}{} │\n",
+            " ".repeat(width - 2 - text.chars().count())
+        )
+    };
+    let rule = "─".repeat(width);
+    let mut out = String::new();
+    let _ = writeln!(out, "┌{rule}┐");
+    out.push_str(&line(&title));
+    let _ = writeln!(out, "├{rule}┤");
+    body.iter().for_each(|l| out.push_str(&line(l)));
+    let _ = writeln!(out, "├{rule}┤");
+    summary.iter().for_each(|l| out.push_str(&line(l)));
+    let _ = writeln!(out, "└{rule}┘");
+    out
+}

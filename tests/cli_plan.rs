@@ -1,0 +1,334 @@
+//! `panka plan` on the local embedded default: the walkthrough's first plan, JSON,
+//! `--detailed-exitcode`, `--out`, undefined variables, and the Week 2 image-only change
+//! planned from recorded state (`--refresh=false`, so no AWS call is made).
+
+use assert_cmd::Command;
+use panka_core::diag::{Diagnostics, Severity};
+use panka_core::interp::Variables;
+use panka_core::loader::{ResolveOptions, read_stack_files, resolve};
+use panka_core::source::Sources;
+use panka_core::state::local::LocalStore;
+use panka_core::state::{ComponentState, ComponentStatus, StateDocument, StateKey, StateStore};
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+
+fn fixture() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/notification-platform")
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).expect("mkdir");
+    for entry in std::fs::read_dir(from).expect("read_dir").flatten() {
+        let target = to.join(entry.file_name());
+        if entry.file_type().expect("type").is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), target).expect("copy");
+        }
+    }
+}
+
+fn repo() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("tempdir");
+    copy_dir(&fixture(), &dir.path().join("stacks/notification-platform"));
+    dir
+}
+
+fn panka(cwd: &Path) -> Command {
+    let mut cmd = Command::cargo_bin("panka").expect("binary");
+    cmd.current_dir(cwd)
+        .env("HOME", cwd)
+        .env_remove("PANKA_CONFIG")
+        .env_remove("PANKA_ENVIRONMENT")
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env("AWS_ENDPOINT_URL", "http://127.0.0.1:9")
+        .env("NO_COLOR", "1");
+    cmd
+}
+
+#[test]
+fn first_plan_is_the_walkthrough_screen() {
+    let repo = repo();
+    let out = panka(repo.path())
+        .args([
+            "plan",
+            "--stack",
+            "notification-platform",
+            "--environment",
+            "development",
+            "--var",
+            "VERSION=v1.0.0",
+        ])
+        .output()
+        .expect("run");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    for line in [
+        "Stack: notification-platform",
+        "Environment: development",
+        "Version: v1.0.0",
+        "├── Components: 3 found ✓",
+        "├── Loading state... (not found - first deployment)",
+        "│ Deployment Plan: notification-platform (development)",
+        "│ Wave 1 (2 resources, parallel):",
+        "│   + email-service/database (RDS)         CREATE",
+        "│     - Engine: postgres 15.4",
+        "│     - Instance: db.t3.small",
+        "│     - Storage: 20 GB",
+        "│   + email-service/queue (SQS)            CREATE",
+        "│     - DLQ: enabled",
+        "│ Wave 2 (after wave 1 completes):",
+        "│   + email-service/api (MicroService)     CREATE",
+        "│     - Image: email-api:v1.0.0",
+        "│     - CPU: 256, Memory: 512",
+        "│     - Replicas: 2",
+        "│     - Load Balancer: enabled",
+        "│   + 3 to create",
+        "│ ✓ No dangerous operations",
+    ] {
+        assert!(text.contains(line), "missing `{line}` in\n{text}");
+    }
+    assert!(!repo.path().join(".panka").exists(), "plan writes no state");
+}
+
+#[test]
+fn json_detailed_exitcode_and_saved_plans() {
+    let repo = repo();
+    let out = panka(repo.path())
+        .args([
+            "plan",
+            "--stack",
+            "notification-platform",
+            "--var",
+            "VERSION=v1.0.0",
+            "--output",
+            "json",
+            "--detailed-exitcode",
+            "--out",
+            "plan.json",
+        ])
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(2), "changes present");
+    let doc: Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(
+        doc["summary"],
+        serde_json::json!({"create": 3, "update": 0, "replace": 0, "delete": 0})
+    );
+    let waves: Vec<(String, u64)> = doc["changes"]
+        .as_array()
+        .expect("changes")
+        .iter()
+        .map(|c| {
+            (
+                c["component"].as_str().unwrap_or("").to_string(),
+                c["wave"].as_u64().unwrap_or(0),
+            )
+        })
+        .collect();
+    assert_eq!(
+        waves,
+        [
+            ("email-service/database".to_string(), 1),
+            ("email-service/queue".to_string(), 1),
+            ("email-service/api".to_string(), 2)
+        ]
+    );
+    assert!(
+        doc["estimated_monthly_cost_usd"]
+            .as_f64()
+            .is_some_and(|c| c > 0.0)
+    );
+    assert_eq!(doc["dangerous"], serde_json::json!([]));
+    let saved: Value = serde_json::from_str(
+        &std::fs::read_to_string(repo.path().join("plan.json")).expect("saved"),
+    )
+    .expect("json");
+    assert_eq!(saved["plan"]["based_on"], Value::Null);
+}
+
+#[test]
+fn undefined_variables_stop_the_plan() {
+    let repo = repo();
+    let out = panka(repo.path())
+        .args(["plan", "--stack", "notification-platform"])
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("error[E050]: variable `VERSION` is not defined"),
+        "{err}"
+    );
+    assert!(err.contains("microservice.yaml:12:11"), "{err}");
+    assert!(out.stdout.is_empty());
+}
+
+/// Records the stack as applied with `version`, as a successful apply would.
+fn seed_state(repo: &Path, version: &str) {
+    let mut sources = Sources::default();
+    let mut diags = Diagnostics::default();
+    let files = read_stack_files(
+        &repo.join("stacks/notification-platform"),
+        &mut sources,
+        &mut diags,
+    );
+    let mut vars = Variables::new();
+    vars.push_layer([("VERSION".to_string(), version.to_string())].into());
+    let stack = resolve(
+        &files,
+        &ResolveOptions {
+            environment: Some("development"),
+            variables: &vars,
+            undefined_variables: Severity::Error,
+        },
+        &mut diags,
+    );
+    assert!(!diags.has_errors());
+    let mut doc = StateDocument::new(
+        "notification-platform",
+        "development",
+        jiff::Timestamp::now(),
+    );
+    doc.serial = 5;
+    for c in &stack.components {
+        let outputs = match c.id.component.as_str() {
+            "database" => [
+                ("endpoint".to_string(), "db.local".to_string()),
+                ("port".to_string(), "5432".to_string()),
+            ]
+            .into(),
+            "queue" => [("url".to_string(), "https://sqs/q".to_string())].into(),
+            _ => Default::default(),
+        };
+        doc.components.insert(
+            c.id.to_string(),
+            ComponentState {
+                kind: c.kind(),
+                physical_ids: Default::default(),
+                applied_spec: serde_json::to_value(&c.spec).expect("spec"),
+                outputs,
+                status: ComponentStatus::Ready,
+                updated_at: "2026-11-27T08:00:00Z".into(),
+                deployment_id: "d-1".into(),
+            },
+        );
+    }
+    let store = LocalStore::new(repo.join(".panka"));
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .expect("runtime");
+    runtime
+        .block_on(store.write(
+            &StateKey::new("notification-platform", "development"),
+            &doc,
+            None,
+        ))
+        .expect("seed state");
+}
+
+#[test]
+fn week_two_plans_exactly_the_image_change() {
+    let repo = repo();
+    seed_state(repo.path(), "v1.0.0");
+    let same = panka(repo.path())
+        .args([
+            "plan",
+            "--stack",
+            "notification-platform",
+            "--var",
+            "VERSION=v1.0.0",
+            "--refresh=false",
+            "--detailed-exitcode",
+            "--output",
+            "json",
+        ])
+        .output()
+        .expect("run");
+    assert_eq!(
+        same.status.code(),
+        Some(0),
+        "nothing to change: {}",
+        String::from_utf8_lossy(&same.stderr)
+    );
+    let doc: Value = serde_json::from_slice(&same.stdout).expect("json");
+    assert!(
+        doc["changes"]
+            .as_array()
+            .expect("changes")
+            .iter()
+            .all(|c| c["action"] == "noop"),
+        "{doc}"
+    );
+    assert_eq!(doc["based_on"]["serial"], 5);
+
+    let next = panka(repo.path())
+        .args([
+            "plan",
+            "--stack",
+            "notification-platform",
+            "--var",
+            "VERSION=v1.0.1",
+            "--refresh=false",
+            "--output",
+            "json",
+        ])
+        .output()
+        .expect("run");
+    assert_eq!(
+        next.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&next.stderr)
+    );
+    let doc: Value = serde_json::from_slice(&next.stdout).expect("json");
+    let changed: Vec<&Value> = doc["changes"]
+        .as_array()
+        .expect("changes")
+        .iter()
+        .filter(|c| c["action"] != "noop")
+        .collect();
+    assert_eq!(changed.len(), 1, "{doc}");
+    assert_eq!(changed[0]["component"], "email-service/api");
+    assert_eq!(changed[0]["action"], "update");
+    let fields = changed[0]["fields"].as_array().expect("fields");
+    assert_eq!(fields.len(), 1, "only the image: {fields:?}");
+    assert!(
+        fields[0]["old"]
+            .as_str()
+            .is_some_and(|o| o.ends_with("email-api:v1.0.0")),
+        "{fields:?}"
+    );
+    assert!(
+        fields[0]["new"]
+            .as_str()
+            .is_some_and(|n| n.ends_with("email-api:v1.0.1")),
+        "{fields:?}"
+    );
+
+    let text = panka(repo.path())
+        .args([
+            "plan",
+            "--stack",
+            "notification-platform",
+            "--var",
+            "VERSION=v1.0.1",
+            "--refresh=false",
+        ])
+        .output()
+        .expect("run");
+    let text = String::from_utf8_lossy(&text.stdout);
+    assert!(text.contains("Loading state... ✓ (serial 5)"), "{text}");
+    assert!(
+        text.contains("~ email-service/api (MicroService)"),
+        "{text}"
+    );
+    assert!(text.contains("✓ 1 to update"), "{text}");
+}
