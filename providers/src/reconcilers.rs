@@ -41,6 +41,12 @@ impl Reconcilers {
     }
 }
 
+impl panka_core::engine::ReconcilerSet for Reconcilers {
+    fn for_kind(&self, kind: ComponentKind) -> &dyn Reconciler {
+        Reconcilers::for_kind(self, kind)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

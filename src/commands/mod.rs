@@ -1,5 +1,6 @@
 //! One module per command; each is a thin layer over `panka-core`/`panka-providers`.
 
+mod apply;
 mod init;
 mod lock;
 mod plan;
@@ -23,6 +24,10 @@ pub enum Exit {
     Changes = 2,
     /// The lock is held by someone else.
     LockHeld = 3,
+    /// A change failed and the apply was rolled back.
+    RolledBack = 4,
+    /// Interrupted (Ctrl-C) after saving state and releasing the lock.
+    Interrupted = 130,
 }
 
 /// Runs one async command on a runtime made for it.
@@ -66,6 +71,7 @@ pub fn run(cli: Cli, env: &ProcessEnv, ui: &Ui) -> anyhow::Result<Exit> {
             block_on(state::show(&args, &cli.global, env, ui))
         }
         Command::Plan(args) => block_on(plan::run(&args, &cli.global, env, ui)),
+        Command::Apply(args) => block_on(apply::run(&args, &cli.global, env, ui)),
     }
 }
 
