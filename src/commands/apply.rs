@@ -320,7 +320,7 @@ async fn locked(
         version: loaded.version.clone(),
         by: env.who.clone(),
         operation: "apply".into(),
-        started_at: jiff::Timestamp::now().to_string(),
+        started_at: panka_core::state::rfc3339(jiff::Timestamp::now()),
         duration_s: None,
         result: DeploymentResult::InProgress,
         plan_summary: BTreeMap::from([

@@ -90,6 +90,24 @@ fn value(v: &Option<serde_json::Value>) -> String {
     }
 }
 
+/// `old → new`, with a long prefix both share (a registry path, an ARN) shown as `…`
+/// so the change itself stays readable: `…/email-api:v1.0.0 → …/email-api:v1.0.1`.
+fn before_after(before: &str, after: &str) -> String {
+    let shared: usize = before
+        .char_indices()
+        .zip(after.chars())
+        .take_while(|((_, a), b)| a == b)
+        .filter(|((_, a), _)| *a == '/')
+        .map(|((i, _), _)| i)
+        .last()
+        .unwrap_or(0);
+    if shared >= 12 && before.len().max(after.len()) > 40 {
+        format!("…{} → …{}", &before[shared..], &after[shared..])
+    } else {
+        format!("{before} → {after}")
+    }
+}
+
 fn change_lines(change: &PlannedChange, piece: Option<&DesiredPiece>) -> Vec<String> {
     let (sign, word) = match change.action {
         Action::Create => ("+", "CREATE"),
@@ -118,10 +136,9 @@ fn change_lines(change: &PlannedChange, piece: Option<&DesiredPiece>) -> Vec<Str
                     ""
                 };
                 lines.push(format!(
-                    "    - {}: {} → {}{marker}",
+                    "    - {}: {}{marker}",
                     f.diff.path,
-                    value(&f.diff.before),
-                    value(&f.diff.after)
+                    before_after(&value(&f.diff.before), &value(&f.diff.after))
                 ));
             }
         }
@@ -229,4 +246,25 @@ pub fn render(plan: &Plan, pieces: &[DesiredPiece], estimate: &Estimate) -> Stri
     summary.iter().for_each(|l| out.push_str(&line(l)));
     let _ = writeln!(out, "└{rule}┘");
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::before_after;
+
+    #[test]
+    fn long_shared_prefixes_are_elided() {
+        assert_eq!(
+            before_after(
+                "123456789012.dkr.ecr.us-east-1.amazonaws.com/email-api:v1.0.0",
+                "123456789012.dkr.ecr.us-east-1.amazonaws.com/email-api:v1.0.1"
+            ),
+            "…/email-api:v1.0.0 → …/email-api:v1.0.1"
+        );
+        assert_eq!(before_after("300", "120"), "300 → 120");
+        assert_eq!(
+            before_after("db.t3.small", "db.t3.medium"),
+            "db.t3.small → db.t3.medium"
+        );
+    }
 }

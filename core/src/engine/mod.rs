@@ -404,7 +404,7 @@ fn record(
                     applied_spec: serde_json::to_value(spec).unwrap_or_default(),
                     outputs: observed.outputs.clone(),
                     status: ComponentStatus::Ready,
-                    updated_at: jiff::Timestamp::now().to_string(),
+                    updated_at: crate::state::rfc3339(jiff::Timestamp::now()),
                     deployment_id: deployment_id.to_string(),
                 },
             );

@@ -35,7 +35,7 @@ impl StateDocument {
             serial: 0,
             stack: stack.to_string(),
             environment: environment.to_string(),
-            updated_at: now.to_string(),
+            updated_at: super::rfc3339(now),
             lock_id: None,
             components: BTreeMap::new(),
         }

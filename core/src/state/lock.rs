@@ -65,7 +65,7 @@ impl LockRequest {
             id: uuid::Uuid::new_v4().to_string(),
             who: self.who.clone(),
             operation: self.operation.clone(),
-            created: now.to_string(),
+            created: super::rfc3339(now),
             expires_at: now.as_second() + self.lease.as_secs() as i64,
         }
     }
@@ -257,7 +257,7 @@ impl<'a> FencedState<'a> {
         };
         state.serial += 1;
         state.lock_id = Some(lock.id.clone());
-        state.updated_at = now.to_string();
+        state.updated_at = super::rfc3339(now);
         let version = store.write(key, &state, expected.as_ref()).await?;
         Ok(FencedState {
             store,
@@ -274,7 +274,7 @@ impl<'a> FencedState<'a> {
         let mut next = self.state.clone();
         next.serial += 1;
         next.lock_id = Some(self.lock_id.clone());
-        next.updated_at = now.to_string();
+        next.updated_at = super::rfc3339(now);
         self.version = self
             .store
             .write(&self.key, &next, Some(&self.version))

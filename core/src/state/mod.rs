@@ -23,6 +23,13 @@ pub use lock::*;
 use async_trait::async_trait;
 use std::fmt;
 
+/// RFC 3339 in whole seconds (`2026-11-27T09:20:32Z`), as every record shows times.
+pub fn rfc3339(t: jiff::Timestamp) -> String {
+    jiff::Timestamp::from_second(t.as_second())
+        .unwrap_or(t)
+        .to_string()
+}
+
 /// Which state: one per stack and environment.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct StateKey {
