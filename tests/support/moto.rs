@@ -78,6 +78,12 @@ impl MotoServer {
     /// before answering on every attempt, or when it does not answer within 30 s; the
     /// message carries the server's log.
     pub fn start() -> Self {
+        Self::start_with_env(&[])
+    }
+
+    /// Like [`MotoServer::start`], with extra environment variables for the server, such
+    /// as `MOTO_ECS_SERVICE_RUNNING` (how many tasks ECS services report running).
+    pub fn start_with_env(server_env: &[(&str, &str)]) -> Self {
         let executable = std::env::var_os(MOTO_SERVER_ENV)
             .map(PathBuf::from)
             .unwrap_or_else(|| PathBuf::from("moto_server"));
@@ -91,7 +97,7 @@ impl MotoServer {
         for attempt in 1..=SPAWN_ATTEMPTS {
             let port = free_loopback_port();
             let log_path = log_dir.path().join(format!("moto_server-{port}.log"));
-            let mut child = spawn(&executable, port, &log_path);
+            let mut child = spawn(&executable, port, &log_path, server_env);
             match wait_until_ready(&mut child, port, deadline) {
                 Readiness::Ready => {
                     let startup = started.elapsed();
@@ -318,7 +324,7 @@ fn free_loopback_port() -> u16 {
     listener.local_addr().expect("read the bound port").port()
 }
 
-fn spawn(executable: &Path, port: u16, log_path: &Path) -> Child {
+fn spawn(executable: &Path, port: u16, log_path: &Path, server_env: &[(&str, &str)]) -> Child {
     let log =
         File::create(log_path).unwrap_or_else(|err| panic!("create {}: {err}", log_path.display()));
     let log_err = log
@@ -326,6 +332,7 @@ fn spawn(executable: &Path, port: u16, log_path: &Path) -> Child {
         .unwrap_or_else(|err| panic!("duplicate {}: {err}", log_path.display()));
     Command::new(executable)
         .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+        .envs(server_env.iter().copied())
         .stdin(Stdio::null())
         .stdout(log)
         .stderr(log_err)
