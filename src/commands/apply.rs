@@ -177,7 +177,7 @@ pub async fn run(
         env,
         ui,
     )?;
-    let t = target::open(&p.target, global, env, ui).await?;
+    let t = target::for_loaded(&loaded, global, env).await?;
     let reconcilers = planning::reconcilers(&loaded, global, env).await;
 
     // Lock.

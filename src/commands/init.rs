@@ -50,14 +50,7 @@ impl InitConfig {
 }
 
 fn check_region(region: &str) -> Result<(), UserError> {
-    let parts: Vec<&str> = region.split('-').collect();
-    let ok = parts.len() >= 3
-        && parts.iter().all(|p| {
-            !p.is_empty()
-                && p.chars()
-                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
-        });
-    if ok {
+    if panka_core::model::looks_like_region(region) {
         Ok(())
     } else {
         Err(UserError::new(format!("`{region}` is not an AWS region"))

@@ -58,7 +58,7 @@ pub async fn run(
         env,
         ui,
     )?;
-    let t = target::open(&args.target, global, env, ui).await?;
+    let t = target::for_loaded(&loaded, global, env).await?;
     let reconcilers = planning::reconcilers(&loaded, global, env).await;
     let planned =
         planning::compute(&loaded, &t.backends, &reconcilers, &t.key, args.refresh).await?;

@@ -21,6 +21,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 pub struct Loaded {
+    pub stack_dir: std::path::PathBuf,
     pub stack: ResolvedStack,
     pub environment: String,
     pub pieces: Vec<DesiredPiece>,
@@ -39,6 +40,12 @@ pub fn load(
 ) -> anyhow::Result<Loaded> {
     let stack_dir = crate::stack_dir::find_stack(stack_arg, &env.cwd)?;
     let environment = settings::environment(environment_arg, env);
+    if let Some(problem) = panka_core::names::dns_name_problem(&environment) {
+        return Err(UserError::new(format!(
+            "environment name `{environment}` is not valid: {problem}"
+        ))
+        .into());
+    }
     let mut sources = Sources::with_display_base(&env.cwd);
     let mut diags = Diagnostics::default();
     let config = settings::config(global.config.as_ref(), env, &mut sources, &mut diags)?;
@@ -80,6 +87,7 @@ pub fn load(
     let pieces = pieces(&stack, &graph, &environment).map_err(UserError::new)?;
     let version = variables.get("VERSION").unwrap_or_default().to_string();
     Ok(Loaded {
+        stack_dir,
         stack,
         environment,
         pieces,

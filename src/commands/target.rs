@@ -16,6 +16,24 @@ pub struct Target {
     pub backends: Backends,
 }
 
+/// The target of a loaded stack: its configuration and folder are already known.
+pub async fn for_loaded(
+    loaded: &crate::commands::planning::Loaded,
+    global: &GlobalArgs,
+    env: &ProcessEnv,
+) -> anyhow::Result<Target> {
+    let backends = backend::open(
+        &loaded.config,
+        Some(&loaded.stack_dir),
+        settings::endpoint_url(global.endpoint_url.as_ref(), env),
+    )
+    .await?;
+    Ok(Target {
+        key: StateKey::new(&loaded.stack.name, &loaded.environment),
+        backends,
+    })
+}
+
 /// Finds the stack (by folder when there is one; a bare name is enough for a remote
 /// backend, so operators can inspect locks from anywhere) and opens the backends.
 pub async fn open(

@@ -18,7 +18,7 @@ pub struct StackSpec {
 }
 
 /// AWS region codes look like `us-east-1` or `ap-southeast-2`.
-fn looks_like_region(region: &str) -> bool {
+pub fn looks_like_region(region: &str) -> bool {
     let parts: Vec<&str> = region.split('-').collect();
     parts.len() >= 3
         && parts.iter().all(|p| {
