@@ -68,6 +68,10 @@ pub enum Command {
 pub struct ApplyArgs {
     #[command(flatten)]
     pub plan: PlanArgs,
+    /// Apply a plan saved with `panka plan --out FILE`: refused when the state changed
+    /// since, or when the stack files no longer give the same plan.
+    #[arg(value_name = "PLAN_FILE")]
+    pub plan_file: Option<std::path::PathBuf>,
     /// Do not ask for approval (CI).
     #[arg(long)]
     pub auto_approve: bool,

@@ -307,3 +307,71 @@ async fn production_needs_approval_without_a_terminal() {
         text(&status)
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn saved_plans_apply_only_against_their_state_and_files() {
+    let env = Env::new().await;
+    let root = env.repo.path().join("stacks/shop");
+    let plan = |file: &str| {
+        let out = env
+            .panka()
+            .args(["plan", "--stack", "shop", "--out", file])
+            .output()
+            .expect("run");
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    };
+    plan("first.json");
+    let out = env
+        .panka()
+        .args(["apply", "--stack", "shop", "--auto-approve", "first.json"])
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+
+    // The files changed since the plan was saved.
+    plan("unchanged.json");
+    write(
+        &root,
+        "services/orders/components/queue/sqs.yaml",
+        &queue("queue", 90),
+    );
+    let out = env
+        .panka()
+        .args([
+            "apply",
+            "--stack",
+            "shop",
+            "--auto-approve",
+            "unchanged.json",
+        ])
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(
+        text(&out).contains("no longer give the saved plan"),
+        "{}",
+        text(&out)
+    );
+
+    // The state changed since the plan was saved.
+    plan("stale.json");
+    let out = env
+        .panka()
+        .args(["apply", "--stack", "shop", "--auto-approve"])
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let serial = env.state()["serial"].clone();
+    let out = env
+        .panka()
+        .args(["apply", "--stack", "shop", "--auto-approve", "stale.json"])
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(
+        text(&out).contains("the state is now serial"),
+        "{}",
+        text(&out)
+    );
+    assert_eq!(env.state()["serial"], serial, "nothing was written");
+}

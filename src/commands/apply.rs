@@ -251,6 +251,9 @@ async fn locked(
     let planned =
         planning::compute(loaded, &t.backends, reconcilers, &t.key, args.plan.refresh).await?;
     let plan = planned.plan;
+    if let Some(file) = &args.plan_file {
+        check_saved_plan(&env.cwd.join(file), &plan)?;
+    }
     if !ui.is_json() {
         ui.out(&match &planned.state {
             None => "Loading state...\n└── State not found (first deployment)\n\n".to_string(),
@@ -455,6 +458,49 @@ async fn locked(
         ));
     }
     Ok(exit)
+}
+
+/// A saved plan may be applied only against the state it was made from, and only while
+/// the stack files still give exactly that plan: apply does what the plan says.
+fn check_saved_plan(
+    path: &std::path::Path,
+    current: &panka_core::plan::Plan,
+) -> anyhow::Result<()> {
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        UserError::new(format!(
+            "cannot read the saved plan {}: {e}",
+            path.display()
+        ))
+    })?;
+    let saved: serde_json::Value = serde_json::from_str(&text).map_err(|e| {
+        UserError::new(format!("{} is not a saved panka plan: {e}", path.display()))
+    })?;
+    let saved_plan = &saved["plan"];
+    let now = serde_json::to_value(current)?;
+    if saved_plan["based_on"] != now["based_on"] {
+        return Err(UserError::new(format!(
+            "the saved plan was made against state {}, but the state is now {}",
+            describe_base(&saved_plan["based_on"]),
+            describe_base(&now["based_on"])
+        ))
+        .hint("another apply ran since: make a new plan with `panka plan --out FILE`")
+        .into());
+    }
+    if saved_plan["waves"] != now["waves"] {
+        return Err(
+            UserError::new("the stack files no longer give the saved plan")
+                .hint("make a new plan with `panka plan --out FILE` and review it")
+                .into(),
+        );
+    }
+    Ok(())
+}
+
+fn describe_base(based_on: &serde_json::Value) -> String {
+    match (based_on["lineage"].as_str(), based_on["serial"].as_u64()) {
+        (Some(lineage), Some(serial)) => format!("serial {serial} of lineage {lineage}"),
+        _ => "\"none (first deployment)\"".to_string(),
+    }
 }
 
 fn capitalise(word: &str) -> String {
