@@ -62,6 +62,101 @@ pub enum Command {
     /// Apply the plan: lock, plan, approval, changes in waves with health checks, state
     /// saved after every change, release.
     Apply(ApplyArgs),
+    /// Live state of every component: status, health, last deployment.
+    Status(TargetArgs),
+    /// Show (or follow) a component's CloudWatch Logs.
+    Logs(LogsArgs),
+    /// Past deployments: version, date, who, duration, result; totals.
+    History(HistoryArgs),
+    /// Re-apply the recorded spec of the last successful deployment (or the named one).
+    Rollback(RollbackArgs),
+    /// Compare live resources with what state says was applied; exit 2 on drift.
+    Drift(DriftArgs),
+    /// Delete every resource of a stack and environment, in reverse waves.
+    Destroy(DestroyArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct LogsArgs {
+    /// The component, as `service/component`.
+    #[arg(long, short = 'c', value_name = "SERVICE/COMPONENT")]
+    pub component: String,
+    #[command(flatten)]
+    pub target: TargetArgs,
+    /// Keep printing new events until Ctrl-C.
+    #[arg(long, short = 'f')]
+    pub follow: bool,
+    /// Only events newer than this: a duration (10m, 1h) or an RFC 3339 time.
+    #[arg(long, value_name = "DURATION|TIME")]
+    pub since: Option<String>,
+    /// Only events matching this CloudWatch Logs filter pattern.
+    #[arg(long, value_name = "PATTERN")]
+    pub filter: Option<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct HistoryArgs {
+    #[command(flatten)]
+    pub target: TargetArgs,
+    /// How many deployments to show, newest first.
+    #[arg(long, default_value_t = 10)]
+    pub limit: usize,
+}
+
+#[derive(Args, Debug)]
+pub struct RollbackArgs {
+    #[command(flatten)]
+    pub target: TargetArgs,
+    /// The deployment to return to: its id (or a unique prefix) or its version
+    /// [default: the last successful deployment before the current one].
+    #[arg(long, value_name = "DEPLOYMENT_ID|VERSION")]
+    pub to: Option<String>,
+    #[command(flatten)]
+    pub execution: ExecutionArgs,
+}
+
+#[derive(Args, Debug)]
+pub struct DriftArgs {
+    #[command(flatten)]
+    pub target: TargetArgs,
+    /// Check every stack and environment that has state.
+    #[arg(long)]
+    pub all: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct DestroyArgs {
+    #[command(flatten)]
+    pub target: TargetArgs,
+    /// Delete RDS instances without taking a final snapshot.
+    #[arg(long)]
+    pub skip_final_snapshot: bool,
+    #[command(flatten)]
+    pub execution: ExecutionArgs,
+}
+
+/// What every command that changes AWS takes (apply, rollback, destroy).
+#[derive(Args, Debug, Clone)]
+pub struct ExecutionArgs {
+    /// Do not ask for approval (CI).
+    #[arg(long)]
+    pub auto_approve: bool,
+    /// How many changes may run at once.
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u16).range(1..=100))]
+    pub parallelism: u16,
+    /// Wait this long for a held lock, e.g. 5m [default: do not wait].
+    #[arg(long, value_parser = parse_duration)]
+    pub lock_timeout: Option<std::time::Duration>,
+    /// What to do when a change fails.
+    #[arg(long, value_enum, default_value_t = OnFailureArg::Rollback)]
+    pub on_failure: OnFailureArg,
+    /// Allow replacing or deleting databases and caches (and, for destroy, turning
+    /// deletion protection off).
+    #[arg(long)]
+    pub allow_dangerous: bool,
+    /// How long one component may take to become ready, e.g. 30m.
+    #[arg(long, default_value = "30m", value_parser = parse_duration)]
+    pub ready_timeout: std::time::Duration,
 }
 
 #[derive(Args, Debug)]

@@ -1,12 +1,18 @@
 //! One module per command; each is a thin layer over `panka-core`/`panka-providers`.
 
 mod apply;
+mod destroy;
+mod drift;
+mod history;
 mod init;
 mod lock;
+mod logs;
 mod plan;
 mod planning;
+mod rollback;
 mod stack_init;
 mod state;
+mod status;
 mod target;
 mod validate;
 
@@ -72,6 +78,12 @@ pub fn run(cli: Cli, env: &ProcessEnv, ui: &Ui) -> anyhow::Result<Exit> {
         }
         Command::Plan(args) => block_on(plan::run(&args, &cli.global, env, ui)),
         Command::Apply(args) => block_on(apply::run(&args, &cli.global, env, ui)),
+        Command::Status(args) => block_on(status::run(&args, &cli.global, env, ui)),
+        Command::Logs(args) => block_on(logs::run(&args, &cli.global, env, ui)),
+        Command::History(args) => block_on(history::run(&args, &cli.global, env, ui)),
+        Command::Rollback(args) => block_on(rollback::run(&args, &cli.global, env, ui)),
+        Command::Drift(args) => block_on(drift::run(&args, &cli.global, env, ui)),
+        Command::Destroy(args) => block_on(destroy::run(&args, &cli.global, env, ui)),
     }
 }
 
