@@ -167,24 +167,8 @@ pub struct ApplyArgs {
     /// since, or when the stack files no longer give the same plan.
     #[arg(value_name = "PLAN_FILE")]
     pub plan_file: Option<std::path::PathBuf>,
-    /// Do not ask for approval (CI).
-    #[arg(long)]
-    pub auto_approve: bool,
-    /// How many changes may run at once.
-    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u16).range(1..=100))]
-    pub parallelism: u16,
-    /// Wait this long for a held lock, e.g. 5m [default: do not wait].
-    #[arg(long, value_parser = parse_duration)]
-    pub lock_timeout: Option<std::time::Duration>,
-    /// What to do when a change fails.
-    #[arg(long, value_enum, default_value_t = OnFailureArg::Rollback)]
-    pub on_failure: OnFailureArg,
-    /// Allow replacing or deleting databases and caches.
-    #[arg(long)]
-    pub allow_dangerous: bool,
-    /// How long one component may take to become ready, e.g. 30m.
-    #[arg(long, default_value = "30m", value_parser = parse_duration)]
-    pub ready_timeout: std::time::Duration,
+    #[command(flatten)]
+    pub execution: ExecutionArgs,
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]

@@ -1,6 +1,7 @@
 //! One module per command; each is a thin layer over `panka-core`/`panka-providers`.
 
 mod apply;
+mod deploy;
 mod destroy;
 mod drift;
 mod history;
