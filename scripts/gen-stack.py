@@ -1,11 +1,12 @@
 #!/usr/bin/env python3
 """Generates a large, valid panka stack for benchmarks.
 
-usage: gen-stack.py COMPONENTS OUT_DIR
+usage: gen-stack.py COMPONENTS OUT_DIR [--only-sqs]
 
 Components are spread over services of 10 (4 MicroServices, 3 SQS, 2 RDS, 1 Redis);
 each MicroService reads outputs of components of its own service and of the previous
-service, so the graph has cross-service edges and several waves.
+service, so the graph has cross-service edges and several waves. With --only-sqs every
+component is an independent SQS queue (the 100-queue benchmark against moto).
 """
 import os
 import shutil
@@ -22,6 +23,7 @@ def write(path, text):
 
 def main():
     total, out = int(sys.argv[1]), sys.argv[2]
+    kinds = ["sqs"] * len(KINDS) if "--only-sqs" in sys.argv[3:] else KINDS
     name = os.path.basename(os.path.normpath(out))
     shutil.rmtree(out, ignore_errors=True)
     write(f"{out}/stack.yaml", f"""apiVersion: core.panka.io/v1
@@ -41,7 +43,7 @@ spec:
   resources: {cpu: 512, memory: 1024}
   scaling: {replicas: 2}
 """)
-    services = (total + len(KINDS) - 1) // len(KINDS)
+    services = (total + len(kinds) - 1) // len(kinds)
     made = 0
     for s in range(services):
         svc = f"svc{s:04d}"
@@ -54,7 +56,7 @@ spec:
   infrastructure:
     defaults: ./infra/defaults.yaml
 """)
-        for i, kind in enumerate(KINDS):
+        for i, kind in enumerate(kinds):
             if made == total:
                 break
             made += 1
@@ -62,7 +64,9 @@ spec:
             base = f"{out}/services/{svc}/components/{comp}"
             meta = f"metadata:\n  name: {comp}\n  service: {svc}\n  stack: {name}\n"
             if kind == "sqs":
-                write(f"{base}/sqs.yaml", f"apiVersion: components.panka.io/v1\nkind: SQS\n{meta}spec:\n  type: standard\n  visibilityTimeout: 60\n  deadLetterQueue:\n    enabled: true\n    maxReceiveCount: 5\n")
+                # The 100-queue benchmark compares with one plain queue per resource.
+                dlq = "" if kinds is not KINDS else "  deadLetterQueue:\n    enabled: true\n    maxReceiveCount: 5\n"
+                write(f"{base}/sqs.yaml", f"apiVersion: components.panka.io/v1\nkind: SQS\n{meta}spec:\n  type: standard\n  visibilityTimeout: 60\n{dlq}")
             elif kind == "rds":
                 write(f"{base}/rds.yaml", f"""apiVersion: components.panka.io/v1
 kind: RDS

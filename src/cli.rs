@@ -83,15 +83,20 @@ pub struct LogsArgs {
     pub component: String,
     #[command(flatten)]
     pub target: TargetArgs,
-    /// Keep printing new events until Ctrl-C.
+    /// Keep printing new events until Ctrl-C (which exits 0).
     #[arg(long, short = 'f')]
     pub follow: bool,
-    /// Only events newer than this: a duration (10m, 1h) or an RFC 3339 time.
+    /// Only events newer than this: a duration ago (90s, 10m, 1h, 2d) or an RFC 3339
+    /// time [default: 10m].
     #[arg(long, value_name = "DURATION|TIME")]
     pub since: Option<String>,
-    /// Only events matching this CloudWatch Logs filter pattern.
+    /// Only events matching this CloudWatch Logs filter pattern, e.g. ERROR or
+    /// '{ $.level = "error" }'.
     #[arg(long, value_name = "PATTERN")]
     pub filter: Option<String>,
+    /// How often --follow asks CloudWatch Logs for new events.
+    #[arg(long, default_value = "2s", value_parser = parse_duration, hide = true)]
+    pub poll_interval: std::time::Duration,
 }
 
 #[derive(Args, Debug)]

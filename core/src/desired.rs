@@ -3,8 +3,10 @@
 
 use crate::engine::{EnvRef, Job};
 use crate::graph::Graph;
-use crate::loader::ResolvedStack;
+use crate::loader::{ResolvedStack, StackFiles};
 use crate::model::{ComponentId, ComponentKind, ComponentSpec, EnvValue};
+use crate::source::Span;
+use crate::yaml::{Node, Value, deep_merge};
 use crate::plan::{Action, CurrentComponent, DesiredComponent, Plan};
 use crate::policy::is_production;
 use crate::reconcile::{Inputs, ResourceContext};
@@ -111,6 +113,107 @@ pub fn pieces(
     Ok(out)
 }
 
+/// One place where a component refers to a Secrets Manager secret.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SecretRefAt {
+    pub component: ComponentId,
+    /// The name or ARN, as resolved (variables substituted).
+    pub secret_ref: String,
+    /// The JSON key the reference names.
+    pub key: Option<String>,
+    /// An RDS master password, which panka reads at apply time (an ECS secret is read by
+    /// the task, never by panka).
+    pub password: bool,
+    /// Where the reference is written: the component's file, or the environment file
+    /// whose override set it. `None` when it cannot be found (then the component's
+    /// document is the best place to point at).
+    pub span: Option<Span>,
+}
+
+/// Every secret reference of the resolved stack, with its position. The loader keeps
+/// typed specs without positions for these, so the position is found again in the YAML:
+/// the component's `spec` with its environment overrides merged the way `resolve` merges
+/// them (a merged node keeps the span of the file it came from).
+pub fn secret_refs(files: &StackFiles, stack: &ResolvedStack) -> Vec<SecretRefAt> {
+    let overrides: Vec<(ComponentId, &Node)> = stack
+        .environment_spec
+        .iter()
+        .flat_map(|e| &e.overrides)
+        .filter_map(|o| Some((ComponentId::parse(&o.target.value, "")?, o.spec.as_ref()?)))
+        .collect();
+    let mut out = Vec::new();
+    for c in &stack.components {
+        let merged = spec_node(files, &c.id).map(|mut node| {
+            for (_, o) in overrides.iter().filter(|(id, _)| id == &c.id) {
+                deep_merge(&mut node, o);
+            }
+            node
+        });
+        let fallback = Some(c.span);
+        match &c.spec {
+            ComponentSpec::MicroService(ms) => {
+                let items = merged.as_ref().and_then(|n| n.get("secrets")).map(seq);
+                for (i, secret) in ms.secrets.iter().enumerate() {
+                    let span = items
+                        .as_ref()
+                        .and_then(|items| items.get(i))
+                        .and_then(|item| item.get("secretRef"))
+                        .map(|n| n.span);
+                    out.push(SecretRefAt {
+                        component: c.id.clone(),
+                        secret_ref: secret.secret_ref.clone(),
+                        key: secret.key.clone(),
+                        password: false,
+                        span: span.or(fallback),
+                    });
+                }
+            }
+            ComponentSpec::Rds(rds) if !rds.password_secret.is_empty() => {
+                let span = merged
+                    .as_ref()
+                    .and_then(|n| n.get("database"))
+                    .and_then(|n| n.get("passwordSecret"))
+                    .and_then(|n| n.get("ref"))
+                    .map(|n| n.span);
+                out.push(SecretRefAt {
+                    component: c.id.clone(),
+                    secret_ref: rds.password_secret.clone(),
+                    key: rds.password_key.clone(),
+                    password: true,
+                    span: span.or(fallback),
+                });
+            }
+            _ => {}
+        }
+    }
+    out
+}
+
+/// The `spec` node of a component's own document, as parsed.
+fn spec_node(files: &StackFiles, id: &ComponentId) -> Option<Node> {
+    files
+        .services
+        .iter()
+        .filter(|s| s.folder == id.service)
+        .flat_map(|s| &s.components)
+        .filter_map(|cf| cf.doc.as_ref())
+        .find(|doc| {
+            doc.envelope
+                .metadata
+                .name
+                .as_ref()
+                .is_some_and(|n| n.value == id.component)
+        })
+        .and_then(|doc| doc.envelope.spec.clone())
+}
+
+fn seq(node: &Node) -> Vec<&Node> {
+    match &node.value {
+        Value::Seq(items) => items.iter().collect(),
+        _ => Vec::new(),
+    }
+}
+
 /// The planner's view of the desired components, normalised by `normalise(piece, inputs)`
 /// (the reconciler of each kind).
 pub fn planned_components(
@@ -168,6 +271,8 @@ pub fn jobs(
     environment: &str,
 ) -> Vec<Job> {
     let by_id: BTreeMap<&ComponentId, &DesiredPiece> = pieces.iter().map(|p| (p.id(), p)).collect();
+    let in_plan: std::collections::BTreeSet<&ComponentId> =
+        plan.changes().map(|c| &c.component).collect();
     // A delete waits for every other change (a dependent updated to stop using what is
     // deleted goes first) and for the deletes in earlier delete waves (its dependents).
     let others: Vec<ComponentId> = plan
@@ -184,8 +289,9 @@ pub fn jobs(
         .map(|change| match by_id.get(&change.component) {
             Some(piece) if change.action != Action::Delete => {
                 let mut job = piece.job(change.action, change.wave);
-                // Only dependencies that are part of this stack's plan gate the start.
-                job.depends_on.retain(|d| by_id.contains_key(d));
+                // Only dependencies that are part of this plan gate the start: a targeted
+                // plan holds the targets' dependencies, never what lies outside it.
+                job.depends_on.retain(|d| in_plan.contains(d));
                 job
             }
             _ => Job {
@@ -210,4 +316,134 @@ pub fn jobs(
             },
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::diag::{Diagnostics, Severity};
+    use crate::interp::Variables;
+    use crate::loader::{ResolveOptions, read_stack_files, resolve};
+    use crate::source::Sources;
+    use std::path::Path;
+
+    fn copy_dir(from: &Path, to: &Path) {
+        std::fs::create_dir_all(to).expect("mkdir");
+        for entry in std::fs::read_dir(from).expect("read_dir").flatten() {
+            let target = to.join(entry.file_name());
+            if entry.file_type().expect("type").is_dir() {
+                copy_dir(&entry.path(), &target);
+            } else {
+                std::fs::copy(entry.path(), target).expect("copy");
+            }
+        }
+    }
+
+    /// (component, ref, key, password, file, line, column) of every reference.
+    fn refs_of(
+        root: &Path,
+        environment: &str,
+    ) -> Vec<(String, String, Option<String>, bool, String, u32, u32)> {
+        let mut sources = Sources::with_display_base(root);
+        let mut diags = Diagnostics::default();
+        let files = read_stack_files(root, &mut sources, &mut diags);
+        let mut variables = Variables::new();
+        variables.push_layer([("VERSION".to_string(), "v1".to_string())].into());
+        let stack = resolve(
+            &files,
+            &ResolveOptions {
+                environment: Some(environment),
+                variables: &variables,
+                undefined_variables: Severity::Error,
+            },
+            &mut diags,
+        );
+        assert!(diags.is_empty(), "{diags:?}");
+        secret_refs(&files, &stack)
+            .into_iter()
+            .map(|r| {
+                let span = r.span.expect("span");
+                (
+                    r.component.to_string(),
+                    r.secret_ref,
+                    r.key,
+                    r.password,
+                    sources.get(span.source).display.clone(),
+                    span.line,
+                    span.column,
+                )
+            })
+            .collect()
+    }
+
+    #[test]
+    fn secret_references_point_where_they_are_written() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let root = dir.path().join("np");
+        copy_dir(
+            &Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/notification-platform"),
+            &root,
+        );
+        let secret = "/stacks/notification-platform/email-service/db-password";
+        let refs = refs_of(&root, "development");
+        assert_eq!(
+            refs,
+            [
+                (
+                    "email-service/api".to_string(),
+                    secret.to_string(),
+                    None,
+                    false,
+                    "services/email-service/components/api/microservice.yaml".to_string(),
+                    34,
+                    18
+                ),
+                (
+                    "email-service/database".to_string(),
+                    secret.to_string(),
+                    None,
+                    true,
+                    "services/email-service/components/database/rds.yaml".to_string(),
+                    24,
+                    12
+                ),
+            ]
+        );
+
+        // An environment override that changes the reference points into its own file.
+        let env_file = root.join("environments/staging/environment.yaml");
+        let text = std::fs::read_to_string(&env_file).expect("read");
+        let overridden = format!(
+            "{}\n  overrides:\n    email-service/database:\n      spec:\n        database:\n          passwordSecret:\n            ref: /staging/db\n            key: pw\n",
+            text.trim_end()
+        );
+        assert!(!text.contains("overrides"), "the fixture changed: {text}");
+        std::fs::write(&env_file, &overridden).expect("write");
+        let line = overridden
+            .lines()
+            .position(|l| l.contains("ref: /staging/db"))
+            .expect("line") as u32
+            + 1;
+        let refs = refs_of(&root, "staging");
+        let db = refs
+            .iter()
+            .find(|r| r.0 == "email-service/database")
+            .expect("db");
+        assert_eq!(
+            (
+                db.1.as_str(),
+                db.2.as_deref(),
+                db.4.as_str(),
+                db.5,
+                db.6
+            ),
+            (
+                "/staging/db",
+                Some("pw"),
+                "environments/staging/environment.yaml",
+                line,
+                18
+            )
+        );
+    }
 }

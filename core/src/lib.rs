@@ -4,6 +4,7 @@
 pub mod cost;
 pub mod desired;
 pub mod diag;
+pub mod drift;
 pub mod engine;
 pub mod graph;
 pub mod interp;
@@ -14,6 +15,7 @@ pub mod plan;
 pub mod policy;
 pub mod read;
 pub mod reconcile;
+pub mod recorded;
 pub mod source;
 pub mod state;
 #[cfg(feature = "test-util")]

@@ -133,6 +133,7 @@ pub async fn state_store_conformance(store: Arc<dyn StateStore>) {
         result,
         plan_summary: [("create".to_string(), 3)].into(),
         spec: serde_json::json!({"svc/api": {"image": "api:v1"}}),
+        ..Default::default()
     };
     assert!(
         store

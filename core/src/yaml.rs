@@ -143,6 +143,29 @@ fn span_of(source: SourceId, sp: &saphyr_parser::Span) -> Span {
     }
 }
 
+/// A syntax error's position, kept inside `text`: at the end of input the parser may report
+/// the line after the last one (text without a final line break), and a diagnostic must
+/// point at a line that exists (found by fuzzing, `core/tests/fuzz_loader.rs`).
+fn error_span(source: SourceId, text: &str, line: usize, column: usize) -> Span {
+    let lines = text.split('\n').count();
+    let (line, column) = if line > lines {
+        let last = text.rsplit('\n').next().unwrap_or("");
+        (lines, last.chars().count() + 1)
+    } else {
+        let width = text
+            .split('\n')
+            .nth(line - 1)
+            .map_or(0, |l| l.chars().count());
+        (line, column.min(width + 1))
+    };
+    Span {
+        source,
+        line: line as u32,
+        column: column as u32,
+        len: 1,
+    }
+}
+
 enum Frame {
     Seq(Span, Vec<Node>, usize),
     Map(Span, Vec<Entry>, Option<(String, Span)>, usize),
@@ -165,12 +188,7 @@ pub fn parse_document(source: SourceId, text: &str) -> Result<Node, Vec<Diagnost
             Ok(ev) => ev,
             Err(err) => {
                 let m = err.marker();
-                let span = Span {
-                    source,
-                    line: m.line().max(1) as u32,
-                    column: m.col() as u32 + 1,
-                    len: 1,
-                };
+                let span = error_span(source, text, m.line().max(1), m.col() + 1);
                 diags.push(
                     Diagnostic::at("E001", span, format!("invalid YAML: {}", err.info()))
                         .with_label("here"),
@@ -353,6 +371,15 @@ mod tests {
         assert_eq!(errs[0].span().map(|s| s.line), Some(2));
         let errs = parse("a: [1, 2\nb: 3\n").expect_err("syntax");
         assert_eq!(errs[0].code, "E001");
+    }
+
+    #[test]
+    fn syntax_errors_at_the_end_point_inside_the_text() {
+        // No final line break: the parser reports the (missing) line after the last one.
+        let errs = parse("a:\n  b: 1\n  m").expect_err("syntax");
+        assert_eq!(errs[0].code, "E001");
+        let span = errs[0].span().expect("span");
+        assert_eq!((span.line, span.column), (3, 4), "{errs:?}");
     }
 
     #[test]

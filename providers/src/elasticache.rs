@@ -28,6 +28,10 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use aws_sdk_elasticache::operation::describe_cache_clusters::DescribeCacheClustersError;
+use aws_sdk_elasticache::operation::describe_cache_parameter_groups::DescribeCacheParameterGroupsError;
+use aws_sdk_elasticache::operation::describe_cache_subnet_groups::DescribeCacheSubnetGroupsError;
+use aws_sdk_elasticache::operation::describe_replication_groups::DescribeReplicationGroupsError;
 use aws_sdk_elasticache::types::{
     AutomaticFailoverStatus, CacheCluster, CacheParameterGroup, CacheSubnetGroup, Endpoint,
     ParameterNameValue, ReplicationGroup, Tag,
@@ -40,6 +44,7 @@ use panka_core::reconcile::{
 use serde_json::{Value, json};
 
 use crate::aws::AwsClients;
+use crate::describe::{self, Missing};
 use crate::naming::{self, limits};
 use crate::network::{self, IngressRule, Source};
 use crate::sdk_error::provider_error;
@@ -620,98 +625,64 @@ impl RedisReconciler {
     // ------------------------------------------------------------ describing
 
     async fn describe_group(&self, id: &str) -> Result<Option<ReplicationGroup>, ProviderError> {
-        match self
-            .elasticache
-            .describe_replication_groups()
-            .replication_group_id(id)
-            .send()
-            .await
-        {
-            Ok(out) => Ok(out.replication_groups().first().cloned()),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|s| s.is_replication_group_not_found_fault()) =>
-            {
-                Ok(None)
-            }
-            Err(e) => Err(provider_error(
-                &format!("cannot describe replication group {id}"),
-                &e,
-            )),
-        }
+        describe::or_none(
+            self.elasticache
+                .describe_replication_groups()
+                .replication_group_id(id)
+                .send(),
+            Missing::Fault(DescribeReplicationGroupsError::is_replication_group_not_found_fault),
+            || format!("cannot describe replication group {id}"),
+            |out| out.replication_groups().first().cloned(),
+        )
+        .await
     }
 
     async fn describe_cluster(&self, id: &str) -> Result<Option<CacheCluster>, ProviderError> {
-        match self
-            .elasticache
-            .describe_cache_clusters()
-            .cache_cluster_id(id)
-            .show_cache_node_info(true)
-            .send()
-            .await
-        {
-            Ok(out) => Ok(out.cache_clusters().first().cloned()),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|s| s.is_cache_cluster_not_found_fault()) =>
-            {
-                Ok(None)
-            }
-            Err(e) => Err(provider_error(
-                &format!("cannot describe cache cluster {id}"),
-                &e,
-            )),
-        }
+        describe::or_none(
+            self.elasticache
+                .describe_cache_clusters()
+                .cache_cluster_id(id)
+                .show_cache_node_info(true)
+                .send(),
+            Missing::Fault(DescribeCacheClustersError::is_cache_cluster_not_found_fault),
+            || format!("cannot describe cache cluster {id}"),
+            |out| out.cache_clusters().first().cloned(),
+        )
+        .await
     }
 
     async fn describe_subnet_group(
         &self,
         name: &str,
     ) -> Result<Option<CacheSubnetGroup>, ProviderError> {
-        match self
-            .elasticache
-            .describe_cache_subnet_groups()
-            .cache_subnet_group_name(name)
-            .send()
-            .await
-        {
-            Ok(out) => Ok(out.cache_subnet_groups().first().cloned()),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|s| s.is_cache_subnet_group_not_found_fault()) =>
-            {
-                Ok(None)
-            }
-            Err(e) => Err(provider_error(
-                &format!("cannot describe cache subnet group {name}"),
-                &e,
-            )),
-        }
+        describe::or_none(
+            self.elasticache
+                .describe_cache_subnet_groups()
+                .cache_subnet_group_name(name)
+                .send(),
+            Missing::Fault(DescribeCacheSubnetGroupsError::is_cache_subnet_group_not_found_fault),
+            || format!("cannot describe cache subnet group {name}"),
+            |out| out.cache_subnet_groups().first().cloned(),
+        )
+        .await
     }
 
     async fn describe_parameter_group(
         &self,
         name: &str,
     ) -> Result<Option<CacheParameterGroup>, ProviderError> {
-        match self
-            .elasticache
-            .describe_cache_parameter_groups()
-            .cache_parameter_group_name(name)
-            .send()
-            .await
-        {
-            Ok(out) => Ok(out.cache_parameter_groups().first().cloned()),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|s| s.is_cache_parameter_group_not_found_fault()) =>
-            {
-                Ok(None)
-            }
-            Err(e) => Err(provider_error(
-                &format!("cannot describe cache parameter group {name}"),
-                &e,
-            )),
-        }
+        describe::or_none(
+            self.elasticache
+                .describe_cache_parameter_groups()
+                .cache_parameter_group_name(name)
+                .send(),
+            Missing::Fault(
+                DescribeCacheParameterGroupsError::is_cache_parameter_group_not_found_fault,
+            ),
+            || format!("cannot describe cache parameter group {name}"),
+            |out| out.cache_parameter_groups().first().cloned(),
+        )
+        .await
     }
 
     /// The parameters set by the user (not the engine defaults) in group `name`.

@@ -11,11 +11,15 @@
 
 pub mod aws;
 pub mod bootstrap;
+pub(crate) mod describe;
 pub mod elasticache;
+pub mod live;
 pub mod lock_dynamodb;
+pub mod log_events;
 pub mod microservice;
 pub mod naming;
 pub mod network;
+pub mod orphans;
 pub mod rds;
 pub mod reconcilers;
 pub(crate) mod sdk_error;

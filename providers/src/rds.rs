@@ -12,10 +12,14 @@
 //! environment, and storage encryption (always on).
 
 use crate::aws::AwsClients;
+use crate::describe::{self, Missing};
 use crate::naming::{self, limits};
 use crate::network::{self, IngressRule, NetworkInfo, Source};
 use crate::sdk_error::provider_error;
 use crate::secrets::{self, Password};
+use aws_sdk_rds::operation::describe_db_instances::DescribeDBInstancesError;
+use aws_sdk_rds::operation::describe_db_parameter_groups::DescribeDBParameterGroupsError;
+use aws_sdk_rds::operation::describe_db_subnet_groups::DescribeDBSubnetGroupsError;
 use aws_sdk_rds::types::{
     ApplyMethod, DbInstance, DbParameterGroup, DbSubnetGroup, Parameter, Tag,
 };
@@ -486,76 +490,46 @@ impl RdsReconciler {
         &self,
         identifier: &str,
     ) -> Result<Option<DbInstance>, ProviderError> {
-        match self
-            .rds
-            .describe_db_instances()
-            .db_instance_identifier(identifier)
-            .send()
-            .await
-        {
-            Ok(out) => Ok(out.db_instances().first().cloned()),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|s| s.is_db_instance_not_found_fault()) =>
-            {
-                Ok(None)
-            }
-            Err(e) => {
-                let err = provider_error(&format!("cannot describe DB instance {identifier}"), &e);
-                if err.kind == ErrorKind::NotFound {
-                    Ok(None)
-                } else {
-                    Err(err)
-                }
-            }
-        }
+        describe::or_none(
+            self.rds
+                .describe_db_instances()
+                .db_instance_identifier(identifier)
+                .send(),
+            // A missing instance is `None` however the answer words it.
+            Missing::FaultOrNotFound(DescribeDBInstancesError::is_db_instance_not_found_fault),
+            || format!("cannot describe DB instance {identifier}"),
+            |out| out.db_instances().first().cloned(),
+        )
+        .await
     }
 
     async fn find_subnet_group(&self, name: &str) -> Result<Option<DbSubnetGroup>, ProviderError> {
-        match self
-            .rds
-            .describe_db_subnet_groups()
-            .db_subnet_group_name(name)
-            .send()
-            .await
-        {
-            Ok(out) => Ok(out.db_subnet_groups().first().cloned()),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|s| s.is_db_subnet_group_not_found_fault()) =>
-            {
-                Ok(None)
-            }
-            Err(e) => Err(provider_error(
-                &format!("cannot describe DB subnet group {name}"),
-                &e,
-            )),
-        }
+        describe::or_none(
+            self.rds
+                .describe_db_subnet_groups()
+                .db_subnet_group_name(name)
+                .send(),
+            Missing::Fault(DescribeDBSubnetGroupsError::is_db_subnet_group_not_found_fault),
+            || format!("cannot describe DB subnet group {name}"),
+            |out| out.db_subnet_groups().first().cloned(),
+        )
+        .await
     }
 
     async fn find_parameter_group(
         &self,
         name: &str,
     ) -> Result<Option<DbParameterGroup>, ProviderError> {
-        match self
-            .rds
-            .describe_db_parameter_groups()
-            .db_parameter_group_name(name)
-            .send()
-            .await
-        {
-            Ok(out) => Ok(out.db_parameter_groups().first().cloned()),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|s| s.is_db_parameter_group_not_found_fault()) =>
-            {
-                Ok(None)
-            }
-            Err(e) => Err(provider_error(
-                &format!("cannot describe DB parameter group {name}"),
-                &e,
-            )),
-        }
+        describe::or_none(
+            self.rds
+                .describe_db_parameter_groups()
+                .db_parameter_group_name(name)
+                .send(),
+            Missing::Fault(DescribeDBParameterGroupsError::is_db_parameter_group_not_found_fault),
+            || format!("cannot describe DB parameter group {name}"),
+            |out| out.db_parameter_groups().first().cloned(),
+        )
+        .await
     }
 
     async fn tags_of(

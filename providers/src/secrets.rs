@@ -50,6 +50,11 @@ pub enum MissingReason {
     AccessDenied,
     /// It exists but is scheduled for deletion, so ECS and RDS cannot read it.
     ScheduledForDeletion,
+    /// It exists, but its value cannot be read (`GetSecretValue` denied, or a KMS key
+    /// the identity may not use).
+    Unreadable,
+    /// Its value lacks the JSON key the reference names (or is no JSON object).
+    KeyMissing,
 }
 
 /// A reference to a secret that cannot be used, at the place it is written.
@@ -76,6 +81,13 @@ impl MissingSecret {
             MissingReason::ScheduledForDeletion => {
                 format!("restore it with `aws secretsmanager restore-secret --secret-id {name}`")
             }
+            MissingReason::Unreadable => format!(
+                "allow secretsmanager:GetSecretValue on {name} (and kms:Decrypt on its key \
+                 when it uses a customer-managed one) for the identity panka runs as"
+            ),
+            MissingReason::KeyMissing => {
+                "add the key to the secret's JSON, or correct `key` in the reference".into()
+            }
         }
     }
 }
@@ -86,6 +98,8 @@ impl fmt::Display for MissingSecret {
             MissingReason::NotFound => "does not exist",
             MissingReason::AccessDenied => "cannot be checked: access denied",
             MissingReason::ScheduledForDeletion => "is scheduled for deletion",
+            MissingReason::Unreadable => "cannot be read",
+            MissingReason::KeyMissing => "lacks the key it is used with",
         };
         write!(
             f,
@@ -193,6 +207,154 @@ async fn check(sm: &aws_sdk_secretsmanager::Client, secret_ref: &str) -> Check {
                 )
             }
         }
+    }
+}
+
+/// One reference as apply will use it: besides existing, a secret whose value panka
+/// reads (an RDS master password) must be readable and hold its key, and a JSON key an
+/// ECS secret names must be present, or the task would fail to start long after apply
+/// went on.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SecretCheck {
+    pub at: SecretUse,
+    /// The JSON key named by the reference.
+    pub key: Option<String>,
+    /// panka itself reads the value (an RDS master password): `key` defaults to
+    /// `password` for JSON secrets and a plain string is the password.
+    pub password: bool,
+}
+
+/// Checks every reference before anything changes: existence for all (as [`preflight`]),
+/// then, for the secrets that exist, the value where it matters (see [`SecretCheck`]).
+/// Each secret's value is read at most once, held only while checked, and never shown.
+///
+/// Errors: as [`preflight`], with [`MissingReason::Unreadable`] and
+/// [`MissingReason::KeyMissing`] among the reasons.
+pub async fn preflight_checks(
+    sm: &aws_sdk_secretsmanager::Client,
+    checks: &[SecretCheck],
+) -> Result<(), PreflightError> {
+    let uses: Vec<SecretUse> = checks.iter().map(|c| c.at.clone()).collect();
+    let mut missing = match preflight(sm, &uses).await {
+        Ok(()) => Vec::new(),
+        Err(PreflightError::Missing(missing)) => missing,
+        Err(other) => return Err(other),
+    };
+    let absent: BTreeSet<&str> = missing.iter().map(|m| m.at.secret_ref.as_str()).collect();
+    let to_read: BTreeSet<&str> = checks
+        .iter()
+        .filter(|c| c.password || c.key.is_some())
+        .map(|c| c.at.secret_ref.as_str())
+        .filter(|r| !absent.contains(r))
+        .collect();
+    let values: BTreeMap<&str, Read> = futures_util::stream::iter(to_read)
+        .map(|secret_ref| async move { (secret_ref, read_value(sm, secret_ref).await) })
+        .buffer_unordered(CONCURRENT_CHECKS)
+        .collect()
+        .await;
+    if let Some(failure) = values.values().find_map(|r| match r {
+        Read::Failed(e) => Some(e.clone()),
+        _ => None,
+    }) {
+        return Err(PreflightError::Provider(failure));
+    }
+    for check in checks {
+        let problem = match values.get(check.at.secret_ref.as_str()) {
+            None | Some(Read::Failed(_)) => None,
+            Some(Read::Unusable(reason, detail)) => Some((*reason, detail.clone())),
+            Some(Read::Value(text)) => value_problem(check, text.as_deref()),
+        };
+        if let Some((reason, detail)) = problem {
+            missing.push(MissingSecret {
+                at: check.at.clone(),
+                reason,
+                detail,
+            });
+        }
+    }
+    missing.sort_by(|a, b| {
+        (&a.at.file, a.at.line, a.at.column, &a.at.secret_ref).cmp(&(
+            &b.at.file,
+            b.at.line,
+            b.at.column,
+            &b.at.secret_ref,
+        ))
+    });
+    missing.dedup();
+    if missing.is_empty() {
+        Ok(())
+    } else {
+        Err(PreflightError::Missing(missing))
+    }
+}
+
+/// A secret's value as the preflight sees it.
+enum Read {
+    /// The secret string; `None` for a binary secret.
+    Value(Option<String>),
+    Unusable(MissingReason, String),
+    /// The read failed for a reason that says nothing about the secret (network,
+    /// throttling beyond the SDK's retries).
+    Failed(ProviderError),
+}
+
+async fn read_value(sm: &aws_sdk_secretsmanager::Client, secret_ref: &str) -> Read {
+    match sm.get_secret_value().secret_id(secret_ref).send().await {
+        Ok(out) => Read::Value(out.secret_string().map(str::to_string)),
+        Err(err) => {
+            let failure = Failure::from_sdk(&err);
+            if failure.is_access_denied() || failure.is_code("DecryptionFailure") {
+                Read::Unusable(MissingReason::Unreadable, failure.detail)
+            } else if failure.is_code("ResourceNotFoundException") {
+                // Described a moment ago: deleted since, or it has no current version.
+                Read::Unusable(MissingReason::NotFound, failure.detail)
+            } else {
+                Read::Failed(
+                    failure.into_provider_error(&format!("cannot read secret `{secret_ref}`")),
+                )
+            }
+        }
+    }
+}
+
+/// What is wrong with a readable value for this reference, in words that never contain
+/// the value.
+fn value_problem(check: &SecretCheck, text: Option<&str>) -> Option<(MissingReason, String)> {
+    let secret_ref = &check.at.secret_ref;
+    let Some(text) = text else {
+        return check.password.then(|| {
+            (
+                MissingReason::KeyMissing,
+                "it holds binary data, not a password string".to_string(),
+            )
+        });
+    };
+    if check.password {
+        return password_from(secret_ref, text, check.key.as_deref())
+            .err()
+            .map(|e| {
+                let detail = match e.hint {
+                    Some(h) => format!("{}; {h}", e.message),
+                    None => e.message,
+                };
+                (MissingReason::KeyMissing, detail)
+            });
+    }
+    let key = check.key.as_deref()?;
+    match serde_json::from_str::<serde_json::Value>(text) {
+        Ok(serde_json::Value::Object(object)) if object.contains_key(key) => None,
+        Ok(serde_json::Value::Object(object)) => {
+            let mut keys: Vec<&str> = object.keys().map(String::as_str).collect();
+            keys.sort_unstable();
+            Some((
+                MissingReason::KeyMissing,
+                format!("no key `{key}`; its keys are: {}", keys.join(", ")),
+            ))
+        }
+        _ => Some((
+            MissingReason::KeyMissing,
+            format!("it is not a JSON object, so it has no key `{key}`"),
+        )),
     }
 }
 
@@ -502,5 +664,103 @@ mod tests {
             panic!("expected a provider error");
         };
         assert!(err.message.contains("cannot check secret `a`"), "{err}");
+    }
+
+    fn checked(secret_ref: &str, line: u32, key: Option<&str>, password: bool) -> SecretCheck {
+        SecretCheck {
+            at: at(secret_ref, line),
+            key: key.map(str::to_string),
+            password,
+        }
+    }
+
+    /// Values: an RDS password needs its key (default `password`), an ECS key must be in
+    /// the JSON, a value that cannot be read is named; no message shows a value.
+    #[tokio::test]
+    async fn values_are_checked_where_apply_will_need_them() {
+        use aws_sdk_secretsmanager::operation::get_secret_value::{
+            GetSecretValueError, GetSecretValueOutput,
+        };
+        use aws_smithy_mocks::MockResponse;
+        let describe = mock!(aws_sdk_secretsmanager::Client::describe_secret)
+            .then_compute_response(|req| match req.secret_id() {
+                Some("gone") => {
+                    MockResponse::Error(DescribeSecretError::ResourceNotFoundException(
+                        ResourceNotFoundException::builder().message("nope").build(),
+                    ))
+                }
+                _ => MockResponse::Output(DescribeSecretOutput::builder().arn("arn:x").build()),
+            });
+        let get =
+            mock!(aws_sdk_secretsmanager::Client::get_secret_value).then_compute_response(|req| {
+                match req.secret_id() {
+                    Some("locked") => MockResponse::Error(GetSecretValueError::generic(
+                        ErrorMetadata::builder()
+                            .code("AccessDeniedException")
+                            .message("not authorized to perform: secretsmanager:GetSecretValue")
+                            .build(),
+                    )),
+                    Some("json") => MockResponse::Output(
+                        GetSecretValueOutput::builder()
+                            .secret_string(format!(r#"{{"password":"{VALUE}","api":"{VALUE}"}}"#))
+                            .build(),
+                    ),
+                    _ => MockResponse::Output(
+                        GetSecretValueOutput::builder().secret_string(VALUE).build(),
+                    ),
+                }
+            });
+        let sm = mock_client!(
+            aws_sdk_secretsmanager,
+            RuleMode::MatchAny,
+            [&describe, &get]
+        );
+        let checks = [
+            checked("json", 1, None, true),          // password key: fine
+            checked("json", 2, Some("api"), false),  // ECS key present: fine
+            checked("json", 3, Some("smtp"), false), // ECS key missing
+            checked("plain", 4, None, true),         // plain password: fine
+            checked("plain", 5, Some("x"), false),   // no JSON, so no key
+            checked("plain", 6, None, false),        // ECS, whole secret: not read
+            checked("locked", 7, None, true),        // cannot be read
+            checked("gone", 8, Some("k"), true),     // missing: not read
+            checked("json", 9, Some("user"), true),  // password key missing
+        ];
+        let Err(PreflightError::Missing(missing)) = preflight_checks(&sm, &checks).await else {
+            panic!("expected problems");
+        };
+        let got: Vec<(u32, MissingReason)> =
+            missing.iter().map(|m| (m.at.line, m.reason)).collect();
+        assert_eq!(
+            got,
+            [
+                (3, MissingReason::KeyMissing),
+                (5, MissingReason::KeyMissing),
+                (7, MissingReason::Unreadable),
+                (8, MissingReason::NotFound),
+                (9, MissingReason::KeyMissing),
+            ]
+        );
+        assert_eq!(
+            get.num_calls(),
+            3,
+            "each value read once, only where needed"
+        );
+        for m in &missing {
+            let shown = format!("{m} {} {m:?}", m.hint());
+            assert!(!shown.contains(VALUE), "{shown}");
+        }
+        assert!(
+            missing[0].to_string().contains("no key `smtp`"),
+            "{}",
+            missing[0]
+        );
+        assert!(
+            missing[0].to_string().contains("api, password"),
+            "{}",
+            missing[0]
+        );
+        assert!(missing[2].hint().contains("GetSecretValue"));
+        assert_eq!(preflight_checks(&sm, &checks[..2]).await, Ok(()));
     }
 }

@@ -14,7 +14,7 @@ use panka_core::engine::{ExecOptions, OnFailure, Outcome, execute};
 use panka_core::reconcile::DeleteOptions;
 use panka_core::state::{
     DeploymentRecord, DeploymentResult, FencedState, HeldLock, LockError, LockInfo, LockRequest,
-    acquire_with_wait,
+    RecordedPiece, acquire_with_wait,
 };
 use panka_providers::reconcilers::Reconcilers;
 use serde_json::json;
@@ -221,6 +221,20 @@ impl Deployment<'_> {
                     ))
                     .collect::<BTreeMap<_, _>>()
             ),
+            pieces: self
+                .pieces
+                .iter()
+                .map(|p| {
+                    (
+                        p.id().to_string(),
+                        RecordedPiece {
+                            depends_on: p.depends_on.iter().map(ToString::to_string).collect(),
+                            config_files: p.config_files.clone(),
+                        },
+                    )
+                })
+                .collect(),
+            durations_s: BTreeMap::new(),
         };
         t.backends
             .store

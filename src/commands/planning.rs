@@ -38,6 +38,51 @@ pub fn load(
     env: &ProcessEnv,
     ui: &Ui,
 ) -> anyhow::Result<Loaded> {
+    load_with(
+        stack_arg,
+        environment_arg,
+        vars,
+        Severity::Error,
+        global,
+        env,
+        ui,
+    )
+}
+
+/// [`load`] for commands that take their specs from state or a deployment record
+/// (rollback, destroy): the stack gives only the region, network and approval rules, so
+/// a variable such as `VERSION` left undefined is not an error.
+pub fn load_for_context(
+    stack_arg: Option<&str>,
+    environment_arg: Option<&String>,
+    global: &GlobalArgs,
+    env: &ProcessEnv,
+    ui: &Ui,
+) -> anyhow::Result<Loaded> {
+    let no_vars = VariableArgs {
+        vars: Vec::new(),
+        var_files: Vec::new(),
+    };
+    load_with(
+        stack_arg,
+        environment_arg,
+        &no_vars,
+        Severity::Note,
+        global,
+        env,
+        ui,
+    )
+}
+
+fn load_with(
+    stack_arg: Option<&str>,
+    environment_arg: Option<&String>,
+    vars: &VariableArgs,
+    undefined_variables: Severity,
+    global: &GlobalArgs,
+    env: &ProcessEnv,
+    ui: &Ui,
+) -> anyhow::Result<Loaded> {
     let stack_dir = crate::stack_dir::find_stack(stack_arg, &env.cwd)?;
     let environment = settings::environment(environment_arg, env);
     if let Some(problem) = panka_core::names::dns_name_problem(&environment) {
@@ -56,7 +101,7 @@ pub fn load(
         &ResolveOptions {
             environment: Some(&environment),
             variables: &variables,
-            undefined_variables: Severity::Error,
+            undefined_variables,
         },
         &mut diags,
     );

@@ -1,16 +1,284 @@
-//! `panka status` (being built: see issue 6).
+//! `panka status`: the live state of every component recorded in state, read from AWS in
+//! parallel, with when each service was last deployed, which version and by whom.
+//!
+//! Only components in state are shown: status answers "what is running", not "what do
+//! the files say" (that is `plan`). Resources are found by the physical ids state
+//! recorded. Exit 0 whatever the health (status reports; `drift` and CI gates judge),
+//! 1 when AWS could not be read for some component (the others are still shown).
+//!
+//! JSON (`--output json`): `{"stack", "environment", "components": [{"component",
+//! "kind", "status", "healthy", "detail", "state_status", "updated_at",
+//! "deployment_id", "version", "by"}]}`; nothing deployed is an empty `components`.
 
 use super::Exit;
+use super::target;
 use crate::cli::{GlobalArgs, TargetArgs};
-use crate::error::UserError;
 use crate::output::Ui;
-use crate::settings::ProcessEnv;
+use crate::render::status_box::{self, Row, Service};
+use crate::settings::{self, ProcessEnv};
+use panka_core::diag::{Diagnostics, Severity};
+use panka_core::interp::Variables;
+use panka_core::loader::{ResolveOptions, read_stack_files, resolve};
+use panka_core::model::ComponentId;
+use panka_core::reconcile::{ProviderError, ResourceContext};
+use panka_core::source::Sources;
+use panka_core::state::{ComponentState, ComponentStatus, DeploymentRecord};
+use panka_providers::aws::{AwsClients, load_sdk_config};
+use panka_providers::live::{LiveReader, LiveStatus};
+use serde_json::json;
+use std::collections::BTreeMap;
+use std::path::Path;
+
+/// The stack's region from its `stack.yaml`, when there is a stack folder and it names
+/// one (variables left unresolved: status and logs take no `--var`).
+pub(super) fn stack_region(stack_dir: Option<&Path>) -> Option<String> {
+    let dir = stack_dir?;
+    let mut sources = Sources::default();
+    let mut diags = Diagnostics::default();
+    let files = read_stack_files(dir, &mut sources, &mut diags);
+    let variables = Variables::new();
+    let stack = resolve(
+        &files,
+        &ResolveOptions {
+            environment: None,
+            variables: &variables,
+            undefined_variables: Severity::Note,
+        },
+        &mut diags,
+    );
+    Some(stack.spec.region).filter(|r| panka_core::model::looks_like_region(r))
+}
+
+/// Clients for the stack's region (else the configured or default one), at the endpoint
+/// `--endpoint-url`/`AWS_ENDPOINT_URL` names.
+pub(super) async fn aws_clients(
+    stack_dir: Option<&Path>,
+    global: &GlobalArgs,
+    env: &ProcessEnv,
+) -> anyhow::Result<AwsClients> {
+    let mut sources = Sources::with_display_base(&env.cwd);
+    let mut diags = Diagnostics::default();
+    // Already checked by `target::open`; read again for the AWS profile and region.
+    let config = settings::config(global.config.as_ref(), env, &mut sources, &mut diags)?;
+    let region = stack_region(stack_dir);
+    let aws = crate::backend::aws_settings(
+        &config,
+        region.as_ref(),
+        settings::endpoint_url(global.endpoint_url.as_ref(), env),
+    );
+    let sdk = load_sdk_config(&aws).await;
+    Ok(AwsClients::new(&sdk, &aws))
+}
+
+/// A context that names the component's resources (what the reconcilers derive names
+/// from); nothing else in it matters for reading.
+pub(super) fn naming_context(stack: &str, environment: &str, id: &ComponentId) -> ResourceContext {
+    ResourceContext {
+        stack: stack.to_string(),
+        environment: environment.to_string(),
+        id: id.clone(),
+        region: String::new(),
+        production: false,
+        network: None,
+    }
+}
+
+struct Reading {
+    id: String,
+    recorded: ComponentState,
+    live: Result<LiveStatus, ProviderError>,
+}
 
 pub async fn run(
-    _args: &TargetArgs,
-    _global: &GlobalArgs,
-    _env: &ProcessEnv,
-    _ui: &Ui,
+    args: &TargetArgs,
+    global: &GlobalArgs,
+    env: &ProcessEnv,
+    ui: &Ui,
 ) -> anyhow::Result<Exit> {
-    Err(UserError::new("`panka status` is not available yet").into())
+    let t = target::open(args, global, env, ui).await?;
+    let state = t
+        .backends
+        .store
+        .read(&t.key)
+        .await
+        .map_err(super::state::state_error)?;
+    let components = state.map(|s| s.state.components).unwrap_or_default();
+    if components.is_empty() {
+        if ui.is_json() {
+            ui.json(&json!({
+                "stack": t.key.stack,
+                "environment": t.key.environment,
+                "components": [],
+            }));
+        } else {
+            ui.out(&format!(
+                "Nothing deployed to {} ({}) yet: no component is recorded in {}.\n",
+                t.key.stack,
+                t.key.environment,
+                t.backends.store.location(&t.key)
+            ));
+        }
+        return Ok(Exit::Success);
+    }
+
+    let stack_dir = crate::stack_dir::find_stack(args.stack.stack.as_deref(), &env.cwd).ok();
+    let reader = LiveReader::new(&aws_clients(stack_dir.as_deref(), global, env).await?);
+    let mut reads = tokio::task::JoinSet::new();
+    for (id_text, recorded) in components {
+        let Some(id) = ComponentId::parse(&id_text, "") else {
+            continue;
+        };
+        let ctx = naming_context(&t.key.stack, &t.key.environment, &id);
+        let reader = reader.clone();
+        reads.spawn(async move {
+            let live = reader
+                .read(&ctx, recorded.kind, &recorded.physical_ids)
+                .await;
+            Reading {
+                id: id_text,
+                recorded,
+                live,
+            }
+        });
+    }
+    // The records name the version and who deployed; read while AWS answers.
+    let (readings, records) = tokio::join!(reads.join_all(), async {
+        t.backends.store.list_deployments(&t.key, usize::MAX).await
+    });
+    let records: BTreeMap<String, DeploymentRecord> = records
+        .map_err(super::state::state_error)?
+        .into_iter()
+        .map(|r| (r.id.clone(), r))
+        .collect();
+    let mut readings = readings;
+    readings.sort_by(|a, b| a.id.cmp(&b.id));
+
+    let failures: Vec<(&str, &ProviderError)> = readings
+        .iter()
+        .filter_map(|r| r.live.as_ref().err().map(|e| (r.id.as_str(), e)))
+        .collect();
+    if ui.is_json() {
+        ui.json(&json!({
+            "stack": t.key.stack,
+            "environment": t.key.environment,
+            "components": readings.iter().map(|r| component_json(r, &records)).collect::<Vec<_>>(),
+        }));
+    } else {
+        ui.out(&status_box::render(
+            &t.key.stack,
+            &t.key.environment,
+            &services(&readings, &records, jiff::Timestamp::now()),
+            ui.palette(),
+        ));
+    }
+    let Some((id, first)) = failures.first() else {
+        return Ok(Exit::Success);
+    };
+    // Printed here rather than returned: the report above is still worth having, and in
+    // JSON mode stdout must stay one document.
+    let mut message = format!(
+        "error: cannot read {} component{} from AWS; {id}: {first}\n",
+        failures.len(),
+        if failures.len() == 1 { "" } else { "s" }
+    );
+    if let Some(hint) = &first.hint {
+        message.push_str(&format!("  hint: {hint}\n"));
+    }
+    ui.err(&message);
+    Ok(Exit::Failure)
+}
+
+fn state_status(status: ComponentStatus) -> &'static str {
+    match status {
+        ComponentStatus::Ready => "ready",
+        ComponentStatus::Pending => "pending",
+        ComponentStatus::Failed => "failed",
+    }
+}
+
+/// The live status with what state adds: a component whose last operation did not
+/// finish is said so.
+fn shown(reading: &Reading) -> (String, Option<bool>, String) {
+    let (status, healthy, mut detail) = match &reading.live {
+        Ok(live) => (live.status.clone(), Some(live.healthy), live.detail.clone()),
+        Err(e) => ("unknown".to_string(), None, e.message.clone()),
+    };
+    let note = match reading.recorded.status {
+        ComponentStatus::Ready => None,
+        ComponentStatus::Pending => Some("the last apply did not finish it"),
+        ComponentStatus::Failed => Some("its last change failed"),
+    };
+    if let Some(note) = note {
+        detail = if detail.is_empty() {
+            note.to_string()
+        } else {
+            format!("{detail}; {note}")
+        };
+    }
+    (status, healthy, detail)
+}
+
+fn component_json(r: &Reading, records: &BTreeMap<String, DeploymentRecord>) -> serde_json::Value {
+    let (status, healthy, detail) = shown(r);
+    let record = records.get(&r.recorded.deployment_id);
+    json!({
+        "component": r.id,
+        "kind": r.recorded.kind.name(),
+        "status": status,
+        "healthy": healthy.unwrap_or(false),
+        "detail": detail,
+        "state_status": state_status(r.recorded.status),
+        "updated_at": r.recorded.updated_at,
+        "deployment_id": r.recorded.deployment_id,
+        "version": record.map(|d| d.version.as_str()),
+        "by": record.map(|d| d.by.as_str()),
+    })
+}
+
+/// Blocks per service, in name order; each service's last deployment is that of its
+/// most recently changed component.
+fn services(
+    readings: &[Reading],
+    records: &BTreeMap<String, DeploymentRecord>,
+    now: jiff::Timestamp,
+) -> Vec<Service> {
+    let mut by_service: BTreeMap<&str, Vec<&Reading>> = BTreeMap::new();
+    for r in readings {
+        let service = r.id.split_once('/').map_or(r.id.as_str(), |(s, _)| s);
+        by_service.entry(service).or_default().push(r);
+    }
+    by_service
+        .into_iter()
+        .map(|(name, members)| {
+            let latest = members
+                .iter()
+                .max_by(|a, b| a.recorded.updated_at.cmp(&b.recorded.updated_at));
+            let record = latest.and_then(|r| records.get(&r.recorded.deployment_id));
+            let last_deployed = latest
+                .and_then(|r| r.recorded.updated_at.parse::<jiff::Timestamp>().ok())
+                .map(|t| status_box::relative(now.as_second() - t.as_second()));
+            Service {
+                name: name.to_string(),
+                rows: members
+                    .iter()
+                    .map(|r| {
+                        let (status, healthy, detail) = shown(r);
+                        Row {
+                            name: r
+                                .id
+                                .split_once('/')
+                                .map_or(r.id.clone(), |(_, c)| c.to_string()),
+                            kind: r.recorded.kind.name(),
+                            status,
+                            healthy,
+                            detail,
+                        }
+                    })
+                    .collect(),
+                last_deployed,
+                version: record.map(|d| d.version.clone()),
+                by: record.map(|d| d.by.clone()),
+            }
+        })
+        .collect()
 }

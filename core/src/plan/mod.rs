@@ -3,8 +3,11 @@
 //! exactly this; the reason attached to a change is for display only.
 
 pub mod diff;
+pub mod estimate;
+pub mod target;
 
 pub use diff::{FieldDiff, diff};
+pub use estimate::{DurationHistory, estimated_duration};
 
 use crate::graph::Graph;
 use crate::model::{ComponentId, ComponentKind};
@@ -88,6 +91,10 @@ pub struct Plan {
     /// dependents before what they depend on.
     pub waves: Vec<Vec<PlannedChange>>,
     pub summary: Summary,
+    /// `--target`: the components this partial plan is limited to (with what they depend
+    /// on); empty for a plan of the whole stack.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub targets: Vec<String>,
 }
 
 impl Plan {
@@ -252,6 +259,7 @@ pub fn plan(
         based_on,
         waves,
         summary,
+        targets: Vec::new(),
     }
 }
 

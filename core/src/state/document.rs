@@ -69,9 +69,10 @@ pub struct ComponentState {
     pub deployment_id: String,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum DeploymentResult {
+    #[default]
     InProgress,
     Success,
     RolledBack,
@@ -80,7 +81,7 @@ pub enum DeploymentResult {
 }
 
 /// One deployment, as `history` and `rollback` read it.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct DeploymentRecord {
     pub id: String,
     /// The `VERSION` variable when given, else empty.
@@ -98,6 +99,23 @@ pub struct DeploymentRecord {
     /// The full rendered spec of every component (what `rollback` re-applies).
     #[serde(default)]
     pub spec: serde_json::Value,
+    /// What `rollback` needs besides the spec, per component: its dependencies and the
+    /// contents of its config files as they were deployed.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub pieces: BTreeMap<String, RecordedPiece>,
+    /// Seconds each finished change took, by `service/component:action` (what the plan's
+    /// duration estimate learns from).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub durations_s: BTreeMap<String, f64>,
+}
+
+/// A component's place in the deployed graph, recorded with its spec.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct RecordedPiece {
+    #[serde(default)]
+    pub depends_on: Vec<String>,
+    #[serde(default)]
+    pub config_files: BTreeMap<String, String>,
 }
 
 impl DeploymentRecord {

@@ -261,29 +261,37 @@ impl MicroServiceReconciler {
             &self.ecs,
             &rendered,
             current.as_ref().and_then(|s| s.task_definition()),
+            self.role_backoff(),
         )
         .await?;
         let mut security_groups = vec![service_security_group];
         security_groups.extend(fields::client_security_groups(inputs));
         security_groups.sort();
         security_groups.dedup();
+        let scaling = fields::from_spec(ctx, spec, inputs).autoscaling;
         let plan = ServicePlan {
             task_definition_arn,
-            desired_count: spec.infra.replicas,
+            desired_count: fields::initial_count(spec.infra.replicas, scaling.as_ref()),
             subnets: net.subnet_ids.clone(),
             security_groups,
             assign_public_ip: ctx.network.is_none(),
             load_balancer,
+        };
+        // Autoscaling owns the count while it stays in range; a count outside the range
+        // (changed by hand, or a new range) is set, or the plan would show it forever.
+        let set_count = |live: &aws_sdk_ecs::types::Service| match &scaling {
+            None => true,
+            Some(range) => !fields::within(range, live.desired_count()),
         };
         ecs_service::ensure(
             &self.ecs,
             ctx,
             &names,
             &plan,
-            spec.infra.autoscaling.is_none(),
+            set_count,
+            self.role_backoff(),
         )
         .await?;
-        let scaling = fields::from_spec(ctx, spec, inputs).autoscaling;
         autoscaling::ensure(&self.autoscaling, ctx, &names, scaling.as_ref()).await?;
 
         if target_port.is_none() {

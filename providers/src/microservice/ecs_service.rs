@@ -4,6 +4,7 @@
 
 use super::names::Names;
 use super::ownership::check_owned;
+use super::role_propagation::{self, Backoff};
 use super::wait::{Wait, wait_until};
 use crate::naming;
 use crate::sdk_error::provider_error;
@@ -162,12 +163,14 @@ pub async fn describe(client: &Client, names: &Names) -> Result<Option<Service>,
         .filter(|s| s.status() != Some("INACTIVE")))
 }
 
-/// Creates the service; returns it as ECS describes it.
+/// Creates the service; returns it as ECS describes it. Retried while a new execution
+/// role is not yet assumable (`backoff`).
 pub async fn create(
     client: &Client,
     ctx: &ResourceContext,
     names: &Names,
     plan: &ServicePlan,
+    backoff: Backoff,
 ) -> Result<Service, ProviderError> {
     let circuit_breaker = DeploymentCircuitBreaker::builder()
         .enable(true)
@@ -178,7 +181,7 @@ pub async fn create(
         .maximum_percent(200)
         .deployment_circuit_breaker(circuit_breaker)
         .build();
-    let out = client
+    let request = client
         .create_service()
         .cluster(&names.cluster)
         .service_name(&names.service)
@@ -200,8 +203,8 @@ pub async fn create(
                 .into_iter()
                 .map(|(k, v)| Tag::builder().key(k).value(v).build())
                 .collect(),
-        ))
-        .send()
+        ));
+    let out = role_propagation::retry(backoff, || request.clone().send())
         .await
         .map_err(|e| provider_error(&format!("cannot create ECS service {}", names.service), &e))?;
     out.service().cloned().ok_or_else(|| {
@@ -213,13 +216,15 @@ pub async fn create(
 }
 
 /// Brings `current` to `plan` with one UpdateService carrying only what differs (none
-/// when nothing does). The desired count is left alone when autoscaling owns it.
+/// when nothing does). The desired count is left alone unless `set_count` (autoscaling
+/// owns it otherwise).
 pub async fn update(
     client: &Client,
     names: &Names,
     current: &Service,
     plan: &ServicePlan,
     set_count: bool,
+    backoff: Backoff,
 ) -> Result<(), ProviderError> {
     let mut request = client
         .update_service()
@@ -257,8 +262,7 @@ pub async fn update(
     if !changed {
         return Ok(());
     }
-    request
-        .send()
+    role_propagation::retry(backoff, || request.clone().send())
         .await
         .map_err(|e| provider_error(&format!("cannot update ECS service {}", names.service), &e))?;
     Ok(())
@@ -270,7 +274,8 @@ pub async fn ensure(
     ctx: &ResourceContext,
     names: &Names,
     plan: &ServicePlan,
-    set_count: bool,
+    set_count: impl FnOnce(&Service) -> bool,
+    backoff: Backoff,
 ) -> Result<(), ProviderError> {
     match describe(client, names).await? {
         Some(service) => {
@@ -282,9 +287,10 @@ pub async fn ensure(
                 )
                 .with_hint("wait a minute and run the command again"));
             }
-            update(client, names, &service, plan, set_count).await
+            let set_count = set_count(&service);
+            update(client, names, &service, plan, set_count, backoff).await
         }
-        None => create(client, ctx, names, plan).await.map(|_| ()),
+        None => create(client, ctx, names, plan, backoff).await.map(|_| ()),
     }
 }
 
@@ -354,6 +360,14 @@ mod tests {
     use aws_smithy_mocks::{mock, mock_client};
     use std::sync::{Arc, Mutex};
 
+    fn backoff() -> Backoff {
+        Backoff {
+            first: std::time::Duration::from_millis(1),
+            max: std::time::Duration::from_millis(1),
+            patience: std::time::Duration::from_millis(10),
+        }
+    }
+
     fn plan() -> ServicePlan {
         ServicePlan {
             task_definition_arn: "arn:aws:ecs:us-east-1:1:task-definition/api:2".into(),
@@ -392,7 +406,7 @@ mod tests {
                 .build()
         });
         let client = mock_client!(aws_sdk_ecs, [&rule]);
-        create(&client, &ctx(), &Names::new(&ctx()), &plan())
+        create(&client, &ctx(), &Names::new(&ctx()), &plan(), backoff())
             .await
             .expect("create");
         let req = seen.lock().expect("lock").clone().expect("one request");
@@ -434,7 +448,7 @@ mod tests {
         let untouched = mock!(aws_sdk_ecs::Client::update_service)
             .then_output(|| UpdateServiceOutput::builder().build());
         let client = mock_client!(aws_sdk_ecs, [&untouched]);
-        update(&client, &names, &live(&plan()), &plan(), true)
+        update(&client, &names, &live(&plan()), &plan(), true, backoff())
             .await
             .expect("no-op");
         assert_eq!(untouched.num_calls(), 0, "nothing differs, nothing is sent");
@@ -450,7 +464,7 @@ mod tests {
         wanted.task_definition_arn = "arn:aws:ecs:us-east-1:1:task-definition/api:3".into();
         wanted.desired_count = 4;
         // Autoscaling owns the count: only the task definition goes out.
-        update(&client, &names, &live(&plan()), &wanted, false)
+        update(&client, &names, &live(&plan()), &wanted, false, backoff())
             .await
             .expect("update");
         let req = seen.lock().expect("lock").clone().expect("one request");

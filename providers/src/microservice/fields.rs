@@ -20,7 +20,7 @@ pub struct Fields {
     /// `x86_64` or `arm64`, as the spec writes it.
     pub cpu_architecture: String,
     pub command: Option<Vec<String>>,
-    pub replicas: u32,
+    pub replicas: Replicas,
     pub ports: Vec<PortField>,
     /// `None` for a `valueFrom` variable not resolved yet.
     pub environment: BTreeMap<String, Option<String>>,
@@ -37,6 +37,70 @@ pub struct Fields {
     pub assign_public_ip: bool,
     /// Security groups of the databases this service reaches, sorted.
     pub client_security_groups: Vec<String>,
+}
+
+/// The service's desired count as far as panka manages it.
+///
+/// Under autoscaling the count is the autoscaler's to change within the range, so the
+/// spec's `replicas` (the count at creation) and any live count inside the range are
+/// the same thing: both normalise to the range. A live count outside it stays a number,
+/// which shows in the plan as `replicas: 12 → 2-10 (autoscaled)`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Replicas {
+    Fixed(u32),
+    Autoscaled { min: u32, max: u32 },
+}
+
+impl Replicas {
+    /// What the spec asks for.
+    pub fn wanted(replicas: u32, autoscaling: Option<&AutoscalingField>) -> Self {
+        match autoscaling {
+            Some(range) => Replicas::Autoscaled {
+                min: range.min_replicas,
+                max: range.max_replicas,
+            },
+            None => Replicas::Fixed(replicas),
+        }
+    }
+
+    /// What runs: the live count, read as the live scaling range when it lies inside it.
+    pub fn live(desired_count: i32, autoscaling: Option<&AutoscalingField>) -> Self {
+        match autoscaling {
+            Some(range) if within(range, desired_count) => Replicas::wanted(0, Some(range)),
+            _ => Replicas::Fixed(u32::try_from(desired_count).unwrap_or(0)),
+        }
+    }
+}
+
+/// A number when fixed, `"2-10 (autoscaled)"` under autoscaling: one leaf either way, so
+/// the plan's diff shows one readable line rather than one per bound.
+impl Serialize for Replicas {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Replicas::Fixed(count) => serializer.serialize_u32(*count),
+            Replicas::Autoscaled { min, max } => {
+                serializer.serialize_str(&format!("{min}-{max} (autoscaled)"))
+            }
+        }
+    }
+}
+
+/// Whether `count` lies in the autoscaling range.
+pub fn within(range: &AutoscalingField, count: i32) -> bool {
+    i64::from(range.min_replicas) <= i64::from(count)
+        && i64::from(count) <= i64::from(range.max_replicas)
+}
+
+/// The desired count to create the service with (and to set when the live one is out of
+/// range): the spec's `replicas`, brought into the autoscaling range when there is one.
+pub fn initial_count(replicas: u32, autoscaling: Option<&AutoscalingField>) -> u32 {
+    match autoscaling {
+        Some(range) => replicas.clamp(
+            range.min_replicas,
+            range.max_replicas.max(range.min_replicas),
+        ),
+        None => replicas,
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -186,6 +250,11 @@ pub fn from_spec(ctx: &ResourceContext, spec: &MicroServiceSpec, inputs: &Inputs
     for name in render::unresolved_env(spec, inputs) {
         environment.insert(name, None);
     }
+    let autoscaling = spec.infra.autoscaling.as_ref().map(|a| AutoscalingField {
+        min_replicas: a.min_replicas,
+        max_replicas: a.max_replicas,
+        target_cpu_percent: a.target_cpu_percent,
+    });
     let load_balancer = match target_port(spec) {
         Some(port) => LoadBalancerField {
             enabled: true,
@@ -201,7 +270,7 @@ pub fn from_spec(ctx: &ResourceContext, spec: &MicroServiceSpec, inputs: &Inputs
         memory: spec.infra.memory,
         cpu_architecture: spec.cpu_architecture.to_string(),
         command: spec.command.clone(),
-        replicas: spec.infra.replicas,
+        replicas: Replicas::wanted(spec.infra.replicas, autoscaling.as_ref()),
         ports: spec
             .ports
             .iter()
@@ -229,11 +298,7 @@ pub fn from_spec(ctx: &ResourceContext, spec: &MicroServiceSpec, inputs: &Inputs
         config_hash: render::config_hash(spec, inputs),
         load_balancer,
         health_check: health_check(spec),
-        autoscaling: spec.infra.autoscaling.as_ref().map(|a| AutoscalingField {
-            min_replicas: a.min_replicas,
-            max_replicas: a.max_replicas,
-            target_cpu_percent: a.target_cpu_percent,
-        }),
+        autoscaling,
         log_retention_days: Some(spec.infra.log_retention_days),
         assign_public_ip: ctx.network.is_none(),
         client_security_groups: client_security_groups(inputs),
@@ -269,7 +334,7 @@ mod tests {
                 "memory": 512,
                 "cpu_architecture": "x86_64",
                 "command": null,
-                "replicas": 2,
+                "replicas": "2-10 (autoscaled)",
                 "ports": [{"name": "http", "port": 8080, "protocol": "http"}],
                 "environment": {
                     "DATABASE_HOST": "db.example.internal",
@@ -308,6 +373,29 @@ mod tests {
             health_check(&s).map(|h| (h.path, h.port)),
             Some(("/".to_string(), 8080))
         );
+    }
+
+    #[test]
+    fn autoscaled_replicas_compare_by_range() {
+        let range = AutoscalingField {
+            min_replicas: 2,
+            max_replicas: 10,
+            target_cpu_percent: 70,
+        };
+        let wanted = Replicas::wanted(3, Some(&range));
+        for live in [2, 3, 7, 10] {
+            assert_eq!(Replicas::live(live, Some(&range)), wanted, "{live} is in range");
+        }
+        assert_eq!(Replicas::live(12, Some(&range)), Replicas::Fixed(12));
+        assert_eq!(Replicas::live(1, Some(&range)), Replicas::Fixed(1));
+        assert_eq!(Replicas::live(3, None), Replicas::Fixed(3));
+        assert_eq!(Replicas::wanted(3, None), Replicas::Fixed(3));
+        assert_eq!(serde_json::to_value(wanted).expect("json"), json!("2-10 (autoscaled)"));
+        assert_eq!(serde_json::to_value(Replicas::Fixed(3)).expect("json"), json!(3));
+        assert_eq!(initial_count(3, Some(&range)), 3);
+        assert_eq!(initial_count(1, Some(&range)), 2);
+        assert_eq!(initial_count(40, Some(&range)), 10);
+        assert_eq!(initial_count(40, None), 40);
     }
 
     #[test]

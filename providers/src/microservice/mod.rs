@@ -19,6 +19,7 @@ mod cluster;
 mod converge;
 mod ecs_service;
 pub mod fields;
+pub mod health;
 mod iam;
 mod logs;
 pub mod names;
@@ -26,6 +27,7 @@ mod observe;
 mod ownership;
 mod readiness;
 pub mod render;
+mod role_propagation;
 mod secret_arns;
 mod task_definition;
 mod wait;
@@ -39,13 +41,17 @@ use panka_core::reconcile::{
     DeleteOptions, ErrorKind, FieldChange, Inputs, KnownIds, Observed, ProviderError, Readiness,
     Reconciler, ResourceContext,
 };
+use std::collections::BTreeSet;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use wait::Wait;
 
 /// Reconciles MicroService components.
 ///
 /// `poll_interval` and `patience` bound the waits `delete` owns (a draining service, a
-/// load balancer going away, security groups whose network interfaces linger).
+/// load balancer going away, security groups whose network interfaces linger);
+/// `poll_interval` also paces the retries while a new IAM role propagates. `health` is how
+/// readiness asks the load balancer for the readiness path.
 #[derive(Clone, Debug)]
 pub struct MicroServiceReconciler {
     pub ecs: aws_sdk_ecs::Client,
@@ -57,6 +63,10 @@ pub struct MicroServiceReconciler {
     pub autoscaling: aws_sdk_applicationautoscaling::Client,
     pub poll_interval: Duration,
     pub patience: Duration,
+    pub health: health::HttpCheck,
+    /// Rollouts (service and task definition) whose HTTP check was found impossible
+    /// and said so once; the next probe of the same rollout then passes without it.
+    skipped_checks: Arc<Mutex<BTreeSet<String>>>,
 }
 
 impl MicroServiceReconciler {
@@ -71,6 +81,8 @@ impl MicroServiceReconciler {
             autoscaling: clients.applicationautoscaling.clone(),
             poll_interval: Duration::from_secs(5),
             patience: Duration::from_secs(15 * 60),
+            health: health::HttpCheck::default(),
+            skipped_checks: Arc::default(),
         }
     }
 
@@ -81,6 +93,16 @@ impl MicroServiceReconciler {
         }
     }
 
+    /// Retries of ECS calls refused while a new execution role propagates: from one
+    /// second (or the poll interval, when shorter) up to the poll interval between tries.
+    fn role_backoff(&self) -> role_propagation::Backoff {
+        role_propagation::Backoff {
+            first: self.poll_interval.min(Duration::from_secs(1)),
+            max: self.poll_interval,
+            patience: role_propagation::PATIENCE.min(self.patience),
+        }
+    }
+
     /// The task execution role's inline policy, decoded (for inspection and tests).
     pub async fn execution_policy(
         &self,
@@ -88,6 +110,78 @@ impl MicroServiceReconciler {
     ) -> Result<Option<serde_json::Value>, ProviderError> {
         let names = Names::new(ctx);
         iam::policy(&self.iam, &names.execution_role, &names.execution_policy).await
+    }
+
+    /// Where the readiness path answers over the load balancer: its DNS name, the
+    /// listener's port and the target group's health check path. `None` without a load
+    /// balancer (or when part of it is gone, which `read` reports).
+    async fn health_target(
+        &self,
+        known: &KnownIds,
+    ) -> Result<Option<health::Target>, ProviderError> {
+        let (Some(lb_arn), Some(tg_arn)) = (
+            known.get(ids::LOAD_BALANCER_ARN),
+            known.get(ids::TARGET_GROUP_ARN),
+        ) else {
+            return Ok(None);
+        };
+        let (alb, target_group, listener) = tokio::try_join!(
+            alb::load_balancer_by_arn(&self.elbv2, lb_arn),
+            alb::target_group_by_arn(&self.elbv2, tg_arn),
+            alb::listener_for(&self.elbv2, lb_arn, tg_arn),
+        )?;
+        Ok(match (alb, target_group, listener) {
+            (Some(alb), Some(tg), Some(listener)) if !alb.dns_name.is_empty() => {
+                Some(health::Target {
+                    host: alb.dns_name,
+                    port: listener.port,
+                    path: tg.health.path,
+                })
+            }
+            _ => None,
+        })
+    }
+
+    /// ECS's readiness, then the readiness path over the load balancer.
+    async fn readiness(
+        &self,
+        ctx: &ResourceContext,
+        known: &KnownIds,
+    ) -> Result<Readiness, ProviderError> {
+        let names = Names::with_known(ctx, known);
+        let expected = known.get(ids::TASK_DEFINITION_ARN).map(String::as_str);
+        let ecs = readiness::probe(&self.ecs, &names, expected).await?;
+        if ecs != Readiness::Ready {
+            return Ok(ecs);
+        }
+        let Some(target) = self.health_target(known).await? else {
+            return Ok(Readiness::Ready);
+        };
+        let answer = health::get(&target, &self.health).await;
+        Ok(match health::verdict(&target, &answer) {
+            health::Verdict::Healthy => Readiness::Ready,
+            health::Verdict::Retry(detail) => Readiness::Waiting {
+                detail,
+                progress: None,
+            },
+            health::Verdict::Skip(note) => {
+                // Said once as progress, so the skip is visible; passed on the next probe.
+                let rollout = format!("{}@{}", names.service, expected.unwrap_or_default());
+                let first = self
+                    .skipped_checks
+                    .lock()
+                    .map(|mut seen| seen.insert(rollout))
+                    .unwrap_or(false);
+                if first {
+                    Readiness::Waiting {
+                        detail: note,
+                        progress: None,
+                    }
+                } else {
+                    Readiness::Ready
+                }
+            }
+        })
     }
 
     /// Deletes a security group of this component; gone or foreign is left alone.
@@ -214,9 +308,7 @@ impl Reconciler for MicroServiceReconciler {
         ctx: &ResourceContext,
         known: &KnownIds,
     ) -> Result<Readiness, ProviderError> {
-        let names = Names::with_known(ctx, known);
-        let expected = known.get(ids::TASK_DEFINITION_ARN).map(String::as_str);
-        readiness::probe(&self.ecs, &names, expected).await
+        self.readiness(ctx, known).await
     }
 }
 
@@ -241,6 +333,8 @@ pub(crate) mod tests {
             autoscaling: idle!(aws_sdk_applicationautoscaling),
             poll_interval: Duration::from_millis(1),
             patience: Duration::from_millis(50),
+            health: health::HttpCheck::default(),
+            skipped_checks: Arc::default(),
         }
     }
 

@@ -1,6 +1,6 @@
 //! `read`: the live resources, normalised into the same fields `normalise` builds.
 
-use super::fields::{self, Fields, LoadBalancerField, PortField};
+use super::fields::{self, Fields, LoadBalancerField, PortField, Replicas};
 use super::names::{Names, ids};
 use super::{MicroServiceReconciler, alb, autoscaling, ecs_service, logs, render, task_definition};
 use crate::sdk_error::provider_error;
@@ -132,7 +132,7 @@ impl MicroServiceReconciler {
             memory: td.definition.memory.parse().unwrap_or(0),
             cpu_architecture: spec_architecture(&td.definition.runtime_platform.cpu_architecture),
             command: main.command.clone(),
-            replicas: u32::try_from(service.desired_count()).unwrap_or(0),
+            replicas: Replicas::live(service.desired_count(), scaling.as_ref()),
             ports,
             environment: main
                 .environment

@@ -5,6 +5,7 @@ use super::render::{
     Container, Dependency, LogConfiguration, MountPoint, NameValue, PortMapping, RuntimePlatform,
     SecretRef, Tag, TaskDefinition, Volume,
 };
+use super::role_propagation::{self, Backoff};
 use crate::sdk_error::{Failure, provider_error};
 use aws_sdk_ecs::types as ecs;
 use panka_core::reconcile::{ErrorKind, ProviderError};
@@ -87,17 +88,19 @@ fn container_to_sdk(c: &Container) -> Result<ecs::ContainerDefinition, ProviderE
         .build())
 }
 
-/// Registers `td` as a new revision of its family; returns the revision's ARN.
+/// Registers `td` as a new revision of its family; returns the revision's ARN. Retried
+/// while a new execution role is not yet assumable (`backoff`).
 pub async fn register(
     client: &aws_sdk_ecs::Client,
     td: &TaskDefinition,
+    backoff: Backoff,
 ) -> Result<String, ProviderError> {
     let containers = td
         .container_definitions
         .iter()
         .map(container_to_sdk)
         .collect::<Result<Vec<_>, _>>()?;
-    let out = client
+    let request = client
         .register_task_definition()
         .family(&td.family)
         .set_requires_compatibilities(Some(
@@ -132,8 +135,8 @@ pub async fn register(
                 .iter()
                 .map(|t| ecs::Tag::builder().key(&t.key).value(&t.value).build())
                 .collect(),
-        ))
-        .send()
+        ));
+    let out = role_propagation::retry(backoff, || request.clone().send())
         .await
         .map_err(|e| {
             provider_error(
@@ -338,11 +341,12 @@ pub async fn ensure(
     client: &aws_sdk_ecs::Client,
     rendered: &TaskDefinition,
     current: Option<&str>,
+    backoff: Backoff,
 ) -> Result<String, ProviderError> {
     let existing = describe(client, current.unwrap_or(&rendered.family)).await?;
     match existing {
         Some(found) if &found.definition == rendered => Ok(found.arn),
-        _ => register(client, rendered).await,
+        _ => register(client, rendered, backoff).await,
     }
 }
 

@@ -1,0 +1,265 @@
+//! Rollback and destroy through the CLI on moto: a rollback returns the api to the
+//! previous image through a normal, recorded apply; destroy asks before deleting and
+//! leaves nothing of the stack behind.
+
+mod support;
+
+use assert_cmd::Command;
+use serde_json::Value;
+use std::path::Path;
+use support::moto::{MotoServer, test_sdk_config};
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).expect("mkdir");
+    for entry in std::fs::read_dir(from).expect("read_dir").flatten() {
+        let target = to.join(entry.file_name());
+        if entry.file_type().expect("type").is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), target).expect("copy");
+        }
+    }
+}
+
+fn panka(moto: &MotoServer, repo: &Path) -> Command {
+    let mut cmd = Command::cargo_bin("panka").expect("binary");
+    cmd.current_dir(repo.join("stacks/notification-platform"))
+        .env("HOME", repo)
+        .env_remove("PANKA_CONFIG")
+        .env_remove("PANKA_ENVIRONMENT")
+        .env("AWS_ENDPOINT_URL", moto.endpoint())
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .env("AWS_CONFIG_FILE", repo.join("none"))
+        .env("AWS_SHARED_CREDENTIALS_FILE", repo.join("none"))
+        .env("PANKA_USER", "alice")
+        .env("NO_COLOR", "1");
+    cmd
+}
+
+fn run(cmd: &mut Command) -> (i32, Value, String) {
+    let out = cmd.output().expect("run");
+    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+    let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+    let json = serde_json::from_str(&stdout).unwrap_or(Value::Null);
+    (
+        out.status.code().unwrap_or(-1),
+        json,
+        format!("{stdout}\n{stderr}"),
+    )
+}
+
+async fn api_image(clients: &panka_providers::aws::AwsClients, task_arn: &str) -> String {
+    let td = clients
+        .ecs
+        .describe_task_definition()
+        .task_definition(task_arn)
+        .send()
+        .await
+        .expect("task definition");
+    td.task_definition()
+        .and_then(|t| t.container_definitions().first())
+        .and_then(|c| c.image())
+        .expect("image")
+        .to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rollback_restores_the_previous_image_and_destroy_removes_everything() {
+    let moto = MotoServer::start_with_env(&[("MOTO_ECS_SERVICE_RUNNING", "2")]);
+    let repo = tempfile::tempdir().expect("tempdir");
+    copy_dir(
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/notification-platform"),
+        &repo.path().join("stacks/notification-platform"),
+    );
+    let settings = moto.settings();
+    let clients =
+        panka_providers::aws::AwsClients::new(&test_sdk_config(&settings).await, &settings);
+    clients
+        .secretsmanager
+        .create_secret()
+        .name("/stacks/notification-platform/email-service/db-password")
+        .secret_string(r#"{"password":"rollback-canary-password-31337"}"#)
+        .send()
+        .await
+        .expect("secret");
+    let apply = |version: &str| {
+        let mut cmd = panka(&moto, repo.path());
+        cmd.args(["apply", "--auto-approve", "--output", "json"])
+            .args(["--var", &format!("VERSION={version}")]);
+        cmd
+    };
+
+    let (code, first, log) = run(&mut apply("v1.0.0"));
+    assert_eq!(
+        (code, first["result"].as_str()),
+        (0, Some("success")),
+        "{log}"
+    );
+    let (code, second, log) = run(&mut apply("v1.0.1"));
+    assert_eq!(
+        (code, second["result"].as_str()),
+        (0, Some("success")),
+        "{log}"
+    );
+    let task = second["outputs"]["email-service/api"]["task_definition_arn"]
+        .as_str()
+        .expect("task definition")
+        .to_string();
+    assert!(api_image(&clients, &task).await.ends_with(":v1.0.1"));
+
+    // Rollback: back to v1.0.0's recorded spec, only the api changes.
+    let (code, rolled, log) =
+        run(panka(&moto, repo.path()).args(["rollback", "--auto-approve", "--output", "json"]));
+    assert_eq!(
+        (code, rolled["result"].as_str()),
+        (0, Some("success")),
+        "{log}"
+    );
+    let task = rolled["outputs"]["email-service/api"]["task_definition_arn"]
+        .as_str()
+        .expect("task definition")
+        .to_string();
+    assert!(
+        api_image(&clients, &task).await.ends_with(":v1.0.0"),
+        "the api runs the previous image again"
+    );
+    let records: Vec<Value> = std::fs::read_dir(
+        repo.path()
+            .join(".panka/stacks/notification-platform/development/deployments"),
+    )
+    .expect("deployments")
+    .flatten()
+    .map(|e| serde_json::from_slice(&std::fs::read(e.path()).expect("read")).expect("json"))
+    .collect();
+    let rollback = records
+        .iter()
+        .find(|r| r["operation"] == "rollback")
+        .expect("a rollback record");
+    assert_eq!(rollback["version"], "v1.0.0");
+    assert_eq!(rollback["result"], "success");
+    assert_eq!(rollback["plan_summary"]["update"], 1, "{rollback}");
+    assert_eq!(rollback["plan_summary"]["create"], 0, "{rollback}");
+
+    // Plans now match v1.0.0 again: an apply of v1.0.0 changes nothing.
+    let (code, again, log) = run(&mut apply("v1.0.0"));
+    assert_eq!(
+        (code, again["result"].as_str()),
+        (0, Some("no_changes")),
+        "{log}"
+    );
+
+    // Destroy without a terminal and without --auto-approve: refused, nothing deleted.
+    let (code, _, log) = run(panka(&moto, repo.path()).args(["destroy"]));
+    assert_eq!(code, 1, "{log}");
+    assert!(log.contains("type the stack name"), "{log}");
+    let queues = clients.sqs.list_queues().send().await.expect("queues");
+    assert!(!queues.queue_urls().is_empty(), "nothing deleted");
+
+    let (code, destroyed, log) = run(panka(&moto, repo.path()).args([
+        "destroy",
+        "--auto-approve",
+        "--skip-final-snapshot",
+        "--output",
+        "json",
+    ]));
+    assert_eq!(
+        (code, destroyed["result"].as_str()),
+        (0, Some("success")),
+        "{log}"
+    );
+    assert!(!log.contains("rollback-canary-password-31337"));
+
+    // Nothing with the stack's tags is left.
+    let queues = clients.sqs.list_queues().send().await.expect("queues");
+    assert!(queues.queue_urls().is_empty(), "{:?}", queues.queue_urls());
+    let dbs = clients
+        .rds
+        .describe_db_instances()
+        .send()
+        .await
+        .expect("dbs");
+    assert!(
+        dbs.db_instances()
+            .iter()
+            .all(|d| d.db_instance_status() == Some("deleting")),
+        "{:?}",
+        dbs.db_instances()
+    );
+    let services = clients.ecs.list_clusters().send().await.expect("clusters");
+    for cluster in services.cluster_arns() {
+        let listed = clients
+            .ecs
+            .list_services()
+            .cluster(cluster)
+            .send()
+            .await
+            .expect("services");
+        if listed.service_arns().is_empty() {
+            continue;
+        }
+        let described = clients
+            .ecs
+            .describe_services()
+            .cluster(cluster)
+            .set_services(Some(listed.service_arns().to_vec()))
+            .send()
+            .await
+            .expect("describe");
+        assert!(
+            described
+                .services()
+                .iter()
+                .all(|s| s.status() != Some("ACTIVE")),
+            "{:?}",
+            described.services()
+        );
+    }
+    let target_groups = clients
+        .elasticloadbalancingv2
+        .describe_target_groups()
+        .send()
+        .await
+        .expect("target groups");
+    assert!(target_groups.target_groups().is_empty());
+    let state: Value = serde_json::from_slice(
+        &std::fs::read(
+            repo.path()
+                .join(".panka/stacks/notification-platform/development/state.json"),
+        )
+        .expect("state"),
+    )
+    .expect("json");
+    assert_eq!(state["components"], serde_json::json!({}), "{state}");
+
+    // A second destroy has nothing to do.
+    let (code, nothing, log) =
+        run(panka(&moto, repo.path()).args(["destroy", "--auto-approve", "--output", "json"]));
+    assert_eq!(
+        (code, nothing["result"].as_str()),
+        (0, Some("no_changes")),
+        "{log}"
+    );
+}
+
+#[test]
+fn destroying_production_needs_allow_dangerous_too() {
+    let moto = MotoServer::start();
+    let repo = tempfile::tempdir().expect("tempdir");
+    copy_dir(
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/notification-platform"),
+        &repo.path().join("stacks/notification-platform"),
+    );
+    let (code, _, log) = run(panka(&moto, repo.path()).args([
+        "destroy",
+        "--environment",
+        "production",
+        "--auto-approve",
+    ]));
+    assert_eq!(code, 1, "{log}");
+    assert!(log.contains("--allow-dangerous"), "{log}");
+    assert!(
+        !repo.path().join(".panka").exists(),
+        "refused before any state or lock was touched"
+    );
+}

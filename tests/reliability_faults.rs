@@ -1,0 +1,288 @@
+//! panka under injected AWS faults: the fault proxy's errors are ones the SDK retries, and
+//! the walkthrough's development apply through a proxy faulting 20 % of all calls succeeds
+//! with no duplicate resource and state equal to what AWS holds.
+//!
+//! `PANKA_FAULT_SEED` picks the fault sequence (default 1); `PANKA_FAULT_RATE` the rate
+//! (default 0.2). docs/reliability.md has the figures.
+
+mod support;
+#[path = "support/deployment.rs"]
+mod deployment;
+
+use std::time::Duration;
+
+use aws_sdk_s3::config::Credentials;
+use aws_sdk_s3::config::retry::RetryConfig;
+use aws_sdk_s3::error::ProvideErrorMetadata;
+use deployment::{Inventory, Repo, assert_state_matches, create_secret, run, success_json, text};
+use panka_providers::aws::{AwsClients, AwsSettings, load_sdk_config_with};
+use support::moto::{MotoServer, account_clients, test_sdk_config, unique_account_id};
+use support::proxy::{FaultConfig, FaultProxy, Stats};
+
+/// Clients that reach moto through `proxy` (which picks the account), with `retry`.
+async fn proxied_clients(proxy: &FaultProxy, retry: RetryConfig) -> AwsClients {
+    let settings = AwsSettings {
+        region: Some("us-east-1".into()),
+        profile: None,
+        endpoint_url: Some(proxy.endpoint()),
+    };
+    let sdk = load_sdk_config_with(&settings, |loader| {
+        loader
+            .empty_test_environment()
+            .credentials_provider(Credentials::new("testing", "testing", None, None, "test"))
+            .retry_config(retry)
+    })
+    .await;
+    AwsClients::new(&sdk, &settings)
+}
+
+/// Clients straight to moto, in `account_id`.
+async fn direct_clients(moto: &MotoServer, account_id: &str) -> AwsClients {
+    let settings = moto.settings();
+    account_clients(&test_sdk_config(&settings).await, &settings, account_id)
+}
+
+fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+/// For every fault the proxy injects before forwarding, a call of each AWS protocol panka
+/// uses (JSON 1.0, JSON 1.1, query, EC2 query, REST-XML) fails with the protocol's error
+/// code after exactly three attempts: the SDK read the error and classified it retryable.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn injected_faults_are_errors_the_sdk_retries() {
+    let moto = MotoServer::start();
+    let account = unique_account_id();
+    let retry = RetryConfig::standard()
+        .with_max_attempts(3)
+        .with_initial_backoff(Duration::from_millis(1));
+    // (fault, expected code per protocol: sqs, ecs, rds, ec2, s3)
+    let cases: [(&str, FaultConfig, [Option<&str>; 5]); 4] = [
+        (
+            "throttle",
+            FaultConfig {
+                throttle: 1.0,
+                ..FaultConfig::default()
+            },
+            [
+                Some("ThrottlingException"),
+                Some("ThrottlingException"),
+                Some("Throttling"),
+                Some("RequestLimitExceeded"),
+                Some("SlowDown"),
+            ],
+        ),
+        (
+            "slow_down",
+            FaultConfig {
+                slow_down: 1.0,
+                ..FaultConfig::default()
+            },
+            [Some("SlowDown"); 5],
+        ),
+        (
+            "internal_error",
+            FaultConfig {
+                internal_error: 1.0,
+                ..FaultConfig::default()
+            },
+            [
+                Some("InternalFailure"),
+                Some("InternalFailure"),
+                Some("InternalError"),
+                Some("InternalError"),
+                Some("InternalError"),
+            ],
+        ),
+        (
+            "reset",
+            FaultConfig {
+                reset: 1.0,
+                ..FaultConfig::default()
+            },
+            [None; 5],
+        ),
+    ];
+    for (fault, config, codes) in cases {
+        let proxy = FaultProxy::start(&moto.endpoint(), config.with_account(&account))
+            .expect("start the proxy");
+        let clients = proxied_clients(&proxy, retry.clone()).await;
+        let results = [
+            (
+                "sqs:ListQueues",
+                clients.sqs.list_queues().send().await.err().map(|e| {
+                    (e.code().map(str::to_owned), format!("{e:?}"))
+                }),
+            ),
+            (
+                "ecs:ListClusters",
+                clients.ecs.list_clusters().send().await.err().map(|e| {
+                    (e.code().map(str::to_owned), format!("{e:?}"))
+                }),
+            ),
+            (
+                "rds:DescribeDBInstances",
+                clients.rds.describe_db_instances().send().await.err().map(|e| {
+                    (e.code().map(str::to_owned), format!("{e:?}"))
+                }),
+            ),
+            (
+                "ec2:DescribeVpcs",
+                clients.ec2.describe_vpcs().send().await.err().map(|e| {
+                    (e.code().map(str::to_owned), format!("{e:?}"))
+                }),
+            ),
+            (
+                "s3:ListBuckets",
+                clients.s3.list_buckets().send().await.err().map(|e| {
+                    (e.code().map(str::to_owned), format!("{e:?}"))
+                }),
+            ),
+        ];
+        let stats = proxy.stats();
+        for ((call, result), code) in results.into_iter().zip(codes) {
+            let (got, debug) = result.unwrap_or_else(|| panic!("{fault}: {call} succeeded"));
+            assert_eq!(got.as_deref(), code, "{fault}: {call}: {debug}");
+            assert_eq!(
+                stats.count(call),
+                3,
+                "{fault}: {call} was not retried as a transient error: {stats:?}"
+            );
+        }
+        assert_eq!(stats.forwarded, 0, "{fault}: nothing reaches moto");
+    }
+}
+
+/// Faults after forwarding: the client sees a 500 or a reset, but moto did the work.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn faults_after_forwarding_hide_work_that_was_done() {
+    let moto = MotoServer::start();
+    let account = unique_account_id();
+    let direct = direct_clients(&moto, &account).await;
+    for (name, config) in [
+        (
+            "hidden-by-500",
+            FaultConfig {
+                internal_error: 1.0,
+                after_forward: 1.0,
+                ..FaultConfig::default()
+            },
+        ),
+        (
+            "hidden-by-reset",
+            FaultConfig {
+                reset: 1.0,
+                after_forward: 1.0,
+                ..FaultConfig::default()
+            },
+        ),
+    ] {
+        let proxy = FaultProxy::start(&moto.endpoint(), config.with_account(&account))
+            .expect("start the proxy");
+        let clients = proxied_clients(&proxy, RetryConfig::disabled()).await;
+        let result = clients.sqs.create_queue().queue_name(name).send().await;
+        assert!(result.is_err(), "{name}: the client must see a failure");
+        let stats = proxy.stats();
+        assert_eq!(stats.forwarded, 1, "{stats:?}");
+        let found = direct
+            .sqs
+            .get_queue_url()
+            .queue_name(name)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("{name} was not created in moto: {e:?}"));
+        assert!(found.queue_url().is_some_and(|u| u.ends_with(name)));
+    }
+}
+
+fn report(label: &str, stats: &Stats) {
+    eprintln!(
+        "{label}: {} requests, {} forwarded, faults {:?}\n  per service {:?}",
+        stats.requests,
+        stats.forwarded,
+        stats.faults,
+        stats.by_service()
+    );
+}
+
+/// The walkthrough's Day 1 development apply (database, queue, api) through a proxy that
+/// faults 20 % of all calls succeeds; AWS then holds the same resources as after a
+/// fault-free apply, none twice; state records every component and matches AWS (a refresh
+/// plan finds nothing to change, and a re-apply reports `no_changes`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_walkthrough_applies_under_20_percent_faults_without_duplicates() {
+    let moto = MotoServer::start_with_env(deployment::MOTO_ENV);
+    let seed: u64 = env_or("PANKA_FAULT_SEED", 1);
+    let rate: f64 = env_or("PANKA_FAULT_RATE", 0.2);
+
+    // A fault-free reference in its own account: what the apply should leave in AWS.
+    let reference_account = unique_account_id();
+    let reference_proxy = FaultProxy::start(
+        &moto.endpoint(),
+        FaultConfig::transparent().with_account(&reference_account),
+    )
+    .expect("start the reference proxy");
+    let reference_clients = direct_clients(&moto, &reference_account).await;
+    create_secret(&reference_clients).await;
+    let reference_repo = Repo::walkthrough();
+    let applied = success_json(&run(&mut reference_repo.apply(&reference_proxy.endpoint())));
+    assert_eq!(applied["result"], "success", "{applied}");
+    let expected = Inventory::read(&reference_clients).await;
+    report("fault-free apply", &reference_proxy.stats());
+
+    // The same apply with faults.
+    let account = unique_account_id();
+    let proxy = FaultProxy::start(
+        &moto.endpoint(),
+        FaultConfig::uniform(rate, seed).with_account(&account),
+    )
+    .expect("start the fault proxy");
+    let clients = direct_clients(&moto, &account).await;
+    create_secret(&clients).await;
+    let repo = Repo::walkthrough();
+    let out = run(&mut repo.apply(&proxy.endpoint()));
+    let stats = proxy.stats();
+    report(&format!("apply with {rate} faults, seed {seed}"), &stats);
+    let applied = success_json(&out);
+    assert_eq!(applied["result"], "success", "{}", text(&out));
+    assert!(
+        stats.faults.contains_key("internal_error_after") || stats.faults.contains_key("reset_after"),
+        "the run must include faults after forwarding: {stats:?}"
+    );
+
+    let inventory = Inventory::read(&clients).await;
+    assert_eq!(inventory.duplicates(), Default::default(), "{inventory:?}");
+    assert_eq!(
+        inventory.counts(),
+        expected.counts(),
+        "resources differ from a fault-free apply\nfaulted: {inventory:?}\nreference: {expected:?}"
+    );
+    let state = repo.state().expect("state after the apply");
+    assert_state_matches(&state, &inventory);
+
+    // State equals AWS: a refreshed plan (still through the faults) changes nothing, and
+    // a re-apply writes nothing.
+    let plan = run(&mut repo.panka(
+        &proxy.endpoint(),
+        &[
+            "plan",
+            "--stack",
+            deployment::STACK,
+            "--environment",
+            "development",
+            "--var",
+            "VERSION=v1.0.0",
+            "--detailed-exitcode",
+            "--output",
+            "json",
+        ],
+    ));
+    assert_eq!(plan.status.code(), Some(0), "{}", text(&plan));
+    let again = success_json(&run(&mut repo.apply(&proxy.endpoint())));
+    assert_eq!(again["result"], "no_changes", "{again}");
+    let serial = state["serial"].clone();
+    assert_eq!(repo.state().expect("state")["serial"], serial);
+}
