@@ -197,6 +197,10 @@ pub struct PlanArgs {
     /// Save the plan, bound to the state's lineage and serial.
     #[arg(long, value_name = "FILE")]
     pub out: Option<std::path::PathBuf>,
+    /// Limit the plan to this component and what it depends on (repeatable). Deletes
+    /// only what is named. A partial plan: run without it to converge everything.
+    #[arg(long = "target", value_name = "SERVICE/COMPONENT")]
+    pub targets: Vec<String>,
 }
 
 #[derive(Args, Debug, Clone)]

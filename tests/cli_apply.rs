@@ -230,7 +230,19 @@ async fn a_failed_change_is_rolled_back_and_exits_4() {
         .expect("run");
     assert_eq!(first.status.code(), Some(0), "{}", text(&first));
     let root = env.repo.path().join("stacks/shop");
-    // Wave 1 gets a new queue (fine) and a database whose password secret is missing.
+    // Wave 1 gets a new queue (fine) and one whose name is taken by a queue panka does not
+    // own (refused when created: the secrets preflight would stop a missing secret before
+    // anything starts, so the failure has to come from AWS).
+    let foreign = env
+        .clients()
+        .await
+        .sqs
+        .create_queue()
+        .queue_name("shop-development-orders-reports")
+        .send()
+        .await
+        .expect("foreign queue");
+    let foreign_url = foreign.queue_url().expect("url").to_string();
     write(
         &root,
         "services/orders/components/audit/sqs.yaml",
@@ -238,8 +250,8 @@ async fn a_failed_change_is_rolled_back_and_exits_4() {
     );
     write(
         &root,
-        "services/orders/components/reports/rds.yaml",
-        &database("reports", "/shop/orders/missing"),
+        "services/orders/components/reports/sqs.yaml",
+        &queue("reports", 30),
     );
     let out = env
         .panka()
@@ -262,6 +274,11 @@ async fn a_failed_change_is_rolled_back_and_exits_4() {
             .iter()
             .any(|u| u.ends_with("shop-development-orders-audit")),
         "the queue created in the failed wave was deleted: {:?}",
+        queues.queue_urls()
+    );
+    assert!(
+        queues.queue_urls().contains(&foreign_url),
+        "the queue panka does not own is left alone: {:?}",
         queues.queue_urls()
     );
     let state = env.state();

@@ -7,7 +7,6 @@
 mod support;
 
 use assert_cmd::Command;
-use aws_sdk_sqs::types::QueueAttributeName;
 use panka_providers::aws::AwsClients;
 use serde_json::{Value, json};
 use std::path::Path;
@@ -91,7 +90,13 @@ impl Env {
         let out = self
             .panka()
             .args(["apply", "--stack", STACK, "--environment", "development"])
-            .args(["--auto-approve", "--var", "VERSION=v1.0.0", "--output", "json"])
+            .args([
+                "--auto-approve",
+                "--var",
+                "VERSION=v1.0.0",
+                "--output",
+                "json",
+            ])
             .output()
             .expect("apply");
         assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
@@ -146,10 +151,11 @@ fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
 
-/// `component → status` and `component → [paths]` of a drift document.
-fn summary(doc: &Value) -> (Vec<(String, String)>, Vec<(String, Vec<String>)>) {
-    let components = doc["components"].as_array().expect("components");
-    let statuses = components
+/// `component → status` of a drift document.
+fn statuses(doc: &Value) -> Vec<(String, String)> {
+    doc["components"]
+        .as_array()
+        .expect("components")
         .iter()
         .map(|c| {
             (
@@ -157,8 +163,14 @@ fn summary(doc: &Value) -> (Vec<(String, String)>, Vec<(String, Vec<String>)>) {
                 c["status"].as_str().unwrap_or("").to_string(),
             )
         })
-        .collect();
-    let paths = components
+        .collect()
+}
+
+/// `component → [field paths]` of a drift document.
+fn field_paths(doc: &Value) -> Vec<(String, Vec<String>)> {
+    doc["components"]
+        .as_array()
+        .expect("components")
         .iter()
         .map(|c| {
             (
@@ -171,8 +183,7 @@ fn summary(doc: &Value) -> (Vec<(String, String)>, Vec<(String, Vec<String>)>) {
                     .collect(),
             )
         })
-        .collect();
-    (statuses, paths)
+        .collect()
 }
 
 fn field<'a>(doc: &'a Value, component: &str, path: &str) -> &'a Value {
@@ -199,7 +210,7 @@ async fn out_of_band_changes_are_reported_field_by_field_and_apply_repairs_them(
     assert_eq!(code, 0, "{clean}");
     assert_eq!(clean["drifted"], false);
     assert_eq!(
-        summary(&clean).0,
+        statuses(&clean),
         owned(&[
             ("email-service/api", "in_sync"),
             ("email-service/database", "in_sync"),
@@ -213,7 +224,7 @@ async fn out_of_band_changes_are_reported_field_by_field_and_apply_repairs_them(
         .sqs
         .set_queue_attributes()
         .queue_url(&queue_url)
-        .attributes(QueueAttributeName::VisibilityTimeout, "45")
+        .attributes("VisibilityTimeout".into(), "45")
         .send()
         .await
         .expect("visibility");
@@ -274,9 +285,8 @@ async fn out_of_band_changes_are_reported_field_by_field_and_apply_repairs_them(
     let (code, doc) = env.drift_json();
     assert_eq!(code, 2, "{doc}");
     assert_eq!(doc["drifted"], true);
-    let (statuses, paths) = summary(&doc);
     assert_eq!(
-        statuses,
+        statuses(&doc),
         owned(&[
             ("email-service/api", "drifted"),
             ("email-service/database", "in_sync"),
@@ -284,7 +294,7 @@ async fn out_of_band_changes_are_reported_field_by_field_and_apply_repairs_them(
         ])
     );
     assert_eq!(
-        paths,
+        field_paths(&doc),
         [
             (
                 "email-service/api".to_string(),
@@ -370,10 +380,22 @@ async fn a_deleted_queue_is_missing_until_apply_recreates_it() {
         .await
         .expect("delete queue");
 
+    // A config file edited but not applied is a change for the plan, not drift: the
+    // expected config hash comes from the deployment record.
+    let config_file = env
+        .repo
+        .path()
+        .join("stacks")
+        .join(STACK)
+        .join("services/email-service/components/api/configs/app.yaml");
+    let mut config = std::fs::read_to_string(&config_file).expect("config");
+    config.push_str("\nedited: true\n");
+    std::fs::write(&config_file, config).expect("edit");
+
     let (code, doc) = env.drift_json();
     assert_eq!(code, 2, "{doc}");
     assert_eq!(
-        summary(&doc).0,
+        statuses(&doc),
         owned(&[
             ("email-service/api", "in_sync"),
             ("email-service/database", "in_sync"),
@@ -431,6 +453,7 @@ async fn drift_works_from_state_alone_with_an_s3_backend() {
     let init = env
         .panka()
         .args(["init", "--yes", "--bootstrap", "--region", "us-east-1"])
+        .args(["--bucket", "drift-state", "--table", "drift-locks"])
         .output()
         .expect("init");
     assert_eq!(init.status.code(), Some(0), "{}", text(&init.stderr));
@@ -461,7 +484,7 @@ async fn drift_works_from_state_alone_with_an_s3_backend() {
         .sqs
         .set_queue_attributes()
         .queue_url(&queue_url)
-        .attributes(QueueAttributeName::VisibilityTimeout, "45")
+        .attributes("VisibilityTimeout".into(), "45")
         .send()
         .await
         .expect("visibility");

@@ -72,7 +72,7 @@ impl Env {
 
     fn command(&self) -> std::process::Command {
         let home = self.repo.path();
-        let mut cmd = std::process::Command::new(assert_cmd::cargo::cargo_bin("panka"));
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_panka"));
         cmd.current_dir(home)
             .env("HOME", home)
             .env_remove("PANKA_CONFIG")
@@ -179,7 +179,10 @@ async fn logs_since_filter_json_and_stack_discovery() {
         "api/api/1",
         &[
             (recent, "INFO Starting email-api v1.0.0"),
-            (recent + 1000, r#"{"level":"error","msg":"queue unreachable"}"#),
+            (
+                recent + 1000,
+                r#"{"level":"error","msg":"queue unreachable"}"#,
+            ),
         ],
     )
     .await;
@@ -224,7 +227,15 @@ async fn logs_since_filter_json_and_stack_discovery() {
     // --filter passes CloudWatch's filter pattern.
     let out = env
         .panka()
-        .args(["logs", "-c", "email-service/api", "--since", "3h", "--filter", "Starting"])
+        .args([
+            "logs",
+            "-c",
+            "email-service/api",
+            "--since",
+            "3h",
+            "--filter",
+            "Starting",
+        ])
         .output()
         .expect("run");
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
@@ -276,7 +287,8 @@ async fn only_microservices_have_logs_and_missing_groups_are_explained() {
         .expect("run");
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
     assert!(
-        text(&out).contains("email-service/queue is an SQS component: only MicroService components have logs"),
+        text(&out)
+            .contains("email-service/queue is of kind SQS: only MicroService components have logs"),
         "{}",
         text(&out)
     );
@@ -288,7 +300,11 @@ async fn only_microservices_have_logs_and_missing_groups_are_explained() {
         .output()
         .expect("run");
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
-    assert!(text(&out).contains("did you mean `email-service/api`?"), "{}", text(&out));
+    assert!(
+        text(&out).contains("did you mean `email-service/api`?"),
+        "{}",
+        text(&out)
+    );
 
     let out = env
         .panka()
@@ -325,7 +341,11 @@ async fn the_log_group_recorded_in_state_wins() {
 
     let store = LocalStore::new(&env.repo.path().join(".panka"));
     let key = StateKey::new("notification-platform", "development");
-    let mut doc = StateDocument::new("notification-platform", "development", jiff::Timestamp::now());
+    let mut doc = StateDocument::new(
+        "notification-platform",
+        "development",
+        jiff::Timestamp::now(),
+    );
     doc.components.insert(
         ComponentId::new("email-service", "api").to_string(),
         ComponentState {
@@ -388,13 +408,20 @@ async fn follow_prints_each_new_event_once_and_stops_on_ctrl_c() {
             .recv_timeout(Duration::from_secs(30))
             .unwrap_or_else(|_| panic!("no line for {what} within 30 s"))
     };
-    assert_eq!(next("the first event"), format!("{} INFO first", stamp(start)));
+    assert_eq!(
+        next("the first event"),
+        format!("{} INFO first", stamp(start))
+    );
 
     // New events in both streams, one stamped before the last one printed (ingested
     // late), then more after a few polls.
     let now = now_ms();
-    env.put(GROUP, "b", &[(start - 1000, "INFO late"), (now, "INFO second")])
-        .await;
+    env.put(
+        GROUP,
+        "b",
+        &[(start - 1000, "INFO late"), (now, "INFO second")],
+    )
+    .await;
     let mut got = vec![next("late"), next("second")];
     env.put(GROUP, "a", &[(now + 1, "ERROR third")]).await;
     got.push(next("third"));
@@ -431,13 +458,10 @@ async fn the_reader_follows_pagination_tokens_and_hands_out_each_event_once() {
     let env = Env::new().await;
     env.group(GROUP, &["a", "b"]).await;
     let base = now_ms() - 10_000;
-    env.put(
-        GROUP,
-        "a",
-        &[(base, "1"), (base + 1, "2"), (base + 2, "3")],
-    )
-    .await;
-    env.put(GROUP, "b", &[(base + 1, "4"), (base + 3, "5")]).await;
+    env.put(GROUP, "a", &[(base, "1"), (base + 1, "2"), (base + 2, "3")])
+        .await;
+    env.put(GROUP, "b", &[(base + 1, "4"), (base + 3, "5")])
+        .await;
     let mut reader = LogReader::new(
         env.clients.cloudwatchlogs.clone(),
         LogQuery {

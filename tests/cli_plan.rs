@@ -8,7 +8,9 @@ use panka_core::interp::Variables;
 use panka_core::loader::{ResolveOptions, read_stack_files, resolve};
 use panka_core::source::Sources;
 use panka_core::state::local::LocalStore;
-use panka_core::state::{ComponentState, ComponentStatus, StateDocument, StateKey, StateStore};
+use panka_core::state::{
+    ComponentState, ComponentStatus, DeploymentRecord, StateDocument, StateKey, StateStore,
+};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 
@@ -331,4 +333,202 @@ fn week_two_plans_exactly_the_image_change() {
         "{text}"
     );
     assert!(text.contains("✓ 1 to update"), "{text}");
+}
+
+fn plan_json(repo: &Path, extra: &[&str]) -> (Option<i32>, Value, String) {
+    let out = panka(repo)
+        .args([
+            "plan",
+            "--stack",
+            "notification-platform",
+            "--var",
+            "VERSION=v1.0.0",
+            "--output",
+            "json",
+        ])
+        .args(extra)
+        .output()
+        .expect("run");
+    let doc = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
+    (
+        out.status.code(),
+        doc,
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn changes(doc: &Value) -> Vec<(String, String, u64)> {
+    doc["changes"]
+        .as_array()
+        .expect("changes")
+        .iter()
+        .map(|c| {
+            (
+                c["component"].as_str().unwrap_or("").to_string(),
+                c["action"].as_str().unwrap_or("").to_string(),
+                c["wave"].as_u64().unwrap_or(0),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn unknown_targets_are_refused_with_a_suggestion_before_any_aws_call() {
+    let repo = repo();
+    let out = panka(repo.path())
+        .args([
+            "plan",
+            "--stack",
+            "notification-platform",
+            "--var",
+            "VERSION=v1.0.0",
+            "--target",
+            "email-service/queu",
+            "--target",
+            "api",
+            "--target",
+            "billing/ledger",
+        ])
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("error: --target names components that are not in the stack: `email-service/queu` (did you mean `email-service/queue`?), `api` (did you mean `email-service/api`?), `billing/ledger`"),
+        "{err}"
+    );
+    assert!(
+        err.contains(
+            "this stack has: email-service/api, email-service/database, email-service/queue"
+        ),
+        "{err}"
+    );
+    // The endpoint is a closed port: any AWS call would have failed differently.
+    assert!(!err.contains("127.0.0.1:9"), "{err}");
+    assert!(out.stdout.is_empty());
+    assert!(!repo.path().join(".panka").exists(), "nothing was written");
+}
+
+#[test]
+fn targeted_plans_hold_the_targets_and_their_dependencies_and_say_so() {
+    let repo = repo();
+    let (code, doc, err) = plan_json(repo.path(), &["--target", "email-service/queue"]);
+    assert_eq!(code, Some(0), "{err}");
+    assert_eq!(
+        changes(&doc),
+        [("email-service/queue".to_string(), "create".to_string(), 1)]
+    );
+    assert_eq!(doc["targeted"], true);
+    assert_eq!(doc["targets"], serde_json::json!(["email-service/queue"]));
+    assert_eq!(doc["summary"]["create"], 1);
+
+    // The api brings what it depends on, in their waves.
+    let (code, doc, err) = plan_json(repo.path(), &["--target", "email-service/api"]);
+    assert_eq!(code, Some(0), "{err}");
+    assert_eq!(
+        changes(&doc),
+        [
+            (
+                "email-service/database".to_string(),
+                "create".to_string(),
+                1
+            ),
+            ("email-service/queue".to_string(), "create".to_string(), 1),
+            ("email-service/api".to_string(), "create".to_string(), 2),
+        ]
+    );
+
+    // Untargeted: not a partial plan.
+    let (_, doc, _) = plan_json(repo.path(), &[]);
+    assert_eq!(doc["targeted"], false);
+    assert_eq!(changes(&doc).len(), 3);
+
+    // The box says it is partial; the saved plan records the targets.
+    let out = panka(repo.path())
+        .args([
+            "plan",
+            "--stack",
+            "notification-platform",
+            "--var",
+            "VERSION=v1.0.0",
+            "--target",
+            "email-service/queue",
+            "--out",
+            "queue.json",
+        ])
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(0));
+    let text = String::from_utf8_lossy(&out.stdout);
+    for line in [
+        "│ Targeted plan (--target): email-service/queue",
+        "│   + 1 to create",
+        "│ ⚠ Partial plan: run without --target to converge everything",
+    ] {
+        assert!(text.contains(line), "missing `{line}` in\n{text}");
+    }
+    assert!(!text.contains("email-service/api"), "{text}");
+    let saved: Value = serde_json::from_str(
+        &std::fs::read_to_string(repo.path().join("queue.json")).expect("saved"),
+    )
+    .expect("json");
+    assert_eq!(
+        saved["plan"]["targets"],
+        serde_json::json!(["email-service/queue"])
+    );
+}
+
+#[test]
+fn recorded_durations_refine_the_estimate() {
+    let repo = repo();
+    // Without history: RDS create (6 min) in wave 1, MicroService create (3 min) in wave 2.
+    let (_, doc, err) = plan_json(repo.path(), &[]);
+    assert_eq!(doc["estimated_duration_s"], 540, "{err}");
+
+    let key = StateKey::new("notification-platform", "development");
+    let store = LocalStore::new(repo.path().join(".panka"));
+    let record = |id: &str, minute: u32, db: f64, api: f64| DeploymentRecord {
+        id: id.into(),
+        operation: "apply".into(),
+        started_at: format!("2026-11-27T08:{minute:02}:00Z"),
+        spec: serde_json::json!({
+            "email-service/database": {"kind": "RDS"},
+            "email-service/api": {"kind": "MicroService"},
+            "email-service/queue": {"kind": "SQS"},
+        }),
+        durations_s: [
+            ("email-service/database:create".to_string(), db),
+            ("email-service/api:create".to_string(), api),
+            ("email-service/queue:create".to_string(), 2.0),
+        ]
+        .into(),
+        ..DeploymentRecord::default()
+    };
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .expect("runtime");
+    for r in [
+        record("d1", 1, 100.0, 40.0),
+        record("d2", 2, 120.0, 60.0),
+        record("d3", 3, 900.0, 50.0),
+    ] {
+        runtime
+            .block_on(store.put_deployment(&key, &r))
+            .expect("record");
+    }
+    // Medians: database 120 s (the 900 s outlier does not count), api 50 s.
+    let (_, doc, err) = plan_json(repo.path(), &[]);
+    assert_eq!(doc["estimated_duration_s"], 170, "{err}");
+    let out = panka(repo.path())
+        .args([
+            "plan",
+            "--stack",
+            "notification-platform",
+            "--var",
+            "VERSION=v1.0.0",
+        ])
+        .output()
+        .expect("run");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("│ Estimated duration: ~3 minutes"), "{text}");
 }

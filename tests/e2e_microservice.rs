@@ -556,26 +556,48 @@ async fn walkthrough_api_is_created_read_updated_and_deleted() {
         .expect("describe the target group");
     assert_eq!(tgs.target_groups()[0].health_check_path(), Some("/healthz"));
 
-    // ---- a change behind panka's back shows in read
-    clients
-        .ecs
-        .update_service()
-        .cluster(&names.cluster)
-        .service(&names.service)
-        .desired_count(5)
-        .send()
-        .await
-        .expect("scale by hand");
+    // ---- the autoscaler's count: any count within 2-10 is what the spec asks for
+    let scale = |count: i32| {
+        clients
+            .ecs
+            .update_service()
+            .cluster(&names.cluster)
+            .service(&names.service)
+            .desired_count(count)
+            .send()
+    };
+    scale(7).await.expect("scale as the autoscaler would");
+    let scaled = read_in_sync(&r, &v3, &inputs()).await;
+    assert_eq!(scaled.fields["replicas"], "2-10 (autoscaled)");
+    let live_count = |clients: &AwsClients| {
+        let request = clients
+            .ecs
+            .describe_services()
+            .cluster(&names.cluster)
+            .services(&names.service)
+            .send();
+        async move { request.await.expect("describe the service").services()[0].desired_count() }
+    };
+    assert_eq!(live_count(clients).await, 7, "moto kept the count");
+
+    // ---- a count outside the range, set behind panka's back, shows in read
+    scale(12).await.expect("scale by hand");
     let drifted = r
         .read(&ctx(), &KnownIds::new())
         .await
         .expect("read")
         .expect("exists");
-    assert_eq!(drifted.fields["replicas"], 5);
+    assert_eq!(drifted.fields["replicas"], 12);
     assert_eq!(
         changed_paths(&updated.fields, &drifted.fields),
         ["replicas"]
     );
+    // ... and the update brings it back into the range, to the spec's 2.
+    r.update(&ctx(), &wrap(&v3), &inputs())
+        .await
+        .expect("update the count");
+    assert_eq!(live_count(clients).await, 2);
+    read_in_sync(&r, &v3, &inputs()).await;
 
     // ---- delete
     r.delete(&ctx(), &updated.physical_ids, DeleteOptions::default())

@@ -426,6 +426,96 @@ async fn create_read_update_and_delete_on_moto() {
         .expect("delete again");
 }
 
+/// Storage autoscaling: RDS grows the volume by itself between `allocatedGB` and
+/// `maxAllocatedGB`, and a grown volume is not a change; a floor raised above the live
+/// size is one, and the update grows the volume to it.
+#[tokio::test]
+async fn storage_grown_by_autoscaling_is_not_a_change() {
+    let moto = MotoServer::start();
+    let account = moto.account().await;
+    let clients = &account.clients;
+    create_password_secret(&account).await;
+    let rds = reconciler(clients);
+    let ctx = ctx("database", false);
+    let inputs = Inputs::default();
+    let mut autoscaled = rds_spec();
+    autoscaled.max_allocated_gb = Some(100);
+    let desired = spec(autoscaled.clone());
+
+    let created = rds.create(&ctx, &desired, &inputs).await.expect("create");
+    assert_eq!(created.fields["allocated_gb"], "20-100 (autoscaled)");
+    assert_eq!(created.fields["max_allocated_gb"], 100);
+    assert_eq!(created.physical_ids["allocated_gb_floor"], "20");
+    let identifier = created.physical_ids["db_instance_identifier"].clone();
+    let live_size = || {
+        let request = clients
+            .rds
+            .describe_db_instances()
+            .db_instance_identifier(&identifier)
+            .send();
+        async move {
+            let out = request.await.expect("describe");
+            let db = &out.db_instances()[0];
+            (db.allocated_storage(), db.max_allocated_storage())
+        }
+    };
+    assert_eq!(live_size().await, (Some(20), Some(100)));
+
+    // RDS grows the volume (here by hand: moto never autoscales).
+    clients
+        .rds
+        .modify_db_instance()
+        .db_instance_identifier(&identifier)
+        .allocated_storage(35)
+        .apply_immediately(true)
+        .send()
+        .await
+        .expect("grow the volume");
+    let read = rds
+        .read(&ctx, &created.physical_ids)
+        .await
+        .expect("read")
+        .expect("exists");
+    assert_eq!(
+        differing(&read.fields, &rds.normalise(&ctx, &desired, &inputs)),
+        Vec::<String>::new(),
+        "35 GB is within 20-100"
+    );
+    // Without the recorded floor (adopted, or state from before) the live size is the
+    // floor, which shows once as a change.
+    let unknown = rds
+        .read(&ctx, &KnownIds::new())
+        .await
+        .expect("read")
+        .expect("exists");
+    assert_eq!(unknown.fields["allocated_gb"], "35-100 (autoscaled)");
+
+    // A floor above the live size: a change, and the update grows the volume.
+    let mut raised = autoscaled.clone();
+    raised.allocated_gb = 50;
+    let raised = spec(raised);
+    assert_eq!(
+        differing(&read.fields, &rds.normalise(&ctx, &raised, &inputs)),
+        ["allocated_gb"]
+    );
+    let updated = rds.update(&ctx, &raised, &inputs).await.expect("update");
+    assert_eq!(live_size().await, (Some(50), Some(100)));
+    assert_eq!(updated.physical_ids["allocated_gb_floor"], "50");
+    let read = rds
+        .read(&ctx, &updated.physical_ids)
+        .await
+        .expect("read")
+        .expect("exists");
+    assert_eq!(
+        differing(&read.fields, &rds.normalise(&ctx, &raised, &inputs)),
+        Vec::<String>::new()
+    );
+
+    rds.delete(&ctx, &updated.physical_ids, DeleteOptions::default())
+        .await
+        .expect("delete");
+}
+
 #[tokio::test]
 async fn production_databases_keep_their_deletion_protection() {
     let moto = MotoServer::start();

@@ -5,9 +5,9 @@
 //! `PANKA_FAULT_SEED` picks the fault sequence (default 1); `PANKA_FAULT_RATE` the rate
 //! (default 0.2). docs/reliability.md has the figures.
 
-mod support;
 #[path = "support/deployment.rs"]
 mod deployment;
+mod support;
 
 use std::time::Duration;
 
@@ -113,33 +113,53 @@ async fn injected_faults_are_errors_the_sdk_retries() {
         let results = [
             (
                 "sqs:ListQueues",
-                clients.sqs.list_queues().send().await.err().map(|e| {
-                    (e.code().map(str::to_owned), format!("{e:?}"))
-                }),
+                clients
+                    .sqs
+                    .list_queues()
+                    .send()
+                    .await
+                    .err()
+                    .map(|e| (e.code().map(str::to_owned), format!("{e:?}"))),
             ),
             (
                 "ecs:ListClusters",
-                clients.ecs.list_clusters().send().await.err().map(|e| {
-                    (e.code().map(str::to_owned), format!("{e:?}"))
-                }),
+                clients
+                    .ecs
+                    .list_clusters()
+                    .send()
+                    .await
+                    .err()
+                    .map(|e| (e.code().map(str::to_owned), format!("{e:?}"))),
             ),
             (
                 "rds:DescribeDBInstances",
-                clients.rds.describe_db_instances().send().await.err().map(|e| {
-                    (e.code().map(str::to_owned), format!("{e:?}"))
-                }),
+                clients
+                    .rds
+                    .describe_db_instances()
+                    .send()
+                    .await
+                    .err()
+                    .map(|e| (e.code().map(str::to_owned), format!("{e:?}"))),
             ),
             (
                 "ec2:DescribeVpcs",
-                clients.ec2.describe_vpcs().send().await.err().map(|e| {
-                    (e.code().map(str::to_owned), format!("{e:?}"))
-                }),
+                clients
+                    .ec2
+                    .describe_vpcs()
+                    .send()
+                    .await
+                    .err()
+                    .map(|e| (e.code().map(str::to_owned), format!("{e:?}"))),
             ),
             (
                 "s3:ListBuckets",
-                clients.s3.list_buckets().send().await.err().map(|e| {
-                    (e.code().map(str::to_owned), format!("{e:?}"))
-                }),
+                clients
+                    .s3
+                    .list_buckets()
+                    .send()
+                    .await
+                    .err()
+                    .map(|e| (e.code().map(str::to_owned), format!("{e:?}"))),
             ),
         ];
         let stats = proxy.stats();
@@ -249,7 +269,8 @@ async fn the_walkthrough_applies_under_20_percent_faults_without_duplicates() {
     let applied = success_json(&out);
     assert_eq!(applied["result"], "success", "{}", text(&out));
     assert!(
-        stats.faults.contains_key("internal_error_after") || stats.faults.contains_key("reset_after"),
+        stats.faults.contains_key("internal_error_after")
+            || stats.faults.contains_key("reset_after"),
         "the run must include faults after forwarding: {stats:?}"
     );
 

@@ -5,12 +5,12 @@ use crate::engine::{EnvRef, Job};
 use crate::graph::Graph;
 use crate::loader::{ResolvedStack, StackFiles};
 use crate::model::{ComponentId, ComponentKind, ComponentSpec, EnvValue};
-use crate::source::Span;
-use crate::yaml::{Node, Value, deep_merge};
 use crate::plan::{Action, CurrentComponent, DesiredComponent, Plan};
 use crate::policy::is_production;
 use crate::reconcile::{Inputs, ResourceContext};
+use crate::source::Span;
 use crate::state::{ComponentState, StateDocument};
+use crate::yaml::{Node, Value, deep_merge};
 use std::collections::BTreeMap;
 
 /// One component as the stack files want it, ready to plan and apply.
@@ -379,7 +379,7 @@ mod tests {
     #[test]
     fn secret_references_point_where_they_are_written() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let root = dir.path().join("np");
+        let root = dir.path().join("notification-platform");
         copy_dir(
             &Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/notification-platform"),
             &root,
@@ -430,13 +430,7 @@ mod tests {
             .find(|r| r.0 == "email-service/database")
             .expect("db");
         assert_eq!(
-            (
-                db.1.as_str(),
-                db.2.as_deref(),
-                db.4.as_str(),
-                db.5,
-                db.6
-            ),
+            (db.1.as_str(), db.2.as_deref(), db.4.as_str(), db.5, db.6),
             (
                 "/staging/db",
                 Some("pw"),

@@ -129,7 +129,17 @@ fn is_null(text: &str) -> bool {
     matches!(text, "" | "~" | "null" | "Null" | "NULL")
 }
 
-fn span_of(source: SourceId, sp: &saphyr_parser::Span) -> Span {
+/// `end` is the position just after the text: the parser places empty values at the end
+/// of input on the line after the last one, where no diagnostic may point.
+fn span_of(source: SourceId, sp: &saphyr_parser::Span, end: (u32, u32)) -> Span {
+    if sp.start.line() as u32 > end.0 {
+        return Span {
+            source,
+            line: end.0,
+            column: end.1,
+            len: 0,
+        };
+    }
     let len = if sp.end.line() == sp.start.line() {
         sp.end.col().saturating_sub(sp.start.col()) as u32
     } else {
@@ -143,25 +153,31 @@ fn span_of(source: SourceId, sp: &saphyr_parser::Span) -> Span {
     }
 }
 
+/// The last line of `text` (1-based, as `split('\n')` counts) and the column after it.
+fn end_of(text: &str) -> (u32, u32) {
+    let lines = text.split('\n').count();
+    let last = text.rsplit('\n').next().unwrap_or("");
+    (lines as u32, last.chars().count() as u32 + 1)
+}
+
 /// A syntax error's position, kept inside `text`: at the end of input the parser may report
 /// the line after the last one (text without a final line break), and a diagnostic must
 /// point at a line that exists (found by fuzzing, `core/tests/fuzz_loader.rs`).
 fn error_span(source: SourceId, text: &str, line: usize, column: usize) -> Span {
-    let lines = text.split('\n').count();
-    let (line, column) = if line > lines {
-        let last = text.rsplit('\n').next().unwrap_or("");
-        (lines, last.chars().count() + 1)
+    let end = end_of(text);
+    let (line, column) = if line as u32 > end.0 {
+        end
     } else {
         let width = text
             .split('\n')
             .nth(line - 1)
             .map_or(0, |l| l.chars().count());
-        (line, column.min(width + 1))
+        (line as u32, column.min(width + 1) as u32)
     };
     Span {
         source,
-        line: line as u32,
-        column: column as u32,
+        line,
+        column,
         len: 1,
     }
 }
@@ -182,6 +198,7 @@ pub fn parse_document(source: SourceId, text: &str) -> Result<Node, Vec<Diagnost
     let mut documents: Vec<Node> = Vec::new();
     let mut extra_doc_span: Option<Span> = None;
     let mut doc_count = 0usize;
+    let end = end_of(text);
 
     for event in Parser::new_from_str(text) {
         let (event, raw_span) = match event {
@@ -196,7 +213,7 @@ pub fn parse_document(source: SourceId, text: &str) -> Result<Node, Vec<Diagnost
                 return Err(diags);
             }
         };
-        let span = span_of(source, &raw_span);
+        let span = span_of(source, &raw_span, end);
         let finished: Option<(Node, usize)> = match event {
             Event::DocumentStart(_) => {
                 doc_count += 1;
@@ -380,6 +397,16 @@ mod tests {
         assert_eq!(errs[0].code, "E001");
         let span = errs[0].span().expect("span");
         assert_eq!((span.line, span.column), (3, 4), "{errs:?}");
+    }
+
+    #[test]
+    fn values_at_the_end_of_input_stay_on_the_last_line() {
+        // Found by fuzzing: an empty key at the end of a file without a final line break
+        // was placed on the line after the last one.
+        let node = parse("? ").expect("a map with an empty key");
+        let entry = &node.as_map().expect("map")[0];
+        assert_eq!(entry.key_span.line, 1, "{entry:?}");
+        assert!(entry.value.span.line <= 1, "{entry:?}");
     }
 
     #[test]

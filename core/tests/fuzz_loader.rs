@@ -484,3 +484,34 @@ fn mutated_fixtures_give_placed_diagnostics_and_never_panic() {
         cases()
     );
 }
+
+/// The fuzzer's find: a config file that is not UTF-8 passed `validate`, then plan failed
+/// reading it. It is now `E080` at the `files` entry.
+#[test]
+fn a_config_file_that_is_not_text_is_reported_where_it_is_listed() {
+    let scratch = tempfile::tempdir().unwrap();
+    let root = scratch.path().join("notification-platform");
+    copy_dir(&fixture(), &root);
+    let config = root.join("services/email-service/components/api/configs/app.yaml");
+    std::fs::write(&config, [b'a', b':', b' ', 0xff, 0xfe, b'\n']).unwrap();
+    let options = ValidateOptions {
+        environment: Some("development".to_string()),
+        variables: Variables::new(),
+        undefined_variables: Severity::Note,
+    };
+    let mut sources = Sources::default();
+    let report = validate(&root, &options, &mut sources);
+    let errors: Vec<&Diagnostic> = report
+        .diagnostics
+        .iter()
+        .filter(|d| d.severity == Severity::Error)
+        .collect();
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert_eq!(errors[0].code, "E080");
+    assert!(errors[0].message.contains("UTF-8"), "{}", errors[0].message);
+    let Location::At(span) = errors[0].location else {
+        panic!("no position: {:?}", errors[0]);
+    };
+    assert!(sources.get(span.source).path.ends_with("microservice.yaml"));
+    assert_eq!((span.line, span.column), (40, 9));
+}

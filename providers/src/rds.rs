@@ -38,6 +38,10 @@ pub const ID_SUBNET_GROUP: &str = "db_subnet_group";
 pub const ID_PARAMETER_GROUP: &str = "db_parameter_group";
 pub const ID_SECURITY_GROUP: &str = "security_group_id";
 pub const ID_CLIENT_SECURITY_GROUP: &str = "client_security_group_id";
+/// Not an AWS id: the `allocatedGB` the last apply asked for, recorded only with storage
+/// autoscaling on. A live size is "as asked" anywhere from it up to the limit, and `read`
+/// has no spec to take it from.
+pub const ID_ALLOCATED_FLOOR_GB: &str = "allocated_gb_floor";
 
 /// Used when the spec sets no window: AWS would otherwise pick one at random, which would
 /// show as a change on every plan. Backup before maintenance, both in the UTC night.
@@ -196,6 +200,11 @@ fn autoscaling_limit(max_allocated_gb: Option<u32>, allocated_gb: u32) -> Option
     max_allocated_gb.filter(|&max| max > allocated_gb)
 }
 
+/// The floor to record for `spec`: its `allocatedGB` when storage autoscaling is on.
+fn autoscaling_floor(spec: &RdsSpec) -> Option<u32> {
+    autoscaling_limit(spec.max_allocated_gb, spec.allocated_gb).map(|_| spec.allocated_gb)
+}
+
 fn gb(value: Option<i32>) -> u32 {
     value.and_then(|v| u32::try_from(v).ok()).unwrap_or(0)
 }
@@ -206,6 +215,60 @@ fn int(value: u32) -> i32 {
 
 // ---------------------------------------------------------------- managed fields
 
+/// Allocated storage as panka manages it.
+///
+/// With storage autoscaling RDS grows the volume by itself, from the spec's `allocatedGB`
+/// up to `maxAllocatedGB`; any live size in that range is what the spec asks for, so both
+/// sides normalise to the range (`"20-100 (autoscaled)"`, one leaf in the plan's diff). A
+/// live size outside it, or without autoscaling, is the plain number.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Allocated {
+    /// The size asked for (desired) or the live size (read).
+    gb: u32,
+    /// `(floor, limit)` while autoscaling covers `gb`.
+    autoscaled: Option<(u32, u32)>,
+}
+
+impl Allocated {
+    fn wanted(allocated_gb: u32, max_allocated_gb: Option<u32>) -> Self {
+        Allocated {
+            gb: allocated_gb,
+            autoscaled: autoscaling_limit(max_allocated_gb, allocated_gb)
+                .map(|max| (allocated_gb, max)),
+        }
+    }
+
+    /// The live size `gb` against the limit RDS reports and the floor the last apply
+    /// asked for (the live size itself when unknown).
+    fn live(gb: u32, max_allocated_gb: Option<u32>, floor: Option<u32>) -> Self {
+        let floor = floor.unwrap_or(gb);
+        let autoscaled = autoscaling_limit(max_allocated_gb, floor)
+            .filter(|&max| (floor..=max).contains(&gb))
+            .map(|max| (floor, max));
+        Allocated { gb, autoscaled }
+    }
+
+    /// The size to ask RDS for to reach `desired` from `self`, if any. Under autoscaling
+    /// only a live size below the wanted floor needs one: above it, RDS grew the volume,
+    /// and storage never shrinks.
+    fn change_to(&self, desired: &Allocated) -> Option<u32> {
+        let needed = match desired.autoscaled {
+            Some(_) => self.gb < desired.gb,
+            None => self.gb != desired.gb,
+        };
+        needed.then_some(desired.gb)
+    }
+}
+
+impl Serialize for Allocated {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self.autoscaled {
+            Some((floor, max)) => serializer.serialize_str(&format!("{floor}-{max} (autoscaled)")),
+            None => serializer.serialize_u32(self.gb),
+        }
+    }
+}
+
 /// The managed fields of an RDS component, as `normalise` and `read` return them.
 /// The password is not one of them.
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -215,7 +278,7 @@ struct Fields {
     engine_version: String,
     instance_class: String,
     storage_type: String,
-    allocated_gb: u32,
+    allocated_gb: Allocated,
     max_allocated_gb: Option<u32>,
     iops: Option<u32>,
     multi_az: bool,
@@ -245,7 +308,7 @@ fn desired_fields(ctx: &ResourceContext, spec: &RdsSpec) -> Fields {
         engine_version: spec.engine_version.clone(),
         instance_class: spec.instance_class.clone(),
         storage_type: spec.storage_type.to_string(),
-        allocated_gb: spec.allocated_gb,
+        allocated_gb: Allocated::wanted(spec.allocated_gb, spec.max_allocated_gb),
         max_allocated_gb: autoscaling_limit(spec.max_allocated_gb, spec.allocated_gb),
         iops: effective_iops(spec.storage_type, spec.allocated_gb, spec.iops),
         multi_az: spec.multi_az,
@@ -271,8 +334,13 @@ fn desired_fields(ctx: &ResourceContext, spec: &RdsSpec) -> Fields {
 
 /// The live fields. Changes pending for the maintenance window count as made: they are
 /// scheduled, and showing them again on every plan until the window would invite a
-/// second, identical change.
-fn live_fields(instance: &DbInstance, parameters: BTreeMap<String, String>) -> Fields {
+/// second, identical change. `floor`: the storage the last apply asked for, when it
+/// turned storage autoscaling on ([`ID_ALLOCATED_FLOOR_GB`]).
+fn live_fields(
+    instance: &DbInstance,
+    parameters: BTreeMap<String, String>,
+    floor: Option<u32>,
+) -> Fields {
     let pending = instance.pending_modified_values();
     let engine = instance.engine().unwrap_or_default();
     let engine_version = pending
@@ -286,6 +354,7 @@ fn live_fields(instance: &DbInstance, parameters: BTreeMap<String, String>) -> F
     let allocated_gb = gb(pending
         .and_then(|p| p.allocated_storage())
         .or(instance.allocated_storage()));
+    let max_allocated = instance.max_allocated_storage().map(|m| gb(Some(m)));
     let iops = pending
         .and_then(|p| p.iops())
         .or(instance.iops())
@@ -306,11 +375,8 @@ fn live_fields(instance: &DbInstance, parameters: BTreeMap<String, String>) -> F
             .unwrap_or_default()
             .to_string(),
         storage_type: storage_type.to_string(),
-        allocated_gb,
-        max_allocated_gb: autoscaling_limit(
-            instance.max_allocated_storage().map(|m| gb(Some(m))),
-            allocated_gb,
-        ),
+        allocated_gb: Allocated::live(allocated_gb, max_allocated, floor),
+        max_allocated_gb: autoscaling_limit(max_allocated, floor.unwrap_or(allocated_gb)),
         iops: effective_iops(storage_type, allocated_gb, iops),
         multi_az: pending
             .and_then(|p| p.multi_az())
@@ -386,12 +452,12 @@ fn changes(current: &Fields, desired: &Fields) -> Changes {
     fn changed<T: PartialEq + Clone>(current: &T, desired: &T) -> Option<T> {
         (current != desired).then(|| desired.clone())
     }
-    let storage_changed = current.storage_type != desired.storage_type
-        || current.allocated_gb != desired.allocated_gb;
+    let allocated_gb = current.allocated_gb.change_to(&desired.allocated_gb);
+    let storage_changed = current.storage_type != desired.storage_type || allocated_gb.is_some();
     let iops = if current.iops != desired.iops
         || (storage_changed && desired.storage_type.starts_with("io"))
     {
-        requested_iops(&desired.storage_type, desired.allocated_gb, desired.iops)
+        requested_iops(&desired.storage_type, desired.allocated_gb.gb, desired.iops)
     } else {
         None
     };
@@ -399,9 +465,9 @@ fn changes(current: &Fields, desired: &Fields) -> Changes {
         instance_class: changed(&current.instance_class, &desired.instance_class),
         engine_version: changed(&current.engine_version, &desired.engine_version),
         storage_type: changed(&current.storage_type, &desired.storage_type),
-        allocated_gb: changed(&current.allocated_gb, &desired.allocated_gb),
+        allocated_gb,
         max_allocated_gb: changed(&current.max_allocated_gb, &desired.max_allocated_gb)
-            .map(|max| max.unwrap_or(desired.allocated_gb)),
+            .map(|max| max.unwrap_or(desired.allocated_gb.gb)),
         iops,
         multi_az: changed(&current.multi_az, &desired.multi_az),
         publicly_accessible: changed(&current.publicly_accessible, &desired.publicly_accessible),
@@ -979,6 +1045,7 @@ impl RdsReconciler {
         &self,
         names: &Names,
         instance: &DbInstance,
+        floor: Option<u32>,
     ) -> Result<Observed, ProviderError> {
         let parameter_group = instance
             .db_parameter_groups()
@@ -992,7 +1059,7 @@ impl RdsReconciler {
             .unwrap_or(&names.subnet_group)
             .to_string();
         let parameters = self.user_parameters(&parameter_group).await?;
-        let fields = live_fields(instance, parameters);
+        let fields = live_fields(instance, parameters, floor);
         let (db_group, client_group) = match instance.db_subnet_group().and_then(|g| g.vpc_id()) {
             Some(vpc_id) => tokio::try_join!(
                 network::find_security_group(&self.ec2, vpc_id, &names.db_security_group),
@@ -1015,6 +1082,7 @@ impl RdsReconciler {
             (ID_PARAMETER_GROUP.to_string(), parameter_group),
         ]);
         physical_ids.extend(db_group_id.map(|id| (ID_SECURITY_GROUP.to_string(), id)));
+        physical_ids.extend(floor.map(|gb| (ID_ALLOCATED_FLOOR_GB.to_string(), gb.to_string())));
         physical_ids.extend(
             client_group_id
                 .clone()
@@ -1263,8 +1331,11 @@ impl Reconciler for RdsReconciler {
         known: &KnownIds,
     ) -> Result<Option<Observed>, ProviderError> {
         let names = Names::new(ctx, known)?;
+        let floor = known
+            .get(ID_ALLOCATED_FLOOR_GB)
+            .and_then(|gb| gb.parse().ok());
         match self.describe_instance(&names.instance).await? {
-            Some(instance) => self.observe(&names, &instance).await.map(Some),
+            Some(instance) => self.observe(&names, &instance, floor).await.map(Some),
             None => Ok(None),
         }
     }
@@ -1310,7 +1381,8 @@ impl Reconciler for RdsReconciler {
                 .await?;
         }
         let instance = self.described(&names.instance).await?;
-        self.observe(&names, &instance).await
+        self.observe(&names, &instance, autoscaling_floor(spec))
+            .await
     }
 
     /// Production changes wait for the maintenance window (`ApplyImmediately` is off);
@@ -1328,7 +1400,7 @@ impl Reconciler for RdsReconciler {
         let Some(instance) = self.check_ownership(ctx, &names, &network.vpc_id).await? else {
             return Err(not_found(&names.instance));
         };
-        let current = live_fields(&instance, BTreeMap::new());
+        let current = live_fields(&instance, BTreeMap::new(), autoscaling_floor(spec));
         let desired = desired_fields(ctx, spec);
         let replace = replacement_needed(&current, &desired);
         if !replace.is_empty() {
@@ -1373,7 +1445,8 @@ impl Reconciler for RdsReconciler {
                 .await?;
         }
         let instance = self.described(&names.instance).await?;
-        self.observe(&names, &instance).await
+        self.observe(&names, &instance, autoscaling_floor(spec))
+            .await
     }
 
     async fn delete(
@@ -1610,11 +1683,11 @@ mod tests {
                     .build(),
             )
             .build();
-        let fields = live_fields(&live, BTreeMap::new());
+        let fields = live_fields(&live, BTreeMap::new(), None);
         assert_eq!(
             (
                 fields.instance_class.as_str(),
-                fields.allocated_gb,
+                fields.allocated_gb.gb,
                 fields.port
             ),
             ("db.t3.medium", 50, 5432)
@@ -1646,6 +1719,60 @@ mod tests {
             Some(20),
             "off is max = allocated"
         );
+    }
+
+    #[test]
+    fn autoscaled_storage_compares_by_range() {
+        let mut autoscaled = spec();
+        autoscaled.max_allocated_gb = Some(100);
+        let desired = desired_fields(&ctx(false), &autoscaled);
+        assert_eq!(desired.to_json()["allocated_gb"], "20-100 (autoscaled)");
+        assert_eq!(desired.to_json()["max_allocated_gb"], 100);
+        let grown = |gb: i32| {
+            DbInstance::builder()
+                .engine("postgres")
+                .engine_version("15.4")
+                .storage_type("gp3")
+                .allocated_storage(gb)
+                .max_allocated_storage(100)
+                .build()
+        };
+        for gb in [20, 35, 100] {
+            let live = live_fields(&grown(gb), BTreeMap::new(), Some(20));
+            assert_eq!(
+                live.to_json()["allocated_gb"],
+                desired.to_json()["allocated_gb"],
+                "{gb} GB is within 20-100"
+            );
+            assert_eq!(live.max_allocated_gb, Some(100));
+            let storage = changes(&live, &desired);
+            assert_eq!(
+                (storage.allocated_gb, storage.max_allocated_gb, storage.iops),
+                (None, None, None),
+                "{gb} GB"
+            );
+        }
+        // Above the limit (raised by hand): a plain number, and nothing to shrink.
+        let above = live_fields(&grown(150), BTreeMap::new(), Some(20));
+        assert_eq!(above.to_json()["allocated_gb"], 150);
+        assert_eq!(changes(&above, &desired).allocated_gb, None);
+
+        // A floor raised above the live size is a change that grows the volume.
+        let mut raised = autoscaled.clone();
+        raised.allocated_gb = 50;
+        let raised = desired_fields(&ctx(false), &raised);
+        let live = live_fields(&grown(35), BTreeMap::new(), Some(20));
+        assert_eq!(changes(&live, &raised).allocated_gb, Some(50));
+        // Below the live size it changes nothing in AWS.
+        let live = live_fields(&grown(60), BTreeMap::new(), Some(50));
+        assert_eq!(
+            live.to_json()["allocated_gb"],
+            raised.to_json()["allocated_gb"]
+        );
+
+        // Without a recorded floor the live size is the floor.
+        let adopted = live_fields(&grown(35), BTreeMap::new(), None);
+        assert_eq!(adopted.to_json()["allocated_gb"], "35-100 (autoscaled)");
     }
 
     #[test]

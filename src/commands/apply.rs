@@ -1,4 +1,4 @@
-//! `panka apply`: lock → plan → approval → execute in waves → release.
+//! `panka apply`: lock → plan → secrets preflight → approval → execute in waves → release.
 
 use super::deploy::{Deployment, under_lock};
 use super::{Exit, planning, target};
@@ -7,6 +7,10 @@ use crate::error::UserError;
 use crate::output::Ui;
 use crate::settings::ProcessEnv;
 use panka_core::reconcile::DeleteOptions;
+use panka_providers::reconcilers::Reconcilers;
+use std::collections::BTreeSet;
+use std::path::Path;
+use std::sync::Arc;
 use std::time::Instant;
 
 pub async fn run(
@@ -17,7 +21,13 @@ pub async fn run(
 ) -> anyhow::Result<Exit> {
     let started = Instant::now();
     let p = &args.plan;
-    let loaded = planning::load(
+    // A saved plan is read before anything else: a wrong file fails before any AWS call,
+    // and the plan's targets are the ones this apply uses.
+    let saved = match &args.plan_file {
+        Some(file) => Some(read_saved_plan(&env.cwd.join(file))?),
+        None => None,
+    };
+    let (loaded, secrets) = planning::load_with_secrets(
         p.target.stack.stack.as_deref(),
         p.target.environment.as_ref(),
         &p.vars,
@@ -25,10 +35,14 @@ pub async fn run(
         env,
         ui,
     )?;
+    let names = target_names(&p.targets, saved.as_ref())?;
+    let targets = planning::targets(&names, &loaded)?;
     let t = target::for_loaded(&loaded, global, env).await?;
-    let reconcilers = planning::reconcilers(&loaded, global, env).await;
+    let clients = planning::aws_clients(&loaded, global, env).await;
+    let reconcilers = Arc::new(Reconcilers::new(&clients));
     let execution = &args.execution;
-    let (t, loaded, reconcilers) = (&t, &loaded, &reconcilers);
+    let (t, loaded, reconcilers, clients, targets, secrets) =
+        (&t, &loaded, &reconcilers, &clients, &targets, &secrets);
     under_lock(
         t,
         "apply",
@@ -39,9 +53,11 @@ pub async fn run(
         |lock| async move {
             let planned =
                 planning::compute(loaded, &t.backends, reconcilers, &t.key, p.refresh).await?;
-            if let Some(file) = &args.plan_file {
-                check_saved_plan(&env.cwd.join(file), &planned.plan)?;
+            let planned = planning::restrict(planned, loaded, targets);
+            if let Some(saved) = &saved {
+                check_saved_plan(saved, &planned.plan)?;
             }
+            planning::preflight_secrets(secrets, &planned.plan, clients).await?;
             let deployment = Deployment {
                 operation: "apply",
                 loaded,
@@ -63,12 +79,8 @@ pub async fn run(
     .await
 }
 
-/// A saved plan may be applied only against the state it was made from, and only while
-/// the stack files still give exactly that plan: apply does what the plan says.
-fn check_saved_plan(
-    path: &std::path::Path,
-    current: &panka_core::plan::Plan,
-) -> anyhow::Result<()> {
+/// The saved plan document (`panka plan --out FILE`).
+fn read_saved_plan(path: &Path) -> anyhow::Result<serde_json::Value> {
     let text = std::fs::read_to_string(path).map_err(|e| {
         UserError::new(format!(
             "cannot read the saved plan {}: {e}",
@@ -78,6 +90,56 @@ fn check_saved_plan(
     let saved: serde_json::Value = serde_json::from_str(&text).map_err(|e| {
         UserError::new(format!("{} is not a saved panka plan: {e}", path.display()))
     })?;
+    if !saved["plan"].is_object() {
+        return Err(UserError::new(format!(
+            "{} is not a saved panka plan: it has no `plan`",
+            path.display()
+        ))
+        .hint("save one with `panka plan --out FILE`")
+        .into());
+    }
+    Ok(saved)
+}
+
+/// The targets of this apply: `--target`, or those of the saved plan (the same ones when
+/// both are given: a saved plan applies exactly as it was made).
+fn target_names(
+    given: &[String],
+    saved: Option<&serde_json::Value>,
+) -> anyhow::Result<Vec<String>> {
+    let Some(saved) = saved else {
+        return Ok(given.to_vec());
+    };
+    let recorded: Vec<String> = saved["plan"]["targets"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|v| v.as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default();
+    let as_set = |names: &[String]| names.iter().cloned().collect::<BTreeSet<String>>();
+    if !given.is_empty() && as_set(given) != as_set(&recorded) {
+        return Err(UserError::new(format!(
+            "the saved plan was made with {}, not with the --target given here",
+            if recorded.is_empty() {
+                "no --target".to_string()
+            } else {
+                format!("--target {}", recorded.join(", "))
+            }
+        ))
+        .hint("apply the saved plan without --target (it keeps its own), or make a new plan")
+        .into());
+    }
+    Ok(recorded)
+}
+
+/// A saved plan may be applied only against the state it was made from, and only while
+/// the stack files still give exactly that plan: apply does what the plan says.
+fn check_saved_plan(
+    saved: &serde_json::Value,
+    current: &panka_core::plan::Plan,
+) -> anyhow::Result<()> {
     let saved_plan = &saved["plan"];
     let now = serde_json::to_value(current)?;
     if saved_plan["based_on"] != now["based_on"] {

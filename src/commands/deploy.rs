@@ -148,7 +148,12 @@ impl Deployment<'_> {
             return Ok(Exit::Success);
         }
         if !ui.is_json() {
-            ui.out(&plan_box::render(&plan, self.pieces, &planned.estimate));
+            ui.out(&plan_box::render(
+                &plan,
+                self.pieces,
+                &planned.estimate,
+                &planned.durations,
+            ));
         }
         let dangerous = plan.dangerous();
         if !dangerous.is_empty() && !self.execution.allow_dangerous {
@@ -262,14 +267,14 @@ impl Deployment<'_> {
             deployment_id: deployment_id.clone(),
             delete_options: self.delete_options,
         };
-        let progress = Arc::new(Progress::new(ui.is_json()));
+        let progress = Arc::new(Progress::for_plan(&plan, ui.is_json(), env.no_color));
         let work = jobs(&plan, self.pieces, &loaded.stack, &loaded.environment);
         let outcome = execute(
             work,
             self.reconcilers.clone(),
             &mut state,
             &options,
-            progress,
+            progress.clone(),
             cancel_rx,
         )
         .await;
@@ -283,6 +288,7 @@ impl Deployment<'_> {
         };
         record.result = result;
         record.duration_s = Some(self.started.elapsed().as_secs_f64());
+        record.durations_s = progress.durations();
         let recorded = t.backends.store.put_deployment(&t.key, &record).await;
         let outputs = outputs(&state.state.components);
         if ui.is_json() {

@@ -428,8 +428,7 @@ async fn all(
             }
             text.push('\n');
         }
-        let owned: Vec<DriftReport> = reports.iter().map(|r| (*r).clone()).collect();
-        text.push_str(drift_report::summary_all(&owned, failed, p).trim_start_matches('\n'));
+        text.push_str(drift_report::summary_all(&reports, failed, p).trim_start_matches('\n'));
         ui.out(&text);
     }
     Ok(if failed > 0 {

@@ -108,12 +108,7 @@ pub async fn run(
         Some(ComponentKind::MicroService) => {}
         Some(other) => {
             let err = UserError::new(format!(
-                "{id} is {} {other} component: only MicroService components have logs",
-                if matches!(other, ComponentKind::Rds) {
-                    "an"
-                } else {
-                    "a"
-                }
+                "{id} is of kind {other}: only MicroService components have logs"
             ));
             let names = with_logs();
             return Err(if names.is_empty() {

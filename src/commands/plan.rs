@@ -5,16 +5,22 @@ use crate::cli::{GlobalArgs, PlanArgs};
 use crate::output::Ui;
 use crate::render::plan_box;
 use crate::settings::ProcessEnv;
-use panka_core::plan::{Action, Plan};
+use panka_core::plan::{Action, DurationHistory, Plan};
 use serde_json::json;
 use std::fmt::Write as _;
 
-pub fn plan_json(plan: &Plan, estimate: &panka_core::cost::Estimate) -> serde_json::Value {
+pub fn plan_json(
+    plan: &Plan,
+    estimate: &panka_core::cost::Estimate,
+    durations: &DurationHistory,
+) -> serde_json::Value {
     json!({
         "format_version": 1,
         "stack": plan.stack,
         "environment": plan.environment,
         "based_on": plan.based_on,
+        "targeted": !plan.targets.is_empty(),
+        "targets": plan.targets,
         "changes": plan.changes().map(|c| json!({
             "component": c.component.to_string(),
             "kind": c.kind.name(),
@@ -35,7 +41,7 @@ pub fn plan_json(plan: &Plan, estimate: &panka_core::cost::Estimate) -> serde_js
             "delete": plan.summary.delete,
         },
         "estimated_monthly_cost_usd": estimate.monthly_usd,
-        "estimated_duration_s": plan_box::estimated_duration(plan).as_secs(),
+        "estimated_duration_s": plan_box::estimated_duration(plan, durations).as_secs(),
         "dangerous": plan.dangerous().iter().map(|c| json!({
             "component": c.component.to_string(),
             "kind": c.kind.name(),
@@ -58,10 +64,12 @@ pub async fn run(
         env,
         ui,
     )?;
+    let targets = planning::targets(&args.targets, &loaded)?;
     let t = target::for_loaded(&loaded, global, env).await?;
     let reconcilers = planning::reconcilers(&loaded, global, env).await;
     let planned =
         planning::compute(&loaded, &t.backends, &reconcilers, &t.key, args.refresh).await?;
+    let planned = planning::restrict(planned, &loaded, &targets);
 
     if let Some(path) = &args.out {
         let saved = json!({"format_version": 1, "plan": planned.plan});
@@ -70,7 +78,11 @@ pub async fn run(
             .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", path.display()))?;
     }
     if ui.is_json() {
-        ui.json(&plan_json(&planned.plan, &planned.estimate));
+        ui.json(&plan_json(
+            &planned.plan,
+            &planned.estimate,
+            &planned.durations,
+        ));
     } else {
         let s = &loaded.stack;
         let mut text = String::new();
@@ -123,6 +135,7 @@ pub async fn run(
             &planned.plan,
             &loaded.pieces,
             &planned.estimate,
+            &planned.durations,
         ));
         ui.out(&text);
     }

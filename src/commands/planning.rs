@@ -12,14 +12,17 @@ use panka_core::diag::{Diagnostics, Severity};
 use panka_core::graph::{Graph, report_cycles};
 use panka_core::loader::{ResolveOptions, ResolvedStack, read_stack_files, resolve};
 use panka_core::model::{ComponentId, ComponentSpec};
-use panka_core::plan::{BasedOn, Plan, plan};
+use panka_core::plan::estimate::HISTORY_RECORDS;
+use panka_core::plan::{Action, BasedOn, DurationHistory, Plan, plan};
 use panka_core::source::Sources;
 use panka_core::state::{StateKey, VersionedState};
 use panka_providers::aws::{AwsClients, load_sdk_config};
 use panka_providers::reconcilers::Reconcilers;
-use std::collections::BTreeMap;
+use panka_providers::secrets::{PreflightError, SecretCheck, SecretUse, preflight_checks};
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
+#[derive(Clone)]
 pub struct Loaded {
     pub stack_dir: std::path::PathBuf,
     pub stack: ResolvedStack,
@@ -28,6 +31,11 @@ pub struct Loaded {
     pub config: crate::config::Config,
     pub version: String,
 }
+
+/// Every secret reference of a loaded stack, at the `file:line:column` it is written
+/// (what apply's preflight checks).
+#[derive(Clone, Debug, Default)]
+pub struct SecretRefs(pub Vec<SecretCheck>);
 
 /// Loads, validates (errors stop here: nothing in AWS is touched) and resolves the stack.
 pub fn load(
@@ -38,6 +46,27 @@ pub fn load(
     env: &ProcessEnv,
     ui: &Ui,
 ) -> anyhow::Result<Loaded> {
+    load_with(
+        stack_arg,
+        environment_arg,
+        vars,
+        Severity::Error,
+        global,
+        env,
+        ui,
+    )
+    .map(|(loaded, _)| loaded)
+}
+
+/// [`load`], with the stack's secret references and their positions (for apply).
+pub fn load_with_secrets(
+    stack_arg: Option<&str>,
+    environment_arg: Option<&String>,
+    vars: &VariableArgs,
+    global: &GlobalArgs,
+    env: &ProcessEnv,
+    ui: &Ui,
+) -> anyhow::Result<(Loaded, SecretRefs)> {
     load_with(
         stack_arg,
         environment_arg,
@@ -72,6 +101,7 @@ pub fn load_for_context(
         env,
         ui,
     )
+    .map(|(loaded, _)| loaded)
 }
 
 fn load_with(
@@ -82,7 +112,7 @@ fn load_with(
     global: &GlobalArgs,
     env: &ProcessEnv,
     ui: &Ui,
-) -> anyhow::Result<Loaded> {
+) -> anyhow::Result<(Loaded, SecretRefs)> {
     let stack_dir = crate::stack_dir::find_stack(stack_arg, &env.cwd)?;
     let environment = settings::environment(environment_arg, env);
     if let Some(problem) = panka_core::names::dns_name_problem(&environment) {
@@ -131,14 +161,169 @@ fn load_with(
     }
     let pieces = pieces(&stack, &graph, &environment).map_err(UserError::new)?;
     let version = variables.get("VERSION").unwrap_or_default().to_string();
-    Ok(Loaded {
+    let secrets = panka_core::desired::secret_refs(&files, &stack)
+        .into_iter()
+        .map(|r| {
+            let (file, line, column) = match r.span {
+                Some(span) => (
+                    sources.get(span.source).display.clone(),
+                    span.line,
+                    span.column,
+                ),
+                None => (String::new(), 0, 0),
+            };
+            SecretCheck {
+                at: SecretUse {
+                    secret_ref: r.secret_ref,
+                    component: r.component,
+                    file,
+                    line,
+                    column,
+                },
+                key: r.key,
+                password: r.password,
+            }
+        })
+        .collect();
+    let loaded = Loaded {
         stack_dir,
         stack,
         environment,
         pieces,
         config,
         version,
-    })
+    };
+    Ok((loaded, SecretRefs(secrets)))
+}
+
+/// The components `--target` names (`service/component`, repeatable), checked against the
+/// stack files before anything touches AWS: every unknown one is reported at once, with
+/// a did-you-mean.
+pub fn targets(names: &[String], loaded: &Loaded) -> anyhow::Result<BTreeSet<ComponentId>> {
+    let known: Vec<String> = loaded.pieces.iter().map(|p| p.id().to_string()).collect();
+    let mut found = BTreeSet::new();
+    let mut unknown: Vec<String> = Vec::new();
+    for name in names {
+        let id = ComponentId::parse(name, "").filter(|id| !id.service.is_empty());
+        match id {
+            Some(id) if known.contains(&id.to_string()) => {
+                found.insert(id);
+            }
+            _ => {
+                // A bare component name is most likely `service/component` abbreviated.
+                let same_name: Vec<&String> = known
+                    .iter()
+                    .filter(|k| k.rsplit('/').next() == Some(name.as_str()))
+                    .collect();
+                let suggestion = match same_name.as_slice() {
+                    [one] => Some(one.as_str()),
+                    _ => panka_core::read::did_you_mean(name, known.iter().map(String::as_str)),
+                };
+                unknown.push(match suggestion {
+                    Some(s) => format!("`{name}` (did you mean `{s}`?)"),
+                    None => format!("`{name}`"),
+                });
+            }
+        }
+    }
+    if unknown.is_empty() {
+        return Ok(found);
+    }
+    Err(UserError::new(format!(
+        "--target names {} that {} not in the stack: {}",
+        if unknown.len() == 1 {
+            "a component"
+        } else {
+            "components"
+        },
+        if unknown.len() == 1 { "is" } else { "are" },
+        unknown.join(", ")
+    ))
+    .hint(format!(
+        "targets are `service/component`; this stack has: {} (a component removed from the \
+         files is deleted by an apply without --target)",
+        known.join(", ")
+    ))
+    .into())
+}
+
+/// The plan limited to `targets` and what they depend on (no targets: unchanged).
+pub fn restrict(mut planned: Planned, loaded: &Loaded, targets: &BTreeSet<ComponentId>) -> Planned {
+    let dependencies: BTreeMap<ComponentId, Vec<ComponentId>> = loaded
+        .pieces
+        .iter()
+        .map(|p| (p.id().clone(), p.depends_on.clone()))
+        .collect();
+    planned.plan = panka_core::plan::target::restrict(planned.plan, targets, &dependencies);
+    planned
+}
+
+/// Checks, before any change, that every secret the plan's creates and updates refer to
+/// exists and can be used (see `secrets::preflight_checks`); nothing else is touched.
+///
+/// Errors: one message naming every unusable reference at its `file:line:column`, with
+/// the component and the secret; or the AWS error when the check itself failed.
+pub async fn preflight_secrets(
+    secrets: &SecretRefs,
+    plan: &Plan,
+    clients: &AwsClients,
+) -> anyhow::Result<()> {
+    let changing: BTreeSet<&ComponentId> = plan
+        .changes()
+        .filter(|c| matches!(c.action, Action::Create | Action::Update | Action::Replace))
+        .map(|c| &c.component)
+        .collect();
+    let checks: Vec<SecretCheck> = secrets
+        .0
+        .iter()
+        .filter(|c| changing.contains(&c.at.component))
+        .cloned()
+        .collect();
+    if checks.is_empty() {
+        return Ok(());
+    }
+    match preflight_checks(&clients.secretsmanager, &checks).await {
+        Ok(()) => Ok(()),
+        Err(PreflightError::Missing(missing)) => {
+            let n = missing.len();
+            let mut message = format!(
+                "{n} secret reference{} cannot be used; nothing was changed",
+                if n == 1 { "" } else { "s" }
+            );
+            for m in &missing {
+                message.push_str(&format!("\n  {m}"));
+            }
+            let mut seen = BTreeSet::new();
+            let hints: Vec<String> = missing
+                .iter()
+                .map(|m| m.hint())
+                .filter(|h| seen.insert(h.clone()))
+                .collect();
+            Err(UserError::new(message)
+                .hint(hints.join("\n        "))
+                .into())
+        }
+        Err(PreflightError::Provider(e)) => {
+            let err = UserError::new(format!("cannot check the stack's secrets: {e}"));
+            Err(match e.hint {
+                Some(h) => err.hint(h),
+                None => err,
+            }
+            .into())
+        }
+    }
+}
+
+/// The AWS clients for the stack's region.
+pub async fn aws_clients(loaded: &Loaded, global: &GlobalArgs, env: &ProcessEnv) -> AwsClients {
+    let region = loaded.stack.spec.region.clone();
+    let settings = crate::backend::aws_settings(
+        &loaded.config,
+        Some(&region),
+        settings::endpoint_url(global.endpoint_url.as_ref(), env),
+    );
+    let sdk = load_sdk_config(&settings).await;
+    AwsClients::new(&sdk, &settings)
 }
 
 /// The reconcilers for the stack's region, built once.
@@ -147,20 +332,15 @@ pub async fn reconcilers(
     global: &GlobalArgs,
     env: &ProcessEnv,
 ) -> Arc<Reconcilers> {
-    let region = loaded.stack.spec.region.clone();
-    let settings = crate::backend::aws_settings(
-        &loaded.config,
-        Some(&region),
-        settings::endpoint_url(global.endpoint_url.as_ref(), env),
-    );
-    let sdk = load_sdk_config(&settings).await;
-    Arc::new(Reconcilers::new(&AwsClients::new(&sdk, &settings)))
+    Arc::new(Reconcilers::new(&aws_clients(loaded, global, env).await))
 }
 
 pub struct Planned {
     pub plan: Plan,
     pub estimate: Estimate,
     pub state: Option<VersionedState>,
+    /// What changes took in recent deployments, for the duration estimate.
+    pub durations: DurationHistory,
 }
 
 /// Reads live resources of every recorded component (in parallel), then plans.
@@ -171,11 +351,13 @@ pub async fn compute(
     key: &StateKey,
     refresh: bool,
 ) -> anyhow::Result<Planned> {
-    let state = backends
-        .store
-        .read(key)
-        .await
-        .map_err(crate::commands::state::state_error)?;
+    let (state, history) = tokio::join!(
+        backends.store.read(key),
+        backends.store.list_deployments(key, HISTORY_RECORDS)
+    );
+    let state = state.map_err(crate::commands::state::state_error)?;
+    // History only refines an estimate: unreadable records leave the typical durations.
+    let durations = DurationHistory::from_records(&history.unwrap_or_default());
     let doc = state.as_ref().map(|s| &s.state);
     let mut observed: BTreeMap<ComponentId, Option<serde_json::Value>> = BTreeMap::new();
     if refresh && let Some(doc) = doc {
@@ -234,5 +416,6 @@ pub async fn compute(
         estimate: stack_monthly_cost(&loaded.stack),
         plan,
         state,
+        durations,
     })
 }

@@ -171,16 +171,19 @@ pub async fn run(
             ui.palette(),
         ));
     }
-    let Some((id, first)) = failures.first() else {
+    let Some((_, first)) = failures.first() else {
         return Ok(Exit::Success);
     };
     // Printed here rather than returned: the report above is still worth having, and in
     // JSON mode stdout must stay one document.
     let mut message = format!(
-        "error: cannot read {} component{} from AWS; {id}: {first}\n",
+        "error: cannot read {} component{} from AWS\n",
         failures.len(),
         if failures.len() == 1 { "" } else { "s" }
     );
+    for (id, e) in &failures {
+        message.push_str(&format!("  {id}: {e}\n"));
+    }
     if let Some(hint) = &first.hint {
         message.push_str(&format!("  hint: {hint}\n"));
     }
@@ -197,11 +200,17 @@ fn state_status(status: ComponentStatus) -> &'static str {
 }
 
 /// The live status with what state adds: a component whose last operation did not
-/// finish is said so.
-fn shown(reading: &Reading) -> (String, Option<bool>, String) {
+/// finish is said so. A read error is the whole message in JSON, and a pointer to the
+/// error printed under the box in text.
+fn shown(reading: &Reading, full_errors: bool) -> (String, Option<bool>, String) {
     let (status, healthy, mut detail) = match &reading.live {
         Ok(live) => (live.status.clone(), Some(live.healthy), live.detail.clone()),
-        Err(e) => ("unknown".to_string(), None, e.message.clone()),
+        Err(e) if full_errors => ("unknown".to_string(), None, e.message.clone()),
+        Err(_) => (
+            "unknown".to_string(),
+            None,
+            "cannot be read from AWS (see the error below)".to_string(),
+        ),
     };
     let note = match reading.recorded.status {
         ComponentStatus::Ready => None,
@@ -219,7 +228,7 @@ fn shown(reading: &Reading) -> (String, Option<bool>, String) {
 }
 
 fn component_json(r: &Reading, records: &BTreeMap<String, DeploymentRecord>) -> serde_json::Value {
-    let (status, healthy, detail) = shown(r);
+    let (status, healthy, detail) = shown(r, true);
     let record = records.get(&r.recorded.deployment_id);
     json!({
         "component": r.id,
@@ -262,7 +271,7 @@ fn services(
                 rows: members
                     .iter()
                     .map(|r| {
-                        let (status, healthy, detail) = shown(r);
+                        let (status, healthy, detail) = shown(r, false);
                         Row {
                             name: r
                                 .id

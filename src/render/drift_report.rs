@@ -162,7 +162,7 @@ pub fn failed(stack: &str, environment: &str, error: &str, palette: Palette) -> 
 }
 
 /// The one summary of `--all`.
-pub fn summary_all(reports: &[DriftReport], failed: usize, palette: Palette) -> String {
+pub fn summary_all(reports: &[&DriftReport], failed: usize, palette: Palette) -> String {
     let p = palette;
     let drifted = reports.iter().filter(|r| r.drifted).count();
     let checked = reports.len() + failed;
@@ -252,7 +252,7 @@ mod tests {
         assert_eq!(value(Some(&json!("80"))), "\"80\"");
         assert_eq!(value(Some(&json!(80))), "80");
         assert_eq!(value(None), "(absent)");
-        let all = summary_all(&[clean, report()], 1, Palette::PLAIN);
+        let all = summary_all(&[&clean, &report()], 1, Palette::PLAIN);
         assert!(
             all.starts_with(
                 "\nChecked 3 stack environments: 1 drifted, 1 in sync, 1 not checked.\n"

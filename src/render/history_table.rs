@@ -264,7 +264,7 @@ mod tests {
 
 Total deployments: 3
 Success rate: 67%
-Average duration: 5m 23s
+Average duration: 5m 56s
 ";
         assert_eq!(text, expected);
     }

@@ -2,36 +2,15 @@
 
 use panka_core::cost::Estimate;
 use panka_core::desired::DesiredPiece;
-use panka_core::model::{ComponentKind, ComponentSpec};
-use panka_core::plan::{Action, Plan, PlannedChange};
+use panka_core::model::ComponentSpec;
+use panka_core::plan::{Action, DurationHistory, Plan, PlannedChange};
 use std::fmt::Write as _;
 use std::time::Duration;
 
-/// Typical AWS time per change, for the estimate (the floor is AWS's own provisioning).
-fn typical(kind: ComponentKind, action: Action) -> Duration {
-    let minutes = |m: u64| Duration::from_secs(m * 60);
-    match (kind, action) {
-        (_, Action::Noop) => Duration::ZERO,
-        (ComponentKind::Sqs, _) => Duration::from_secs(10),
-        (ComponentKind::Rds, Action::Update) => minutes(2),
-        (ComponentKind::Rds, _) => minutes(6),
-        (ComponentKind::ElastiCacheRedis, Action::Update) => minutes(5),
-        (ComponentKind::ElastiCacheRedis, _) => minutes(8),
-        (ComponentKind::MicroService, _) => minutes(3),
-    }
-}
-
-/// Sum over waves of the slowest change of each wave.
-pub fn estimated_duration(plan: &Plan) -> Duration {
-    plan.waves
-        .iter()
-        .map(|w| {
-            w.iter()
-                .map(|c| typical(c.kind, c.action))
-                .max()
-                .unwrap_or_default()
-        })
-        .sum()
+/// Sum over waves of the slowest change of each wave, each change taking what such
+/// changes took in recent deployments (`history`), else a typical AWS time.
+pub fn estimated_duration(plan: &Plan, history: &DurationHistory) -> Duration {
+    panka_core::plan::estimated_duration(plan, history)
 }
 
 pub fn human_duration(d: Duration) -> String {
@@ -148,8 +127,21 @@ fn change_lines(change: &PlannedChange, piece: Option<&DesiredPiece>) -> Vec<Str
 }
 
 /// The box, `width` characters inside the borders at least.
-pub fn render(plan: &Plan, pieces: &[DesiredPiece], estimate: &Estimate) -> String {
+pub fn render(
+    plan: &Plan,
+    pieces: &[DesiredPiece],
+    estimate: &Estimate,
+    durations: &DurationHistory,
+) -> String {
     let mut body: Vec<String> = vec![String::new()];
+    if !plan.targets.is_empty() {
+        body.push(format!(
+            "Targeted plan (--target): {}",
+            plan.targets.join(", ")
+        ));
+        body.push("  and what it depends on; other changes are left for later".into());
+        body.push(String::new());
+    }
     let piece = |c: &PlannedChange| pieces.iter().find(|p| p.id() == &c.component);
     let visible: Vec<&Vec<PlannedChange>> = plan
         .waves
@@ -196,7 +188,7 @@ pub fn render(plan: &Plan, pieces: &[DesiredPiece], estimate: &Estimate) -> Stri
     summary.push(String::new());
     summary.push(format!(
         "Estimated duration: {}",
-        human_duration(estimated_duration(plan))
+        human_duration(estimated_duration(plan, durations))
     ));
     summary.push(format!("Estimated cost: {}", estimate.summary()));
     summary.push(String::new());
@@ -220,6 +212,10 @@ pub fn render(plan: &Plan, pieces: &[DesiredPiece], estimate: &Estimate) -> Stri
                 c.component, c.kind
             ));
         }
+    }
+    if !plan.targets.is_empty() {
+        summary.push(String::new());
+        summary.push("⚠ Partial plan: run without --target to converge everything".into());
     }
     let title = format!("Deployment Plan: {} ({})", plan.stack, plan.environment);
     let width = std::iter::once(&title)

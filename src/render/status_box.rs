@@ -45,6 +45,28 @@ pub fn relative(seconds_ago: i64) -> String {
     }
 }
 
+/// `text` in lines of at most `width` characters, broken between words (a word longer
+/// than `width` gets a line of its own).
+fn wrap(text: &str, width: usize) -> Vec<String> {
+    let mut lines: Vec<String> = Vec::new();
+    let mut current = String::new();
+    for word in text.split_whitespace() {
+        let needed =
+            current.chars().count() + usize::from(!current.is_empty()) + word.chars().count();
+        if !current.is_empty() && needed > width {
+            lines.push(std::mem::take(&mut current));
+        }
+        if !current.is_empty() {
+            current.push(' ');
+        }
+        current.push_str(word);
+    }
+    if !current.is_empty() {
+        lines.push(current);
+    }
+    lines
+}
+
 /// The box. Colour (from `palette`) marks only the health symbols, so widths are
 /// computed on the plain text.
 pub fn render(stack: &str, environment: &str, services: &[Service], palette: Palette) -> String {
@@ -66,6 +88,10 @@ pub fn render(stack: &str, environment: &str, services: &[Service], palette: Pal
         .max()
         .unwrap_or(0)
         .max(14);
+    // Details wrap inside the width the component lines need, so that one long message
+    // does not stretch the box.
+    let row_width = 4 + name_width + 1 + kind_width + 1 + status_width + 1 + "Unhealthy".len();
+    let detail_width = row_width.max(56) - 6;
     // (plain text, the same text with colour)
     let mut body: Vec<(String, String)> = Vec::new();
     let plain = |text: String| (text.clone(), text);
@@ -88,8 +114,10 @@ pub fn render(stack: &str, environment: &str, services: &[Service], palette: Pal
                 format!("  {mark} {rest}"),
                 format!("  {colour}{mark}{} {rest}", palette.reset),
             ));
-            if row.healthy != Some(true) && !row.detail.is_empty() {
-                body.push(plain(format!("      {}", row.detail)));
+            if row.healthy != Some(true) {
+                for part in wrap(&row.detail, detail_width) {
+                    body.push(plain(format!("      {part}")));
+                }
             }
         }
         body.push(plain(String::new()));
@@ -205,6 +233,28 @@ mod tests {
             .replace(Palette::ANSI.warning, "")
             .replace(Palette::ANSI.reset, "");
         assert_eq!(strip, plain);
+    }
+
+    #[test]
+    fn long_details_wrap_inside_the_box() {
+        let mut bad = row("api", "MicroService", "0/2 running", Some(false));
+        bad.detail = "word ".repeat(40).trim_end().to_string();
+        let services = [Service {
+            name: "web".into(),
+            rows: vec![bad],
+            last_deployed: None,
+            version: None,
+            by: None,
+        }];
+        let text = render("s", "e", &services, Palette::PLAIN);
+        let widths: Vec<usize> = text.lines().map(|l| l.chars().count()).collect();
+        assert!(widths.iter().all(|w| *w == 60), "{text}");
+        assert_eq!(text.matches("word").count(), 40);
+        assert_eq!(wrap("a bb ccc", 4), ["a bb", "ccc"]);
+        assert_eq!(
+            wrap("averyveryverylongword x", 4),
+            ["averyveryverylongword", "x"]
+        );
     }
 
     #[test]

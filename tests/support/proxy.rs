@@ -9,8 +9,8 @@
 //!   `ThrottlingException` for JSON services, `Throttling` for query services,
 //!   `RequestLimitExceeded` for EC2; S3 has no 400 throttle, so it gets 503 `SlowDown`);
 //! - **503 `SlowDown`** and **500 `InternalError`**;
-//! - **connection reset mid-request**: half of the body is read, then the socket is closed
-//!   with `SO_LINGER` 0, which sends a TCP RST.
+//! - **connection reset mid-request**: all of the body but its last byte is read, then the
+//!   socket is closed with `SO_LINGER` 0, which sends a TCP RST.
 //!
 //! Throttles and 503s always happen *before* forwarding (the upstream never saw the
 //! request, as with real throttling). 500s and resets happen before forwarding too, except
@@ -29,6 +29,10 @@
 //! Kill tests use [`FaultConfig::freeze_after_forwarded`]: once that many requests reached
 //! the upstream, the proxy holds every response and forwards nothing new, so a test can kill
 //! the client between "AWS did it" and "panka recorded it", then [`FaultProxy::unfreeze`].
+//!
+//! Lock-race tests use [`FaultProxy::hold`]: requests of one `service:Action` prefix wait
+//! before forwarding until [`FaultProxy::release`], which pins a process at a known point
+//! (such as its first state write) without touching the others.
 //!
 //! A control path answers locally and is never forwarded: `GET /__proxy/stats` returns
 //! [`Stats`] as JSON and `POST /__proxy/reset` zeroes the counters (for scripts; see
@@ -254,8 +258,28 @@ impl FaultProxy {
         self.shared.frozen.store(false, Ordering::SeqCst);
     }
 
+    /// From now on, requests whose `service:Action` starts with `call_prefix` (such as
+    /// `s3:PutObject`) wait before forwarding until [`FaultProxy::release`].
+    pub fn hold(&self, call_prefix: &str) {
+        *self.shared.lock_hold() = Some(call_prefix.to_owned());
+    }
+
+    /// Lets held requests go on and stops holding.
+    pub fn release(&self) {
+        *self.shared.lock_hold() = None;
+    }
+
+    /// Requests waiting in a [`FaultProxy::hold`] right now.
+    pub fn held(&self) -> u64 {
+        self.shared.holding.load(Ordering::SeqCst)
+    }
+
     /// Waits until `condition` holds or `timeout` passes; returns whether it held.
-    pub fn wait_until(&self, timeout: Duration, condition: impl Fn(&FaultProxy) -> bool) -> bool {
+    pub fn wait_until(
+        &self,
+        timeout: Duration,
+        mut condition: impl FnMut(&FaultProxy) -> bool,
+    ) -> bool {
         let deadline = Instant::now() + timeout;
         loop {
             if condition(self) {
@@ -343,6 +367,8 @@ struct Shared {
     requests: AtomicU64,
     forwarded: AtomicU64,
     frozen: AtomicBool,
+    hold: Mutex<Option<String>>,
+    holding: AtomicU64,
     counters: Mutex<(BTreeMap<String, u64>, BTreeMap<String, u64>)>,
 }
 
@@ -355,6 +381,8 @@ impl Shared {
             requests: AtomicU64::new(0),
             forwarded: AtomicU64::new(0),
             frozen: AtomicBool::new(false),
+            hold: Mutex::new(None),
+            holding: AtomicU64::new(0),
             counters: Mutex::new((BTreeMap::new(), BTreeMap::new())),
         }
     }
@@ -363,6 +391,28 @@ impl Shared {
     // (counters, config) stays usable, so poisoning is ignored.
     fn lock_config(&self) -> MutexGuard<'_, FaultConfig> {
         self.config.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn lock_hold(&self) -> MutexGuard<'_, Option<String>> {
+        self.hold.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn is_held(&self, call: &str) -> bool {
+        self.lock_hold()
+            .as_deref()
+            .is_some_and(|prefix| call.starts_with(prefix))
+    }
+
+    /// Waits while `call` matches the hold.
+    async fn wait_released(&self, call: &str) {
+        if !self.is_held(call) {
+            return;
+        }
+        self.holding.fetch_add(1, Ordering::SeqCst);
+        while self.is_held(call) {
+            tokio::time::sleep(FROZEN_POLL).await;
+        }
+        self.holding.fetch_sub(1, Ordering::SeqCst);
     }
 
     fn lock_counters(&self) -> MutexGuard<'_, (BTreeMap<String, u64>, BTreeMap<String, u64>)> {
@@ -712,9 +762,10 @@ async fn serve_connection(shared: Arc<Shared>, stream: TcpStream) -> io::Result<
         let service = signing_service(&head);
 
         if fault == (Fault::Reset { after: false }) {
-            // Take half of the body, then drop the connection under the client.
-            let half = head.content_length()?.unwrap_or(0) / 2;
-            let partial = client.read_exact(half).await.unwrap_or_default();
+            // Take all of the body but its last byte (enough to name the call), then drop
+            // the connection under the client: the request never completes.
+            let most = head.content_length()?.unwrap_or(0).saturating_sub(1);
+            let partial = client.read_exact(most).await.unwrap_or_default();
             shared.count(
                 call_name(&service, &method, &target, &head, &partial),
                 fault,
@@ -723,7 +774,9 @@ async fn serve_connection(shared: Arc<Shared>, stream: TcpStream) -> io::Result<
             return Ok(());
         }
         let body = client.read_request_body(&head).await?;
-        shared.count(call_name(&service, &method, &target, &head, &body), fault);
+        let call = call_name(&service, &method, &target, &head, &body);
+        shared.count(call.clone(), fault);
+        shared.wait_released(&call).await;
         let protocol = Protocol::of(&head, &service);
 
         let response = match fault {

@@ -6,6 +6,7 @@
 //! The engine never prints: it emits [`Event`]s that the CLI renders.
 
 mod job;
+mod retry;
 
 pub use job::{EnvRef, Job};
 
@@ -433,24 +434,27 @@ async fn run(
             format!("no spec to apply for {}", ctx.id),
         )
     };
+    // Each step is tried again on failures a retry can fix (see `retry`); a replacement
+    // retries its delete and its create separately, so a retried create never deletes again.
+    let delete = || r.delete(ctx, known, options.delete_options);
     let observed = match action {
         Action::Noop => return Ok(None),
         Action::Delete => {
-            r.delete(ctx, known, options.delete_options).await?;
+            retry::with_retries(ctx, events, delete).await?;
             return Ok(None);
         }
         Action::Create => {
-            r.create(ctx, spec.ok_or_else(missing_spec)?, inputs)
-                .await?
+            let spec = spec.ok_or_else(missing_spec)?;
+            retry::with_retries(ctx, events, || r.create(ctx, spec, inputs)).await?
         }
         Action::Update => {
-            r.update(ctx, spec.ok_or_else(missing_spec)?, inputs)
-                .await?
+            let spec = spec.ok_or_else(missing_spec)?;
+            retry::with_retries(ctx, events, || r.update(ctx, spec, inputs)).await?
         }
         Action::Replace => {
-            r.delete(ctx, known, options.delete_options).await?;
-            r.create(ctx, spec.ok_or_else(missing_spec)?, inputs)
-                .await?
+            let spec = spec.ok_or_else(missing_spec)?;
+            retry::with_retries(ctx, events, delete).await?;
+            retry::with_retries(ctx, events, || r.create(ctx, spec, inputs)).await?
         }
     };
     wait_ready(r, ctx, &observed.physical_ids, events, options).await?;
@@ -465,8 +469,29 @@ async fn wait_ready(
     options: &ExecOptions,
 ) -> Result<(), ProviderError> {
     let deadline = tokio::time::Instant::now() + options.ready_timeout;
+    let mut poll_errors = 0;
     loop {
-        match r.poll_ready(ctx, known).await? {
+        let readiness = match r.poll_ready(ctx, known).await {
+            Ok(readiness) => {
+                poll_errors = 0;
+                readiness
+            }
+            // A throttled or dropped status call says nothing about the resource: keep
+            // waiting, unless it keeps failing.
+            Err(error)
+                if retry::poll_error_tolerated(&error)
+                    && poll_errors + 1 < retry::POLL_ERRORS_TOLERATED
+                    && tokio::time::Instant::now() < deadline =>
+            {
+                poll_errors += 1;
+                Readiness::Waiting {
+                    detail: format!("status check failed, checking again: {error}"),
+                    progress: None,
+                }
+            }
+            Err(error) => return Err(error),
+        };
+        match readiness {
             Readiness::Ready => return Ok(()),
             Readiness::Failed { reason } => {
                 return Err(ProviderError::new(

@@ -602,15 +602,28 @@ fn lower_microservice(
         }
         let mut files = Vec::new();
         for (name, span) in m.string_list("files", diags).unwrap_or_default() {
+            let at = Span {
+                len: name.chars().count().max(1) as u32,
+                ..span
+            };
             match resolve_config_file(ctx.component_dir, &name) {
+                // Contents go into the task definition as text; plan and apply read the
+                // file again, so a file they could not use is reported here, in place
+                // (found by fuzzing, core/tests/fuzz_loader.rs).
+                Some(path) if std::fs::read_to_string(&path).is_err() => diags.push(
+                    Diagnostic::at(
+                        "E080",
+                        at,
+                        format!("config file `{name}` cannot be read as UTF-8 text"),
+                    )
+                    .with_label("not text")
+                    .with_hint("config files are mounted as text; save it as UTF-8"),
+                ),
                 Some(path) => files.push(ConfigFile { name, path }),
                 None => diags.push(
                     Diagnostic::at(
                         "E080",
-                        Span {
-                            len: name.chars().count().max(1) as u32,
-                            ..span
-                        },
+                        at,
                         format!("config file `{name}` does not exist"),
                     )
                     .with_label("not found")

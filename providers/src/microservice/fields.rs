@@ -384,14 +384,24 @@ mod tests {
         };
         let wanted = Replicas::wanted(3, Some(&range));
         for live in [2, 3, 7, 10] {
-            assert_eq!(Replicas::live(live, Some(&range)), wanted, "{live} is in range");
+            assert_eq!(
+                Replicas::live(live, Some(&range)),
+                wanted,
+                "{live} is in range"
+            );
         }
         assert_eq!(Replicas::live(12, Some(&range)), Replicas::Fixed(12));
         assert_eq!(Replicas::live(1, Some(&range)), Replicas::Fixed(1));
         assert_eq!(Replicas::live(3, None), Replicas::Fixed(3));
         assert_eq!(Replicas::wanted(3, None), Replicas::Fixed(3));
-        assert_eq!(serde_json::to_value(wanted).expect("json"), json!("2-10 (autoscaled)"));
-        assert_eq!(serde_json::to_value(Replicas::Fixed(3)).expect("json"), json!(3));
+        assert_eq!(
+            serde_json::to_value(wanted).expect("json"),
+            json!("2-10 (autoscaled)")
+        );
+        assert_eq!(
+            serde_json::to_value(Replicas::Fixed(3)).expect("json"),
+            json!(3)
+        );
         assert_eq!(initial_count(3, Some(&range)), 3);
         assert_eq!(initial_count(1, Some(&range)), 2);
         assert_eq!(initial_count(40, Some(&range)), 10);

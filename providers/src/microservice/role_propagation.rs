@@ -47,8 +47,7 @@ where
     loop {
         match call().await {
             Err(err)
-                if role_not_assumable(&err)
-                    && tokio::time::Instant::now() + delay <= deadline =>
+                if role_not_assumable(&err) && tokio::time::Instant::now() + delay <= deadline =>
             {
                 tokio::time::sleep(delay).await;
                 delay = (delay * 2).min(backoff.max);
