@@ -222,7 +222,7 @@ fn record(i: usize, result: DeploymentResult, seconds: f64) -> DeploymentRecord 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn totals_cover_every_record_while_the_table_shows_the_limit() {
     let repo = repo();
-    let store = LocalStore::new(&repo.path().join(".panka"));
+    let store = LocalStore::new(repo.path().join(".panka"));
     let key = StateKey::new("shop", "development");
     for i in 0..25 {
         let result = if i == 20 {

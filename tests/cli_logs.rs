@@ -339,7 +339,7 @@ async fn the_log_group_recorded_in_state_wins() {
     env.put(GROUP, "s", &[(recent, "INFO from the derived group")])
         .await;
 
-    let store = LocalStore::new(&env.repo.path().join(".panka"));
+    let store = LocalStore::new(env.repo.path().join(".panka"));
     let key = StateKey::new("notification-platform", "development");
     let mut doc = StateDocument::new(
         "notification-platform",

@@ -11,8 +11,10 @@ use std::path::Path;
 use support::moto::{MotoServer, test_sdk_config};
 
 const SECRET: &str = "/stacks/notification-platform/email-service/db-password";
-const API_FILE: &str = "stacks/notification-platform/services/email-service/components/api/microservice.yaml";
-const DB_FILE: &str = "stacks/notification-platform/services/email-service/components/database/rds.yaml";
+const API_FILE: &str =
+    "stacks/notification-platform/services/email-service/components/api/microservice.yaml";
+const DB_FILE: &str =
+    "stacks/notification-platform/services/email-service/components/database/rds.yaml";
 
 fn copy_dir(from: &Path, to: &Path) {
     std::fs::create_dir_all(to).expect("mkdir");
@@ -132,15 +134,14 @@ async fn a_missing_secret_stops_apply_before_anything_changes() {
     // Both places that use it, each with its position, the component and the secret.
     for expected in [
         "error: 2 secret references cannot be used; nothing was changed".to_string(),
-        format!(
-            "{API_FILE}:34:18: secret `{SECRET}` used by email-service/api does not exist"
-        ),
-        format!(
-            "{DB_FILE}:24:12: secret `{SECRET}` used by email-service/database does not exist"
-        ),
+        format!("{API_FILE}:34:18: secret `{SECRET}` used by email-service/api does not exist"),
+        format!("{DB_FILE}:24:12: secret `{SECRET}` used by email-service/database does not exist"),
         format!("hint: create it (`aws secretsmanager create-secret --name {SECRET}"),
     ] {
-        assert!(shown.contains(&expected), "missing `{expected}` in\n{shown}");
+        assert!(
+            shown.contains(&expected),
+            "missing `{expected}` in\n{shown}"
+        );
     }
     assert!(!shown.contains("Executing deployment"), "{shown}");
     env.assert_untouched().await;
@@ -150,10 +151,7 @@ async fn a_missing_secret_stops_apply_before_anything_changes() {
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
     let doc: Value = serde_json::from_slice(&out.stdout).expect("json");
     let message = doc["error"]["message"].as_str().expect("message");
-    assert!(
-        message.contains(&format!("{API_FILE}:34:18")),
-        "{message}"
-    );
+    assert!(message.contains(&format!("{API_FILE}:34:18")), "{message}");
     env.assert_untouched().await;
 }
 

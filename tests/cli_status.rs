@@ -304,3 +304,85 @@ fn nothing_deployed_yet() {
     let doc: Value = serde_json::from_slice(&out.stdout).expect("json");
     assert_eq!(doc["components"], serde_json::json!([]));
 }
+
+#[test]
+fn components_aws_cannot_read_are_shown_as_unknown_and_exit_1() {
+    use panka_core::model::ComponentKind;
+    use panka_core::state::local::LocalStore;
+    use panka_core::state::{ComponentState, ComponentStatus, StateDocument, StateKey, StateStore};
+
+    let repo = tempfile::tempdir().expect("tempdir");
+    copy_dir(
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/notification-platform"),
+        &repo.path().join("stacks/notification-platform"),
+    );
+    let store = LocalStore::new(repo.path().join(".panka"));
+    let mut doc = StateDocument::new(
+        "notification-platform",
+        "development",
+        jiff::Timestamp::now(),
+    );
+    doc.components.insert(
+        "email-service/queue".into(),
+        ComponentState {
+            kind: ComponentKind::Sqs,
+            physical_ids: [(
+                "queue_url".to_string(),
+                "http://127.0.0.1:9/123456789012/q".to_string(),
+            )]
+            .into(),
+            applied_spec: Value::Null,
+            outputs: Default::default(),
+            status: ComponentStatus::Ready,
+            updated_at: "2024-01-15T17:00:00Z".into(),
+            deployment_id: "d1".into(),
+        },
+    );
+    tokio::runtime::Runtime::new()
+        .expect("runtime")
+        .block_on(store.write(
+            &StateKey::new("notification-platform", "development"),
+            &doc,
+            None,
+        ))
+        .expect("state");
+
+    // Nothing listens on port 9.
+    let out = panka(repo.path(), "http://127.0.0.1:9")
+        .args(["status", "--stack", "notification-platform"])
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let box_lines = lines(&out);
+    assert!(
+        box_lines.iter().any(|l| l == "? queue SQS unknown Unknown"),
+        "{}",
+        text(&out)
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("error: cannot read 1 component from AWS")
+            && stderr.contains("email-service/queue: cannot read the attributes of SQS queue"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("hint: AWS could not be reached"),
+        "{stderr}"
+    );
+
+    let out = panka(repo.path(), "http://127.0.0.1:9")
+        .args(["status", "-s", "notification-platform", "--output", "json"])
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let doc: Value = serde_json::from_slice(&out.stdout).expect("one JSON document");
+    let queue = component(&doc, "email-service/queue");
+    assert_eq!(queue["status"], "unknown");
+    assert_eq!(queue["healthy"], false);
+    assert!(
+        queue["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("cannot read the attributes")),
+        "{queue}"
+    );
+}

@@ -284,10 +284,7 @@ async fn targeted_applies_create_only_the_target_and_its_dependencies() {
 
     // Untargeted, the rest is created: only the audit queue.
     let (plan, _) = env.run(&["plan", "--output", "json"], 0);
-    assert_eq!(
-        changes(&plan),
-        pairs(&[("email-service/audit", "create")])
-    );
+    assert_eq!(changes(&plan), pairs(&[("email-service/audit", "create")]));
     assert_eq!(plan["targeted"], false);
     let (done, _) = env.run(&["apply", "--auto-approve", "--output", "json"], 0);
     assert_eq!(done["result"], "success", "{done}");
@@ -303,13 +300,16 @@ async fn targeted_applies_create_only_the_target_and_its_dependencies() {
     // Removed from the files: a plan targeting something else does not delete it.
     std::fs::remove_dir_all(&audit_dir).expect("remove audit");
     let (plan, _) = env.run(
-        &["plan", "--target", "email-service/queue", "--output", "json"],
+        &[
+            "plan",
+            "--target",
+            "email-service/queue",
+            "--output",
+            "json",
+        ],
         0,
     );
     assert!(changes(&plan).is_empty(), "{plan}");
     let (plan, _) = env.run(&["plan", "--output", "json"], 0);
-    assert_eq!(
-        changes(&plan),
-        pairs(&[("email-service/audit", "delete")])
-    );
+    assert_eq!(changes(&plan), pairs(&[("email-service/audit", "delete")]));
 }

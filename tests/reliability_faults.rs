@@ -226,6 +226,9 @@ fn report(label: &str, stats: &Stats) {
         stats.faults,
         stats.by_service()
     );
+    if !stats.fault_log.is_empty() {
+        eprintln!("  faulted requests: {}", stats.fault_log.join(", "));
+    }
 }
 
 /// The walkthrough's Day 1 development apply (database, queue, api) through a proxy that
@@ -237,55 +240,25 @@ async fn the_walkthrough_applies_under_20_percent_faults_without_duplicates() {
     let moto = MotoServer::start_with_env(deployment::MOTO_ENV);
     let seed: u64 = env_or("PANKA_FAULT_SEED", 1);
     let rate: f64 = env_or("PANKA_FAULT_RATE", 0.2);
-
-    // A fault-free reference in its own account: what the apply should leave in AWS.
-    let reference_account = unique_account_id();
-    let reference_proxy = FaultProxy::start(
-        &moto.endpoint(),
-        FaultConfig::transparent().with_account(&reference_account),
+    let (expected, _) = reference(&moto).await;
+    let config = FaultConfig::uniform(rate, seed);
+    let (repo, proxy) = apply_converges(
+        &moto,
+        config,
+        &expected,
+        &format!("apply with {rate} faults, seed {seed}"),
     )
-    .expect("start the reference proxy");
-    let reference_clients = direct_clients(&moto, &reference_account).await;
-    create_secret(&reference_clients).await;
-    let reference_repo = Repo::walkthrough();
-    let applied = success_json(&run(&mut reference_repo.apply(&reference_proxy.endpoint())));
-    assert_eq!(applied["result"], "success", "{applied}");
-    let expected = Inventory::read(&reference_clients).await;
-    report("fault-free apply", &reference_proxy.stats());
-
-    // The same apply with faults.
-    let account = unique_account_id();
-    let proxy = FaultProxy::start(
-        &moto.endpoint(),
-        FaultConfig::uniform(rate, seed).with_account(&account),
-    )
-    .expect("start the fault proxy");
-    let clients = direct_clients(&moto, &account).await;
-    create_secret(&clients).await;
-    let repo = Repo::walkthrough();
-    let out = run(&mut repo.apply(&proxy.endpoint()));
+    .await;
     let stats = proxy.stats();
-    report(&format!("apply with {rate} faults, seed {seed}"), &stats);
-    let applied = success_json(&out);
-    assert_eq!(applied["result"], "success", "{}", text(&out));
     assert!(
         stats.faults.contains_key("internal_error_after")
             || stats.faults.contains_key("reset_after"),
         "the run must include faults after forwarding: {stats:?}"
     );
 
-    let inventory = Inventory::read(&clients).await;
-    assert_eq!(inventory.duplicates(), Default::default(), "{inventory:?}");
-    assert_eq!(
-        inventory.counts(),
-        expected.counts(),
-        "resources differ from a fault-free apply\nfaulted: {inventory:?}\nreference: {expected:?}"
-    );
-    let state = repo.state().expect("state after the apply");
-    assert_state_matches(&state, &inventory);
-
     // State equals AWS: a refreshed plan (still through the faults) changes nothing, and
     // a re-apply writes nothing.
+    let state = repo.state().expect("state after the apply");
     let plan = run(&mut repo.panka(
         &proxy.endpoint(),
         &[
@@ -306,4 +279,109 @@ async fn the_walkthrough_applies_under_20_percent_faults_without_duplicates() {
     assert_eq!(again["result"], "no_changes", "{again}");
     let serial = state["serial"].clone();
     assert_eq!(repo.state().expect("state")["serial"], serial);
+}
+
+/// Whether `call` (`service:Action`) changes AWS.
+fn is_write(call: &str) -> bool {
+    let action = call.split(':').nth(1).unwrap_or("");
+    [
+        "Create",
+        "Register",
+        "Put",
+        "Authorize",
+        "Modify",
+        "Update",
+        "Tag",
+    ]
+    .iter()
+    .any(|verb| action.starts_with(verb))
+}
+
+/// Every write of the walkthrough's apply (create, register, put, authorize ...) has its
+/// first answer lost after AWS did the work: the SDK's retry or the executor's next try
+/// finds what was made and adopts it, and nothing is duplicated.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_write_whose_answer_is_lost_is_adopted_not_duplicated() {
+    let moto = MotoServer::start_with_env(deployment::MOTO_ENV);
+    let (expected, stats) = reference(&moto).await;
+    let writes: Vec<String> = stats
+        .calls
+        .keys()
+        .filter(|call| is_write(call))
+        .cloned()
+        .collect();
+    assert!(writes.len() >= 10, "{writes:?}");
+    let config = FaultConfig {
+        lose_first_answer: writes.clone(),
+        ..FaultConfig::transparent()
+    };
+    let (_, proxy) = apply_converges(&moto, config, &expected, "apply losing first answers").await;
+    assert_eq!(
+        proxy.stats().faults.get("internal_error_after"),
+        Some(&(writes.len() as u64)),
+        "every write lost one answer: {writes:?}"
+    );
+}
+
+/// A fault-free apply in its own account: what the apply should leave in AWS, and the
+/// calls it makes.
+async fn reference(moto: &MotoServer) -> (Inventory, Stats) {
+    let reference_account = unique_account_id();
+    let reference_proxy = FaultProxy::start(
+        &moto.endpoint(),
+        FaultConfig::transparent().with_account(&reference_account),
+    )
+    .expect("start the reference proxy");
+    let reference_clients = direct_clients(&moto, &reference_account).await;
+    create_secret(&reference_clients).await;
+    let reference_repo = Repo::walkthrough();
+    let applied = success_json(&run(&mut reference_repo.apply(&reference_proxy.endpoint())));
+    assert_eq!(applied["result"], "success", "{applied}");
+    let expected = Inventory::read(&reference_clients).await;
+    let stats = reference_proxy.stats();
+    report("fault-free apply", &stats);
+    (expected, stats)
+}
+
+/// The walkthrough's apply in a fresh account through a proxy with `config` succeeds and
+/// leaves exactly what `expected` holds, none twice, with state matching AWS.
+async fn apply_converges(
+    moto: &MotoServer,
+    config: FaultConfig,
+    expected: &Inventory,
+    label: &str,
+) -> (Repo, FaultProxy) {
+    let account = unique_account_id();
+    let proxy = FaultProxy::start(&moto.endpoint(), config.with_account(&account))
+        .expect("start the fault proxy");
+    let clients = direct_clients(moto, &account).await;
+    create_secret(&clients).await;
+    let repo = Repo::walkthrough();
+    let out = run(&mut repo.apply(&proxy.endpoint()));
+    report(label, &proxy.stats());
+    let retries: Vec<String> = String::from_utf8_lossy(&out.stderr)
+        .lines()
+        .filter(|line| line.contains("\"waiting\"") && line.contains("retrying in"))
+        .map(|line| {
+            let event: serde_json::Value = serde_json::from_str(line).unwrap_or_default();
+            format!("{}: {}", event["component"], event["detail"])
+        })
+        .collect();
+    eprintln!("  executor step retries: {}", retries.len());
+    for retry in &retries {
+        eprintln!("    {retry}");
+    }
+    let applied = success_json(&out);
+    assert_eq!(applied["result"], "success", "{}", text(&out));
+
+    let inventory = Inventory::read(&clients).await;
+    assert_eq!(inventory.duplicates(), Default::default(), "{inventory:?}");
+    assert_eq!(
+        inventory.counts(),
+        expected.counts(),
+        "resources differ from a fault-free apply\nfaulted: {inventory:?}\nreference: {expected:?}"
+    );
+    let state = repo.state().expect("state after the apply");
+    assert_state_matches(&state, &inventory);
+    (repo, proxy)
 }

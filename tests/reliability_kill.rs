@@ -12,6 +12,11 @@
 //! the work, and holds the answer until the process is dead, so panka never learns what it
 //! created. The others kill while request N is on its way.
 //!
+//! With S3 state and the DynamoDB lock, a killed apply leaves its lock behind until the
+//! lease runs out: the next apply exits 3 naming the dead holder, and once the lease has
+//! expired (the test moves `ExpiresAt` into the past rather than waiting the 60 s minimum)
+//! the next apply takes the lock over and converges.
+//!
 //! `PANKA_KILL_POINTS` sets how many points (default 5; issue 7 asks for 20:
 //! `PANKA_KILL_POINTS=20 cargo test --test reliability_kill -- --nocapture`), and
 //! `PANKA_KILL_SEED` the seed (default 1).
@@ -64,16 +69,11 @@ struct Point {
     second_apply: String,
 }
 
-#[test]
-fn applies_killed_at_random_points_converge() {
-    let points: u64 = env_or("PANKA_KILL_POINTS", 5);
-    let mut seed: u64 = env_or("PANKA_KILL_SEED", 1);
-    let runtime = tokio::runtime::Runtime::new().expect("runtime");
-    let moto = MotoServer::start_with_env(deployment::MOTO_ENV);
-
-    // A clean apply: what AWS should hold in the end, and how many calls an apply makes.
+/// A clean apply in its own account: what AWS should hold in the end, and how many
+/// requests an apply makes.
+fn reference(moto: &MotoServer, runtime: &tokio::runtime::Runtime) -> (Inventory, u64) {
     let reference_account = unique_account_id();
-    let reference = runtime.block_on(clients(&moto, &reference_account));
+    let reference = runtime.block_on(clients(moto, &reference_account));
     runtime.block_on(create_secret(&reference));
     let proxy = FaultProxy::start(
         &moto.endpoint(),
@@ -87,7 +87,16 @@ fn applies_killed_at_random_points_converge() {
     assert_eq!(applied["result"], "success", "{applied}");
     let total = proxy.requests();
     let expected = runtime.block_on(Inventory::read(&reference));
-    drop(proxy);
+    (expected, total)
+}
+
+#[test]
+fn applies_killed_at_random_points_converge() {
+    let points: u64 = env_or("PANKA_KILL_POINTS", 5);
+    let mut seed: u64 = env_or("PANKA_KILL_SEED", 1);
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    let moto = MotoServer::start_with_env(deployment::MOTO_ENV);
+    let (expected, total) = reference(&moto, &runtime);
     eprintln!("a clean apply makes {total} AWS requests");
     assert!(
         total > 10,
@@ -100,7 +109,7 @@ fn applies_killed_at_random_points_converge() {
         let slice = (total - 1) as f64 / points as f64;
         let offset = (next(&mut seed) >> 11) as f64 / (1_u64 << 53) as f64;
         let after_requests = 1 + (slice * (point as f64 + offset)) as u64;
-        let between_call_and_write = point % 2 == 0;
+        let between_call_and_write = point.is_multiple_of(2);
 
         let account = unique_account_id();
         let aws = runtime.block_on(clients(&moto, &account));
@@ -196,4 +205,110 @@ fn applies_killed_at_random_points_converge() {
         );
     }
     assert_eq!(report.len() as u64, points);
+}
+
+#[test]
+fn a_killed_apply_leaves_its_dynamodb_lock_which_expires_and_is_taken_over() {
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    let moto = MotoServer::start_with_env(deployment::MOTO_ENV);
+    let (expected, total) = reference(&moto, &runtime);
+
+    let account = unique_account_id();
+    let aws = runtime.block_on(clients(&moto, &account));
+    runtime.block_on(create_secret(&aws));
+    let config = FaultConfig::transparent()
+        .with_latency(LATENCY)
+        .with_account(&account);
+    let proxy = FaultProxy::start(&moto.endpoint(), config.clone()).expect("proxy");
+    let repo = Repo::walkthrough_on_s3();
+    let bootstrap = run(&mut repo.panka(&proxy.endpoint(), &["init", "--bootstrap"]));
+    assert_eq!(bootstrap.status.code(), Some(0), "{}", text(&bootstrap));
+
+    // Kill in the middle of the apply, between an AWS call and the state write.
+    let kill_after = proxy.stats().forwarded + total / 2;
+    proxy.set_config(FaultConfig {
+        freeze_after_forwarded: Some(kill_after),
+        ..config
+    });
+    let mut child = repo
+        .apply(&proxy.endpoint())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn panka apply");
+    let reached = proxy.wait_until(KILL_POINT_DEADLINE, |p| p.frozen());
+    child.kill().expect("kill -9 panka");
+    let status = child.wait().expect("reap panka");
+    assert!(
+        reached,
+        "the apply never reached its kill point (exit {status:?})"
+    );
+    proxy.unfreeze();
+
+    // The dead process's lock is still there: the next apply is refused, naming it.
+    let refused = run(&mut repo.apply(&proxy.endpoint()));
+    assert_eq!(refused.status.code(), Some(3), "{}", text(&refused));
+    let doc: serde_json::Value = serde_json::from_slice(&refused.stdout).expect("json");
+    let holder = doc["error"]["lock"].clone();
+    assert!(
+        holder["who"]
+            .as_str()
+            .is_some_and(|w| w.starts_with("alice@")),
+        "{}",
+        text(&refused)
+    );
+    assert_eq!(holder["expired"], false, "{holder}");
+
+    // Its lease runs out (moved into the past instead of waiting the 60 s minimum).
+    let lock_key = panka_core::state::StateKey::new(deployment::STACK, "development").lock_id();
+    runtime.block_on(async {
+        aws.dynamodb
+            .update_item()
+            .table_name(deployment::TABLE)
+            .key(
+                "LockID",
+                aws_sdk_dynamodb::types::AttributeValue::S(lock_key.clone()),
+            )
+            .update_expression("SET ExpiresAt = :past")
+            .expression_attribute_values(
+                ":past",
+                aws_sdk_dynamodb::types::AttributeValue::N(
+                    (jiff::Timestamp::now().as_second() - 1).to_string(),
+                ),
+            )
+            .send()
+            .await
+            .expect("expire the dead holder's lock")
+    });
+
+    // The next apply takes the expired lock over and converges.
+    let second = run(&mut repo.apply(&proxy.endpoint()));
+    let second_doc = success_json(&second);
+    assert_eq!(second_doc["result"], "success", "{}", text(&second));
+    let inventory = runtime.block_on(Inventory::read(&aws));
+    assert_eq!(inventory.duplicates(), Default::default(), "{inventory:?}");
+    assert_eq!(inventory.counts(), expected.counts(), "{inventory:?}");
+    let state = runtime
+        .block_on(deployment::s3_state(&aws))
+        .expect("state in S3");
+    assert_state_matches(&state, &inventory);
+    let third = success_json(&run(&mut repo.apply(&proxy.endpoint())));
+    assert_eq!(third["result"], "no_changes", "{third}");
+
+    // And the lock was released at the end.
+    let status = run(&mut repo.panka(
+        &proxy.endpoint(),
+        &[
+            "lock",
+            "status",
+            "--stack",
+            deployment::STACK,
+            "--environment",
+            "development",
+            "--output",
+            "json",
+        ],
+    ));
+    let status = success_json(&status);
+    assert_eq!(status["locked"], false, "{status}");
 }

@@ -35,7 +35,8 @@ fn environment(name: &str) -> String {
 }
 
 struct Env {
-    moto: MotoServer,
+    // Kept alive (killed on drop) while the proxy forwards to it.
+    _moto: MotoServer,
     proxy: FaultProxy,
     dir: tempfile::TempDir,
 }
@@ -73,7 +74,11 @@ impl Env {
             "version: v1\nbackend:\n  type: s3\n  region: us-east-1\n  bucket: company-panka-state\nlocks:\n  type: dynamodb\n  region: us-east-1\n  table: company-panka-locks\naws:\n  region: us-east-1\n",
         )
         .expect("config");
-        let env = Env { moto, proxy, dir };
+        let env = Env {
+            _moto: moto,
+            proxy,
+            dir,
+        };
         let out = env
             .panka("bootstrap", &["init", "--bootstrap"])
             .output()

@@ -339,11 +339,10 @@ mod tests {
         }
     }
 
-    /// (component, ref, key, password, file, line, column) of every reference.
-    fn refs_of(
-        root: &Path,
-        environment: &str,
-    ) -> Vec<(String, String, Option<String>, bool, String, u32, u32)> {
+    /// (component, ref, key, password, file, line, column) of one reference.
+    type Seen = (String, String, Option<String>, bool, String, u32, u32);
+
+    fn refs_of(root: &Path, environment: &str) -> Vec<Seen> {
         let mut sources = Sources::with_display_base(root);
         let mut diags = Diagnostics::default();
         let files = read_stack_files(root, &mut sources, &mut diags);

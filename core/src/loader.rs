@@ -137,7 +137,7 @@ fn parse_file(
             return None;
         }
     };
-    let envelope = read_envelope(&node, allowed, place, diags)?;
+    let envelope = read_envelope(node, allowed, place, diags)?;
     Some(ParsedDoc { source, envelope })
 }
 
@@ -670,13 +670,23 @@ pub fn resolve(
                 diags.push(missing_spec(doc));
                 continue;
             };
-            let mut spec_node = spec_node.clone();
-            for o in own_overrides {
-                if let Some(s) = &o.spec {
-                    deep_merge(&mut spec_node, s);
+            // The parsed tree is shared by every environment: copy it only when an
+            // override or a `${VAR}` is about to change it (most components of large
+            // stacks have neither).
+            let changes = own_overrides.iter().any(|o| o.spec.is_some())
+                || spec_node.any_scalar(&|s| s.text.contains('$'));
+            let spec_node = if changes {
+                let mut spec_node = spec_node.clone();
+                for o in own_overrides {
+                    if let Some(s) = &o.spec {
+                        deep_merge(&mut spec_node, s);
+                    }
                 }
-            }
-            interpolate(&mut spec_node, &variables, undefined, diags);
+                interpolate(&mut spec_node, &variables, undefined, diags);
+                std::borrow::Cow::Owned(spec_node)
+            } else {
+                std::borrow::Cow::Borrowed(spec_node)
+            };
 
             let infra = if kind == ComponentKind::MicroService {
                 let mut layers: Vec<&Node> = Vec::new();

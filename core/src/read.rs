@@ -53,11 +53,14 @@ impl<'n> MapReader<'n> {
     }
 
     pub fn child_path(&self, key: &str) -> String {
-        if self.path.is_empty() {
-            key.to_string()
-        } else {
-            format!("{}.{key}", self.path)
+        // Built for every value read (messages need it when one is wrong): no `format!`.
+        let mut path = String::with_capacity(self.path.len() + 1 + key.len());
+        if !self.path.is_empty() {
+            path.push_str(&self.path);
+            path.push('.');
         }
+        path.push_str(key);
+        path
     }
 
     /// The entry for `key`, if present and not null.

@@ -89,6 +89,16 @@ impl Node {
     }
 
     /// Visits every scalar, depth first, in document order.
+    /// Whether any scalar of the tree satisfies `f`.
+    pub fn any_scalar(&self, f: &impl Fn(&Scalar) -> bool) -> bool {
+        match &self.value {
+            Value::Scalar(s) => f(s),
+            Value::Seq(items) => items.iter().any(|n| n.any_scalar(f)),
+            Value::Map(entries) => entries.iter().any(|e| e.value.any_scalar(f)),
+            Value::Null => false,
+        }
+    }
+
     pub fn for_each_scalar_mut(&mut self, f: &mut impl FnMut(Span, &mut Scalar)) {
         match &mut self.value {
             Value::Scalar(s) => f(self.span, s),
@@ -155,8 +165,9 @@ fn span_of(source: SourceId, sp: &saphyr_parser::Span, end: (u32, u32)) -> Span 
 
 /// The last line of `text` (1-based, as `split('\n')` counts) and the column after it.
 fn end_of(text: &str) -> (u32, u32) {
-    let lines = text.split('\n').count();
-    let last = text.rsplit('\n').next().unwrap_or("");
+    // Bytes, not chars: every file is scanned once, and a line break is one byte.
+    let lines = text.bytes().filter(|b| *b == b'\n').count() + 1;
+    let last = &text[text.rfind('\n').map_or(0, |i| i + 1)..];
     (lines as u32, last.chars().count() as u32 + 1)
 }
 
@@ -283,8 +294,9 @@ pub fn parse_document(source: SourceId, text: &str) -> Result<Node, Vec<Diagnost
         match stack.last_mut() {
             Some(Frame::Seq(_, items, _)) => items.push(node),
             Some(Frame::Map(_, entries, pending_key, _)) => match pending_key.take() {
-                None => match &node.value {
-                    Value::Scalar(s) => *pending_key = Some((s.text.clone(), node.span)),
+                // The key's node is not kept: its text moves into the entry.
+                None => match node.value {
+                    Value::Scalar(s) => *pending_key = Some((s.text, node.span)),
                     Value::Null => *pending_key = Some((String::new(), node.span)),
                     _ => {
                         diags.push(

@@ -402,7 +402,7 @@ fn cases() -> u32 {
     std::env::var("PANKA_FUZZ_CASES")
         .ok()
         .and_then(|v| v.parse().ok())
-        .unwrap_or(400)
+        .unwrap_or(1000)
 }
 
 fn seed() -> [u8; 32] {

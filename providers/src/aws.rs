@@ -207,6 +207,14 @@ impl AwsClients {
             dynamodb.push_interceptor(interceptor.clone());
         }
         let dynamodb = aws_sdk_dynamodb::Client::from_conf(dynamodb.build());
+        let mut elb = aws_sdk_elasticloadbalancingv2::config::Builder::from(sdk_config);
+        for interceptor in interceptors {
+            elb.push_interceptor(interceptor.clone());
+        }
+        if endpoint_overridden {
+            elb.push_interceptor(SharedInterceptor::new(EmulatorCreatesNotRetried));
+        }
+        let elasticloadbalancingv2 = aws_sdk_elasticloadbalancingv2::Client::from_conf(elb.build());
         // Every other service: the shared config plus the same interceptors.
         macro_rules! client {
             ($krate:ident) => {{
@@ -225,7 +233,7 @@ impl AwsClients {
             rds: client!(aws_sdk_rds),
             elasticache: client!(aws_sdk_elasticache),
             ecs: client!(aws_sdk_ecs),
-            elasticloadbalancingv2: client!(aws_sdk_elasticloadbalancingv2),
+            elasticloadbalancingv2,
             iam: client!(aws_sdk_iam),
             cloudwatchlogs: client!(aws_sdk_cloudwatchlogs),
             ec2: client!(aws_sdk_ec2),
@@ -239,6 +247,42 @@ impl AwsClients {
     /// whether panka talks to an emulator rather than to AWS.
     pub fn endpoint_overridden(&self) -> bool {
         self.endpoint_overridden
+    }
+}
+
+/// Against an emulator, the SDK does not retry ELBv2's `CreateLoadBalancer` and
+/// `CreateListener`.
+///
+/// AWS documents both as idempotent (a repeated call with the same settings returns what
+/// exists), so the SDK may retry them; moto 5.2.1 creates a second load balancer or
+/// listener instead, which the fault-injection tests found when an answer was lost after
+/// the work was done (docs/reliability.md). Without the SDK's retry, the failure reaches
+/// the executor, whose next try of the step looks the resource up by name and adopts it.
+#[derive(Debug)]
+struct EmulatorCreatesNotRetried;
+
+impl Intercept for EmulatorCreatesNotRetried {
+    fn name(&self) -> &'static str {
+        "EmulatorCreatesNotRetried"
+    }
+
+    fn read_before_execution(
+        &self,
+        context: &aws_sdk_s3::config::interceptors::BeforeSerializationInterceptorContextRef<'_>,
+        cfg: &mut aws_sdk_s3::config::ConfigBag,
+    ) -> Result<(), aws_sdk_s3::error::BoxError> {
+        use aws_sdk_elasticloadbalancingv2::operation::{
+            create_listener::CreateListenerInput, create_load_balancer::CreateLoadBalancerInput,
+        };
+        let input = context.input();
+        if input.downcast_ref::<CreateLoadBalancerInput>().is_some()
+            || input.downcast_ref::<CreateListenerInput>().is_some()
+        {
+            // The operation's own layer: this call only, every attempt of it.
+            cfg.interceptor_state()
+                .store_put(RetryConfig::standard().with_max_attempts(1));
+        }
+        Ok(())
     }
 }
 
@@ -313,6 +357,63 @@ mod tests {
         })
         .await;
         assert_eq!(chosen.retry_config().map(|r| r.max_attempts()), Some(2));
+    }
+
+    /// Counts the attempts of every request.
+    #[derive(Debug, Clone, Default)]
+    struct Attempts(Arc<Mutex<u32>>);
+
+    impl Intercept for Attempts {
+        fn name(&self) -> &'static str {
+            "Attempts"
+        }
+
+        fn read_before_attempt(
+            &self,
+            _context: &BeforeTransmitInterceptorContextRef<'_>,
+            _runtime_components: &RuntimeComponents,
+            _cfg: &mut ConfigBag,
+        ) -> Result<(), BoxError> {
+            *self.0.lock().map_err(|_| "attempts lock poisoned")? += 1;
+            Ok(())
+        }
+    }
+
+    #[tokio::test]
+    async fn against_an_emulator_elb_creates_are_tried_once_and_reads_retried() {
+        // Nothing listens on port 9: every attempt fails with a retryable I/O error.
+        let settings = settings("us-east-1", Some("http://127.0.0.1:9"));
+        let config = load_sdk_config_with(&settings, |loader| {
+            hermetic(loader).retry_config(
+                RetryConfig::standard()
+                    .with_max_attempts(3)
+                    .with_initial_backoff(std::time::Duration::from_millis(1)),
+            )
+        })
+        .await;
+        let attempts = Attempts::default();
+        let clients = AwsClients::with_interceptors(
+            &config,
+            &settings,
+            &[SharedInterceptor::new(attempts.clone())],
+        );
+        let elb = &clients.elasticloadbalancingv2;
+        let count = |attempts: &Attempts| std::mem::take(&mut *attempts.0.lock().expect("lock"));
+
+        assert!(elb.create_load_balancer().name("a").send().await.is_err());
+        assert_eq!(count(&attempts), 1, "CreateLoadBalancer");
+        assert!(
+            elb.create_listener()
+                .load_balancer_arn("arn")
+                .send()
+                .await
+                .is_err()
+        );
+        assert_eq!(count(&attempts), 1, "CreateListener");
+        assert!(elb.describe_load_balancers().send().await.is_err());
+        assert_eq!(count(&attempts), 3, "DescribeLoadBalancers");
+        assert!(elb.create_target_group().name("t").send().await.is_err());
+        assert_eq!(count(&attempts), 3, "CreateTargetGroup is retried");
     }
 
     #[tokio::test]

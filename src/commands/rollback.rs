@@ -181,7 +181,10 @@ mod tests {
             record("d2", "v2", Failed, "apply"),
             record("d1", "v1", Success, "apply"),
         ];
-        assert_eq!(choose(&records, None).ok().map(|r| r.id.as_str()), Some("d1"));
+        assert_eq!(
+            choose(&records, None).ok().map(|r| r.id.as_str()),
+            Some("d1")
+        );
         assert_eq!(
             choose(&records, Some("v3")).ok().map(|r| r.id.as_str()),
             Some("d3")

@@ -234,18 +234,13 @@ struct Slot {
     kind: Option<ComponentKind>,
 }
 
-impl Slot {
-    fn last(&self) -> bool {
-        self.index == self.count
-    }
-
-    /// `├── ` or `└── `, and what continues below it: `│   ` or four spaces.
-    fn branches(&self) -> (&'static str, &'static str) {
-        if self.last() {
-            ("└── ", "    ")
-        } else {
-            ("├── ", "│   ")
-        }
+/// `├── ` or `└── `, and what continues below it: `│   ` or four spaces. Changes of a
+/// wave finish in any order, so the last one *to finish* closes the wave's tree.
+fn branches(last: bool) -> (&'static str, &'static str) {
+    if last {
+        ("└── ", "    ")
+    } else {
+        ("├── ", "│   ")
     }
 }
 
@@ -287,11 +282,11 @@ fn wave_title(slot: &Slot) -> String {
 }
 
 /// `├── [1/2] Creating email-service/database (RDS)`
-fn head(slot: &Slot, component: &ComponentId, action: Action) -> String {
+fn head(slot: &Slot, component: &ComponentId, action: Action, last: bool) -> String {
     let kind = slot.kind.map(|k| format!(" ({k})")).unwrap_or_default();
     format!(
         "{}[{}/{}] {} {component}{kind}",
-        slot.branches().0,
+        branches(last).0,
         slot.index,
         slot.count,
         verb(action).0,
@@ -304,14 +299,15 @@ fn finished_lines(
     slot: &Slot,
     component: &ComponentId,
     action: Action,
+    last: bool,
     elapsed: Duration,
     outputs: &BTreeMap<String, String>,
     p: Palette,
 ) -> String {
-    let under = slot.branches().1;
+    let under = branches(last).1;
     format!(
         "{}\n{under}└── {}✓{} {} ({}){}",
-        head(slot, component, action),
+        head(slot, component, action, last),
         p.ok,
         p.reset,
         capitalise(verb(action).1),
@@ -324,13 +320,14 @@ fn failed_lines(
     slot: &Slot,
     component: &ComponentId,
     action: Action,
+    last: bool,
     error: &str,
     p: Palette,
 ) -> String {
     format!(
         "{}\n{}└── {}✗{} Failed: {error}",
-        head(slot, component, action),
-        slot.branches().1,
+        head(slot, component, action, last),
+        branches(last).1,
         p.error,
         p.reset
     )
@@ -350,6 +347,8 @@ struct Terminal {
     palette: Palette,
     slots: BTreeMap<ComponentId, Slot>,
     waves_shown: BTreeSet<usize>,
+    /// How many changes of each wave have finished (or failed).
+    ended: BTreeMap<usize, usize>,
     running: BTreeMap<ComponentId, (ProgressBar, Action)>,
 }
 
@@ -360,6 +359,7 @@ impl Terminal {
             palette,
             slots: layout(plan),
             waves_shown: BTreeSet::new(),
+            ended: BTreeMap::new(),
             running: BTreeMap::new(),
         }
     }
@@ -374,6 +374,13 @@ impl Terminal {
         })
     }
 
+    /// Counts one more ended change of the slot's wave; whether it is the wave's last.
+    fn end(&mut self, slot: &Slot) -> bool {
+        let ended = self.ended.entry(slot.wave).or_default();
+        *ended += 1;
+        *ended >= slot.count
+    }
+
     fn print(&self, text: &str) {
         // Printed above the live bars; when the terminal is gone there is nothing to do.
         let _ = self.multi.println(text);
@@ -386,9 +393,9 @@ impl Terminal {
     /// `{prefix} ⠋ 12s  detail` — a spinner with the change's elapsed time.
     fn spinner_style(&self) -> ProgressStyle {
         let template = if self.palette.ok.is_empty() {
-            "{prefix} {spinner} {took}  {msg}"
+            "{prefix} {spinner} {took}  {wide_msg}"
         } else {
-            "{prefix} {spinner:.cyan} {took}  {msg}"
+            "{prefix} {spinner:.cyan} {took}  {wide_msg}"
         };
         ProgressStyle::with_template(template)
             .unwrap_or_else(|_| ProgressStyle::default_spinner())
@@ -396,14 +403,14 @@ impl Terminal {
             .tick_strings(&["⠋", "⠙", "⠹", "⠸", "⠼", "⠴", "⠦", "⠧", "⠇", "⠏", "⟳"])
     }
 
-    /// The head line, and under it `└── detail 30% [=====>     ] 5m 12s`.
+    /// The head line, and under it `└──  30% [=====>     ] 5m 12s  detail`.
     fn bar_style(&self, under: &str) -> ProgressStyle {
         let bar = if self.palette.ok.is_empty() {
             "{bar:30}"
         } else {
             "{bar:30.cyan/blue}"
         };
-        let template = format!("{{prefix}}\n{under}└── {{msg}} {{pos:>3}}% [{bar}] {{took}}");
+        let template = format!("{{prefix}}\n{under}└── {{pos:>3}}% [{bar}] {{took}}  {{wide_msg}}");
         ProgressStyle::with_template(&template)
             .unwrap_or_else(|_| ProgressStyle::default_bar())
             .with_key("took", Self::elapsed_key)
@@ -422,7 +429,7 @@ impl Terminal {
                 }
                 let bar = self.multi.add(ProgressBar::new_spinner());
                 bar.set_style(self.spinner_style());
-                bar.set_prefix(head(&slot, &component, action));
+                bar.set_prefix(head(&slot, &component, action, slot.count == 1));
                 bar.enable_steady_tick(TICK);
                 self.running.insert(component, (bar, action));
             }
@@ -436,7 +443,7 @@ impl Terminal {
                     if let Some(percent) = progress {
                         if bar.length().is_none() {
                             bar.set_length(100);
-                            bar.set_style(self.bar_style(slot.branches().1));
+                            bar.set_style(self.bar_style(branches(slot.count == 1).1));
                         }
                         bar.set_position(u64::from(percent.min(100)));
                     }
@@ -453,8 +460,9 @@ impl Terminal {
                     bar.finish_and_clear();
                 }
                 let slot = self.slot(&component);
+                let last = self.end(&slot);
                 self.print(&finished_lines(
-                    &slot, &component, action, elapsed, &outputs, p,
+                    &slot, &component, action, last, elapsed, &outputs, p,
                 ));
             }
             Event::ChangeFailed {
@@ -466,7 +474,8 @@ impl Terminal {
                     bar.finish_and_clear();
                 }
                 let slot = self.slot(&component);
-                self.print(&failed_lines(&slot, &component, action, &error, p));
+                let last = self.end(&slot);
+                self.print(&failed_lines(&slot, &component, action, last, &error, p));
             }
             Event::StateSaved { .. } => {}
             Event::RollbackStarted { changes } => {
@@ -579,6 +588,7 @@ mod tests {
                 &slots[&id("database")],
                 &id("database"),
                 Action::Create,
+                false,
                 Duration::from_secs(346),
                 &outputs,
                 Palette::PLAIN
@@ -592,6 +602,7 @@ mod tests {
                 &slots[&id("queue")],
                 &id("queue"),
                 Action::Create,
+                true,
                 "AccessDenied",
                 Palette::PLAIN
             ),
@@ -601,6 +612,7 @@ mod tests {
             &slots[&id("api")],
             &id("api"),
             Action::Update,
+            true,
             Duration::from_secs(8),
             &BTreeMap::new(),
             Palette::ANSI,
@@ -654,5 +666,44 @@ mod tests {
             plain_line(Event::StateSaved { serial: 3 }, Duration::ZERO),
             None
         );
+    }
+
+    #[test]
+    fn the_live_view_tracks_bars_and_closes_each_wave_with_its_last_change() {
+        // Not a terminal here: indicatif draws nothing, the bookkeeping is the same.
+        let mut t = Terminal::new(&plan(), Palette::PLAIN);
+        for name in ["database", "queue"] {
+            t.show(Event::ChangeStarted {
+                component: id(name),
+                action: Action::Create,
+                wave: 2,
+            });
+        }
+        assert_eq!(t.waves_shown, BTreeSet::from([1]));
+        t.show(Event::Waiting {
+            component: id("database"),
+            detail: "creating".into(),
+            progress: None,
+        });
+        assert_eq!(t.running[&id("database")].0.length(), None, "a spinner");
+        t.show(Event::Waiting {
+            component: id("database"),
+            detail: "backing-up".into(),
+            progress: Some(60),
+        });
+        let (bar, _) = &t.running[&id("database")];
+        assert_eq!((bar.length(), bar.position()), (Some(100), 60), "a bar");
+        let wave = t.slot(&id("queue"));
+        assert!(!t.end(&wave), "one of two ended");
+        assert!(t.end(&wave), "the second closes the wave");
+        t.show(Event::ChangeFinished {
+            component: id("database"),
+            action: Action::Create,
+            elapsed: Duration::from_secs(5),
+            outputs: BTreeMap::new(),
+        });
+        assert!(!t.running.contains_key(&id("database")));
+        t.show(Event::RollbackStarted { changes: 1 });
+        assert!(t.running.is_empty(), "rollback clears what was still drawn");
     }
 }

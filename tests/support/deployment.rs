@@ -6,6 +6,9 @@
 //! Used through `#[path = "support/deployment.rs"] mod deployment;` by the reliability
 //! tests only.
 
+// Each reliability test binary uses part of this module.
+#![allow(dead_code)]
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
@@ -19,9 +22,15 @@ pub const SECRET_VALUE: &str = r#"{"password":"canary-Reliability-7731"}"#;
 /// The server environment moto needs for ECS services to report running tasks.
 pub const MOTO_ENV: &[(&str, &str)] = &[("MOTO_ECS_SERVICE_RUNNING", "2")];
 
-/// A deployment repo holding the walkthrough's stack, with local state under `.panka/`.
+/// The S3 bucket and DynamoDB table of [`Repo::walkthrough_on_s3`].
+pub const BUCKET: &str = "company-panka-state";
+pub const TABLE: &str = "company-panka-locks";
+
+/// A deployment repo holding the walkthrough's stack, with local state under `.panka/`
+/// or, with a config file, S3 state and DynamoDB locks.
 pub struct Repo {
     pub dir: tempfile::TempDir,
+    config: Option<PathBuf>,
 }
 
 impl Repo {
@@ -31,7 +40,25 @@ impl Repo {
             &Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/notification-platform"),
             &dir.path().join("stacks").join(STACK),
         );
-        Repo { dir }
+        Repo { dir, config: None }
+    }
+
+    /// The walkthrough with state in S3 ([`BUCKET`]) and locks in DynamoDB ([`TABLE`]);
+    /// run `panka init --bootstrap` before applying.
+    pub fn walkthrough_on_s3() -> Repo {
+        let mut repo = Repo::walkthrough();
+        let config = repo.path().join("config.yaml");
+        std::fs::write(
+            &config,
+            format!(
+                "version: v1\nbackend:\n  type: s3\n  region: us-east-1\n  bucket: {BUCKET}\n\
+                 locks:\n  type: dynamodb\n  region: us-east-1\n  table: {TABLE}\n\
+                 aws:\n  region: us-east-1\n"
+            ),
+        )
+        .expect("config");
+        repo.config = Some(config);
+        repo
     }
 
     pub fn path(&self) -> &Path {
@@ -57,6 +84,9 @@ impl Repo {
             .env("PANKA_USER", "alice")
             .env("NO_COLOR", "1")
             .stdin(Stdio::null());
+        if let Some(config) = &self.config {
+            cmd.env("PANKA_CONFIG", config);
+        }
         cmd
     }
 
@@ -92,6 +122,24 @@ impl Repo {
             .join(STACK)
             .join("development/state.json")
     }
+}
+
+/// The state document in S3 (for [`Repo::walkthrough_on_s3`]), when there is one.
+pub async fn s3_state(clients: &AwsClients) -> Option<Value> {
+    let key = panka_core::state::layout::state_path(
+        "",
+        &panka_core::state::StateKey::new(STACK, "development"),
+    );
+    let object = clients
+        .s3
+        .get_object()
+        .bucket(BUCKET)
+        .key(&key)
+        .send()
+        .await
+        .ok()?;
+    let bytes = object.body.collect().await.expect("read the state object");
+    Some(serde_json::from_slice(&bytes.into_bytes()).expect("the state is JSON"))
 }
 
 /// Runs `cmd` to its end and returns its output.

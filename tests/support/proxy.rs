@@ -82,6 +82,10 @@ pub struct FaultConfig {
     /// Hold every response, and forward nothing new, once this many requests have reached
     /// the upstream.
     pub freeze_after_forwarded: Option<u64>,
+    /// Calls (`service:Action` prefixes, such as `iam:CreateRole`) whose first request is
+    /// forwarded and then answered with a 500: the work is done, the answer lost. Targets
+    /// the case the random faults reach only by chance.
+    pub lose_first_answer: Vec<String>,
 }
 
 impl FaultConfig {
@@ -127,11 +131,17 @@ pub struct Stats {
     pub requests: u64,
     /// Requests that reached the upstream.
     pub forwarded: u64,
+    /// Time spent waiting for the upstream's answers, summed over forwarded requests, in
+    /// microseconds (the upstream's service time plus loopback, without injected latency).
+    pub upstream_micros: u64,
     /// Requests by `service:Action`, such as `sqs:CreateQueue`, faulted ones included.
     pub calls: BTreeMap<String, u64>,
     /// Faults injected, by kind: `throttle`, `slow_down`, `internal_error`, `reset`, and
     /// `internal_error_after` / `reset_after` for the ones injected after forwarding.
     pub faults: BTreeMap<String, u64>,
+    /// Every faulted request in arrival order, as `N service:Action fault` (N counts all
+    /// requests from 1), to tell which call a failure came from.
+    pub fault_log: Vec<String>,
 }
 
 impl Stats {
@@ -143,6 +153,15 @@ impl Stats {
             *services.entry(service.to_owned()).or_insert(0) += count;
         }
         services
+    }
+
+    /// The mean time the upstream took per forwarded request, in milliseconds.
+    pub fn mean_upstream_ms(&self) -> f64 {
+        if self.forwarded == 0 {
+            0.0
+        } else {
+            self.upstream_micros as f64 / self.forwarded as f64 / 1000.0
+        }
     }
 
     /// Every fault injected.
@@ -366,24 +385,37 @@ struct Shared {
     rng: Mutex<Rng>,
     requests: AtomicU64,
     forwarded: AtomicU64,
+    upstream_micros: AtomicU64,
     frozen: AtomicBool,
     hold: Mutex<Option<String>>,
     holding: AtomicU64,
-    counters: Mutex<(BTreeMap<String, u64>, BTreeMap<String, u64>)>,
+    /// What is left of [`FaultConfig::lose_first_answer`].
+    to_lose: Mutex<Vec<String>>,
+    counters: Mutex<Counters>,
+}
+
+#[derive(Default)]
+struct Counters {
+    calls: BTreeMap<String, u64>,
+    faults: BTreeMap<String, u64>,
+    fault_log: Vec<String>,
 }
 
 impl Shared {
     fn new(upstream: String, config: FaultConfig) -> Self {
         Shared {
+            to_lose: Mutex::new(config.lose_first_answer.clone()),
             upstream,
             rng: Mutex::new(Rng(config.seed)),
             config: Mutex::new(config),
             requests: AtomicU64::new(0),
             forwarded: AtomicU64::new(0),
+            upstream_micros: AtomicU64::new(0),
             frozen: AtomicBool::new(false),
             hold: Mutex::new(None),
             holding: AtomicU64::new(0),
-            counters: Mutex::new((BTreeMap::new(), BTreeMap::new())),
+
+            counters: Mutex::new(Counters::default()),
         }
     }
 
@@ -415,12 +447,13 @@ impl Shared {
         self.holding.fetch_sub(1, Ordering::SeqCst);
     }
 
-    fn lock_counters(&self) -> MutexGuard<'_, (BTreeMap<String, u64>, BTreeMap<String, u64>)> {
+    fn lock_counters(&self) -> MutexGuard<'_, Counters> {
         self.counters.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     fn set_config(&self, config: FaultConfig) {
         *self.rng.lock().unwrap_or_else(|p| p.into_inner()) = Rng(config.seed);
+        *self.to_lose.lock().unwrap_or_else(|p| p.into_inner()) = config.lose_first_answer.clone();
         *self.lock_config() = config;
     }
 
@@ -433,55 +466,66 @@ impl Shared {
         Stats {
             requests: self.requests.load(Ordering::SeqCst),
             forwarded: self.forwarded.load(Ordering::SeqCst),
-            calls: counters.0.clone(),
-            faults: counters.1.clone(),
+            upstream_micros: self.upstream_micros.load(Ordering::SeqCst),
+            calls: counters.calls.clone(),
+            faults: counters.faults.clone(),
+            fault_log: counters.fault_log.clone(),
         }
     }
 
     fn reset_stats(&self) {
-        let mut counters = self.lock_counters();
-        counters.0.clear();
-        counters.1.clear();
+        *self.lock_counters() = Counters::default();
         self.requests.store(0, Ordering::SeqCst);
         self.forwarded.store(0, Ordering::SeqCst);
+        self.upstream_micros.store(0, Ordering::SeqCst);
     }
 
-    /// Counts the request and draws its fault.
-    fn decide(&self, config: &FaultConfig) -> Fault {
-        self.requests.fetch_add(1, Ordering::SeqCst);
+    /// Counts the request and draws its fault; returns the request's number too.
+    fn decide(&self, config: &FaultConfig) -> (u64, Fault) {
+        let number = self.requests.fetch_add(1, Ordering::SeqCst) + 1;
         let (draw, after_draw) = {
             let mut rng = self.rng.lock().unwrap_or_else(|p| p.into_inner());
             (rng.next_f64(), rng.next_f64())
         };
         let after = after_draw < config.after_forward;
-        let mut threshold = config.throttle;
-        if draw < threshold {
-            return Fault::Throttle;
+        let thresholds = [
+            (config.throttle, Fault::Throttle),
+            (config.slow_down, Fault::SlowDown),
+            (config.internal_error, Fault::InternalError { after }),
+            (config.reset, Fault::Reset { after }),
+        ];
+        let mut threshold = 0.0;
+        for (rate, fault) in thresholds {
+            threshold += rate;
+            if draw < threshold {
+                return (number, fault);
+            }
         }
-        threshold += config.slow_down;
-        if draw < threshold {
-            return Fault::SlowDown;
-        }
-        threshold += config.internal_error;
-        if draw < threshold {
-            return Fault::InternalError { after };
-        }
-        threshold += config.reset;
-        if draw < threshold {
-            return Fault::Reset { after };
-        }
-        Fault::None
+        (number, Fault::None)
     }
 
-    fn count(&self, call: String, fault: Fault) {
+    /// A lost answer when `call` is the first of a [`FaultConfig::lose_first_answer`].
+    fn targeted(&self, call: &str) -> Option<Fault> {
+        let mut to_lose = self.to_lose.lock().unwrap_or_else(|p| p.into_inner());
+        let index = to_lose
+            .iter()
+            .position(|prefix| call.starts_with(prefix.as_str()))?;
+        to_lose.remove(index);
+        Some(Fault::InternalError { after: true })
+    }
+
+    fn count(&self, number: u64, call: String, fault: Fault) {
         let mut counters = self.lock_counters();
-        *counters.0.entry(call).or_insert(0) += 1;
         if let Some(label) = fault.label() {
-            *counters.1.entry(label.to_owned()).or_insert(0) += 1;
+            *counters.faults.entry(label.to_owned()).or_insert(0) += 1;
+            counters.fault_log.push(format!("{number} {call} {label}"));
         }
+        *counters.calls.entry(call).or_insert(0) += 1;
     }
 
-    fn note_forwarded(&self) {
+    fn note_forwarded(&self, took: Duration) {
+        let micros = u64::try_from(took.as_micros()).unwrap_or(u64::MAX);
+        self.upstream_micros.fetch_add(micros, Ordering::SeqCst);
         let forwarded = self.forwarded.fetch_add(1, Ordering::SeqCst) + 1;
         if self
             .lock_config()
@@ -754,7 +798,7 @@ async fn serve_connection(shared: Arc<Shared>, stream: TcpStream) -> io::Result<
         }
 
         let config = shared.config();
-        let fault = shared.decide(&config);
+        let (number, fault) = shared.decide(&config);
         shared.wait_unfrozen().await;
         if !config.latency.is_zero() {
             tokio::time::sleep(config.latency).await;
@@ -766,16 +810,15 @@ async fn serve_connection(shared: Arc<Shared>, stream: TcpStream) -> io::Result<
             // the connection under the client: the request never completes.
             let most = head.content_length()?.unwrap_or(0).saturating_sub(1);
             let partial = client.read_exact(most).await.unwrap_or_default();
-            shared.count(
-                call_name(&service, &method, &target, &head, &partial),
-                fault,
-            );
+            let call = call_name(&service, &method, &target, &head, &partial);
+            shared.count(number, call, fault);
             client.reset();
             return Ok(());
         }
         let body = client.read_request_body(&head).await?;
         let call = call_name(&service, &method, &target, &head, &body);
-        shared.count(call.clone(), fault);
+        let fault = shared.targeted(&call).unwrap_or(fault);
+        shared.count(number, call.clone(), fault);
         shared.wait_released(&call).await;
         let protocol = Protocol::of(&head, &service);
 
@@ -784,8 +827,9 @@ async fn serve_connection(shared: Arc<Shared>, stream: TcpStream) -> io::Result<
             Fault::SlowDown => protocol.error(503, "SlowDown", "Please reduce your request rate."),
             Fault::InternalError { after: false } => protocol.internal_error(),
             _ => {
+                let sent = Instant::now();
                 let forwarded = forward(&shared, &config, &method, &head, &body).await;
-                shared.note_forwarded();
+                shared.note_forwarded(sent.elapsed());
                 shared.wait_unfrozen().await;
                 match fault {
                     Fault::Reset { after: true } => {

@@ -17,10 +17,20 @@ use crate::reconcile::{ErrorKind, ProviderError, ResourceContext};
 use std::future::Future;
 use std::time::Duration;
 
-/// How many times one step (a create, update or delete) is tried.
-pub const STEP_ATTEMPTS: u32 = 3;
-/// The wait before the second try; doubled before each further one.
-pub const FIRST_BACKOFF: Duration = Duration::from_secs(2);
+/// How many times one step (a create, update or delete) is tried. A MicroService's create
+/// makes a dozen writes; when several of their answers are lost, each costs one try (the
+/// fault test that loses the first answer of every write needs five), so one more is left
+/// as margin.
+pub const STEP_ATTEMPTS: u32 = 6;
+/// The wait before the second try; doubled before each further one, up to
+/// [`MAX_BACKOFF`]. A step that keeps failing gives up after 23 s of waiting.
+pub const FIRST_BACKOFF: Duration = Duration::from_secs(1);
+pub const MAX_BACKOFF: Duration = Duration::from_secs(8);
+/// Only a try that failed within this long is tried again. Reconcilers also report a wait
+/// that ran out (an RDS deletion after 30 minutes) as transient; trying such a step again
+/// would multiply the wait, while the failures a retry fixes (a call whose SDK retries were
+/// exhausted, an answer lost after the work was done) come back within seconds.
+pub const QUICK_FAILURE: Duration = Duration::from_secs(90);
 /// How many readiness polls in a row may fail with a retryable error before the change
 /// fails; the wait goes on after fewer.
 pub const POLL_ERRORS_TOLERATED: u32 = 5;
@@ -40,9 +50,16 @@ pub fn poll_error_tolerated(error: &ProviderError) -> bool {
     matches!(error.kind, ErrorKind::Transient | ErrorKind::Throttled)
 }
 
-/// Runs `step` up to [`STEP_ATTEMPTS`] times while it fails with an error
-/// [`worth_retrying`], with exponential backoff; each retry is reported as a `Waiting`
-/// event naming the error.
+/// The wait after failed try number `attempt` (from 1).
+pub fn backoff(attempt: u32) -> Duration {
+    FIRST_BACKOFF
+        .saturating_mul(2_u32.saturating_pow(attempt.saturating_sub(1)))
+        .min(MAX_BACKOFF)
+}
+
+/// Runs `step` up to [`STEP_ATTEMPTS`] times while it fails quickly (within
+/// [`QUICK_FAILURE`]) with an error [`worth_retrying`], with exponential backoff; each retry
+/// is reported as a `Waiting` event naming the error.
 pub async fn with_retries<T, F, Fut>(
     ctx: &ResourceContext,
     events: &dyn EventSink,
@@ -54,10 +71,15 @@ where
 {
     let mut attempt = 1;
     loop {
+        let started = tokio::time::Instant::now();
         match step().await {
             Ok(value) => return Ok(value),
-            Err(error) if attempt < STEP_ATTEMPTS && worth_retrying(&error) => {
-                let backoff = FIRST_BACKOFF * 2_u32.pow(attempt - 1);
+            Err(error)
+                if attempt < STEP_ATTEMPTS
+                    && worth_retrying(&error)
+                    && started.elapsed() <= QUICK_FAILURE =>
+            {
+                let backoff = backoff(attempt);
                 events.emit(Event::Waiting {
                     component: ctx.id.clone(),
                     detail: format!(
@@ -71,6 +93,128 @@ where
                 attempt += 1;
             }
             Err(error) => return Err(error),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::ComponentId;
+    use std::sync::Mutex;
+
+    #[derive(Default)]
+    struct Events(Mutex<Vec<Event>>);
+
+    impl EventSink for Events {
+        fn emit(&self, event: Event) {
+            if let Ok(mut events) = self.0.lock() {
+                events.push(event);
+            }
+        }
+    }
+
+    fn ctx() -> ResourceContext {
+        ResourceContext {
+            stack: "shop".into(),
+            environment: "development".into(),
+            id: ComponentId::new("orders", "queue"),
+            region: "us-east-1".into(),
+            production: false,
+            network: None,
+        }
+    }
+
+    /// A step that fails with `failures` in order, then succeeds; returns its call count.
+    async fn run_step(
+        failures: &[ErrorKind],
+        events: &Events,
+    ) -> (Result<u32, ProviderError>, u32) {
+        let calls = Mutex::new(0_u32);
+        let result = with_retries(&ctx(), events, || {
+            let call = {
+                let mut calls = calls.lock().expect("calls");
+                *calls += 1;
+                *calls
+            };
+            let failure = failures.get(call as usize - 1).copied();
+            async move {
+                match failure {
+                    Some(kind) => Err(ProviderError::new(kind, format!("failure {call}"))),
+                    None => Ok(call),
+                }
+            }
+        })
+        .await;
+        let calls = *calls.lock().expect("calls");
+        (result, calls)
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn already_exists_after_a_lost_answer_is_tried_again() {
+        let events = Events::default();
+        let start = tokio::time::Instant::now();
+        let (result, calls) = run_step(&[ErrorKind::AlreadyExists], &events).await;
+        assert_eq!(result, Ok(2));
+        assert_eq!(calls, 2);
+        assert_eq!(start.elapsed(), FIRST_BACKOFF);
+        let events = events.0.lock().expect("events");
+        assert!(
+            matches!(&events[..], [Event::Waiting { detail, .. }] if detail.contains("failure 1")),
+            "{events:?}"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn transient_failures_are_tried_six_times_with_backoff() {
+        let events = Events::default();
+        let start = tokio::time::Instant::now();
+        let (result, calls) = run_step(&[ErrorKind::Transient; 9], &events).await;
+        assert_eq!(result.map_err(|e| e.message), Err("failure 6".to_string()));
+        assert_eq!(calls, STEP_ATTEMPTS);
+        assert_eq!(start.elapsed(), Duration::from_secs(1 + 2 + 4 + 8 + 8));
+        assert_eq!(backoff(9), MAX_BACKOFF);
+        let (result, calls) =
+            run_step(&[ErrorKind::Throttled, ErrorKind::Transient], &events).await;
+        assert_eq!((result, calls), (Ok(3), 3));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_wait_that_ran_out_is_not_tried_again() {
+        let events = Events::default();
+        let calls = Mutex::new(0_u32);
+        let result: Result<(), ProviderError> = with_retries(&ctx(), &events, || {
+            if let Ok(mut calls) = calls.lock() {
+                *calls += 1;
+            }
+            async {
+                tokio::time::sleep(QUICK_FAILURE + Duration::from_secs(1)).await;
+                Err(ProviderError::new(
+                    ErrorKind::Transient,
+                    "still deleting after 30 minutes",
+                ))
+            }
+        })
+        .await;
+        assert!(result.is_err());
+        assert_eq!(*calls.lock().expect("calls"), 1);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn final_failures_are_not_tried_again() {
+        for kind in [
+            ErrorKind::Invalid,
+            ErrorKind::Foreign,
+            ErrorKind::AccessDenied,
+            ErrorKind::Conflict,
+            ErrorKind::NotFound,
+            ErrorKind::Other,
+        ] {
+            let events = Events::default();
+            let (result, calls) = run_step(&[kind], &events).await;
+            assert_eq!(result.map_err(|e| e.kind), Err(kind));
+            assert_eq!(calls, 1, "{kind:?}");
+            assert!(events.0.lock().expect("events").is_empty());
         }
     }
 }

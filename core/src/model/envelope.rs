@@ -4,7 +4,7 @@ use super::ComponentKind;
 use crate::diag::{Diagnostic, Diagnostics};
 use crate::read::{MapReader, did_you_mean, quoted_list};
 use crate::source::Span;
-use crate::yaml::Node;
+use crate::yaml::{Node, Value};
 use std::collections::BTreeMap;
 
 pub const CORE_API: &str = "core.panka.io/v1";
@@ -99,8 +99,29 @@ pub struct Envelope {
 }
 
 /// Reads the envelope of `root`. `allowed` lists the kinds that may stand in this place
-/// of the folder layout; another known kind is reported as misplaced (`E012`).
+/// of the folder layout; another known kind is reported as misplaced (`E012`). The
+/// document is taken so its `spec` moves into the envelope instead of being copied.
 pub fn read_envelope(
+    root: Node,
+    allowed: &[DocKind],
+    place: &str,
+    diags: &mut Diagnostics,
+) -> Option<Envelope> {
+    let mut envelope = read_envelope_in(&root, allowed, place, diags)?;
+    if envelope.spec.is_some()
+        && let Value::Map(entries) = root.value
+    {
+        // The first `spec` entry is the one read above (a duplicate key is left out).
+        envelope.spec = entries
+            .into_iter()
+            .find(|e| e.key == "spec")
+            .map(|e| e.value);
+    }
+    Some(envelope)
+}
+
+/// The envelope with a placeholder `spec` (`Some(Null)` when the document has one).
+fn read_envelope_in(
     root: &Node,
     allowed: &[DocKind],
     place: &str,
@@ -200,7 +221,13 @@ pub fn read_envelope(
         }
     };
     let (spec, spec_span) = match spec_entry {
-        Some(entry) => (Some(entry.value.clone()), entry.key_span),
+        Some(entry) => (
+            Some(Node {
+                span: entry.value.span,
+                value: Value::Null,
+            }),
+            entry.key_span,
+        ),
         None => (None, root.span),
     };
     Some(Envelope {

@@ -11,7 +11,9 @@
 //! - [`render`]: the task definition, pure (snapshot-tested);
 //! - [`fields`]: the normalised fields shared by `normalise` and `read`;
 //! - one module per AWS resource, each with find/ensure/delete;
-//! - [`readiness`]: one probe of the rollout, a circuit-breaker rollback being a failure.
+//! - [`readiness`]: one probe of the rollout, a circuit-breaker rollback being a failure;
+//!   then [`health`]: `GET <readiness path>` over the load balancer must answer 2xx;
+//! - `role_propagation`: ECS calls retried while a new execution role is not assumable.
 
 mod alb;
 mod autoscaling;
