@@ -201,7 +201,7 @@ fn record(i: usize, result: DeploymentResult, seconds: f64) -> DeploymentRecord 
     DeploymentRecord {
         id: format!("dep-{i:02}"),
         version: format!("v1.{i}.0"),
-        by: if i % 2 == 0 {
+        by: if i.is_multiple_of(2) {
             "carol@ci".into()
         } else {
             "bob@laptop".into()

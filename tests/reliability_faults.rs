@@ -332,7 +332,7 @@ async fn reference(moto: &MotoServer) -> (Inventory, Stats) {
         FaultConfig::transparent().with_account(&reference_account),
     )
     .expect("start the reference proxy");
-    let reference_clients = direct_clients(&moto, &reference_account).await;
+    let reference_clients = direct_clients(moto, &reference_account).await;
     create_secret(&reference_clients).await;
     let reference_repo = Repo::walkthrough();
     let applied = success_json(&run(&mut reference_repo.apply(&reference_proxy.endpoint())));

@@ -312,8 +312,9 @@ async fn dependencies_first_and_outputs_flow_into_dependents() {
         env.get("QUEUE_URL").map(String::as_str),
         Some("https://sqs/queue")
     );
-    // Two rounds of (10 s call + one 5 s readiness wait): the critical path, not the sum.
-    assert_eq!(r.elapsed, Duration::from_secs(30));
+    // Two rounds of (10 s call + one 250 ms readiness wait, the first poll interval): the
+    // critical path, not the sum.
+    assert_eq!(r.elapsed, Duration::from_millis(20_500));
     let state = stored(&r.store).await;
     assert_eq!(state.components.len(), 3);
     assert_eq!(
@@ -347,13 +348,13 @@ async fn parallelism_bounds_concurrent_changes() {
     .await;
     assert_eq!(r.outcome, Outcome::Success);
     assert_eq!(r.fake.max_running.load(Ordering::SeqCst), 10);
-    assert_eq!(r.elapsed, Duration::from_secs(30));
+    assert_eq!(r.elapsed, Duration::from_millis(20_500));
     let serial = run(jobs, Fake::default(), options(1, OnFailure::Rollback), None).await;
     assert_eq!(serial.fake.max_running.load(Ordering::SeqCst), 1);
     assert_eq!(
         serial.elapsed,
-        Duration::from_secs(300),
-        "20 × (10 s + 5 s)"
+        Duration::from_millis(205_000),
+        "20 × (10 s + 250 ms)"
     );
 }
 

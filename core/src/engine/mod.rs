@@ -470,6 +470,10 @@ async fn wait_ready(
 ) -> Result<(), ProviderError> {
     let deadline = tokio::time::Instant::now() + options.ready_timeout;
     let mut poll_errors = 0;
+    // Most waits end within a second or two (an in-place update, an emulator); long ones
+    // (a database, a rollout) settle at the full interval, so polling starts fast and
+    // backs off to it rather than always paying one whole interval.
+    let mut interval = options.poll_interval.min(FIRST_POLL);
     loop {
         let readiness = match r.poll_ready(ctx, known).await {
             Ok(readiness) => {
@@ -514,8 +518,12 @@ async fn wait_ready(
                     detail,
                     progress,
                 });
-                tokio::time::sleep(options.poll_interval).await;
+                tokio::time::sleep(interval).await;
+                interval = (interval * 2).min(options.poll_interval);
             }
         }
     }
 }
+
+/// The first wait between readiness checks; it doubles up to `ExecOptions::poll_interval`.
+const FIRST_POLL: Duration = Duration::from_millis(250);
