@@ -242,7 +242,11 @@ async fn the_walkthrough_applies_under_20_percent_faults_without_duplicates() {
     let rate: f64 = env_or("PANKA_FAULT_RATE", 0.2);
     let (expected, _) = reference(&moto).await;
     let config = FaultConfig::uniform(rate, seed);
-    let (repo, proxy) = apply_converges(
+    let Applied {
+        repo,
+        proxy,
+        clients,
+    } = apply_converges(
         &moto,
         config,
         &expected,
@@ -258,7 +262,7 @@ async fn the_walkthrough_applies_under_20_percent_faults_without_duplicates() {
 
     // State equals AWS: a refreshed plan (still through the faults) changes nothing, and
     // a re-apply writes nothing.
-    let state = repo.state().expect("state after the apply");
+    let state = repo.current_state(&clients).await.expect("state");
     let plan = run(&mut repo.panka(
         &proxy.endpoint(),
         &[
@@ -278,7 +282,8 @@ async fn the_walkthrough_applies_under_20_percent_faults_without_duplicates() {
     let again = success_json(&run(&mut repo.apply(&proxy.endpoint())));
     assert_eq!(again["result"], "no_changes", "{again}");
     let serial = state["serial"].clone();
-    assert_eq!(repo.state().expect("state")["serial"], serial);
+    let now = repo.current_state(&clients).await.expect("state");
+    assert_eq!(now["serial"], serial);
 }
 
 /// Whether `call` (`service:Action`) changes AWS.
@@ -315,7 +320,8 @@ async fn every_write_whose_answer_is_lost_is_adopted_not_duplicated() {
         lose_first_answer: writes.clone(),
         ..FaultConfig::transparent()
     };
-    let (_, proxy) = apply_converges(&moto, config, &expected, "apply losing first answers").await;
+    let Applied { proxy, .. } =
+        apply_converges(&moto, config, &expected, "apply losing first answers").await;
     assert_eq!(
         proxy.stats().faults.get("internal_error_after"),
         Some(&(writes.len() as u64)),
@@ -345,18 +351,35 @@ async fn reference(moto: &MotoServer) -> (Inventory, Stats) {
 
 /// The walkthrough's apply in a fresh account through a proxy with `config` succeeds and
 /// leaves exactly what `expected` holds, none twice, with state matching AWS.
+///
+/// With `PANKA_FAULT_BACKEND=s3`, state lives in S3 and the lock in DynamoDB (bootstrapped
+/// without faults), so that their calls are faulted too.
 async fn apply_converges(
     moto: &MotoServer,
     config: FaultConfig,
     expected: &Inventory,
     label: &str,
-) -> (Repo, FaultProxy) {
+) -> Applied {
     let account = unique_account_id();
-    let proxy = FaultProxy::start(&moto.endpoint(), config.with_account(&account))
-        .expect("start the fault proxy");
+    let config = config.with_account(&account);
+    let on_s3 = std::env::var("PANKA_FAULT_BACKEND").is_ok_and(|b| b == "s3");
+    let proxy = FaultProxy::start(
+        &moto.endpoint(),
+        FaultConfig::transparent().with_account(&account),
+    )
+    .expect("start the fault proxy");
     let clients = direct_clients(moto, &account).await;
     create_secret(&clients).await;
-    let repo = Repo::walkthrough();
+    let repo = if on_s3 {
+        let repo = Repo::walkthrough_on_s3();
+        let bootstrap = run(&mut repo.panka(&proxy.endpoint(), &["init", "--bootstrap"]));
+        assert_eq!(bootstrap.status.code(), Some(0), "{}", text(&bootstrap));
+        proxy.reset_stats();
+        repo
+    } else {
+        Repo::walkthrough()
+    };
+    proxy.set_config(config);
     let out = run(&mut repo.apply(&proxy.endpoint()));
     report(label, &proxy.stats());
     let retries: Vec<String> = String::from_utf8_lossy(&out.stderr)
@@ -381,7 +404,89 @@ async fn apply_converges(
         expected.counts(),
         "resources differ from a fault-free apply\nfaulted: {inventory:?}\nreference: {expected:?}"
     );
-    let state = repo.state().expect("state after the apply");
+    let state = repo
+        .current_state(&clients)
+        .await
+        .expect("state after the apply");
     assert_state_matches(&state, &inventory);
-    (repo, proxy)
+    Applied {
+        repo,
+        proxy,
+        clients,
+    }
+}
+
+/// A converged apply: its repo, its proxy (still faulting) and clients of its account.
+struct Applied {
+    repo: Repo,
+    proxy: FaultProxy,
+    clients: AwsClients,
+}
+
+/// With S3 state and the DynamoDB lock, the answers of taking the lock, of the first state
+/// write and of releasing the lock are lost after AWS did the work (the SDK retries each
+/// and meets its own earlier write): the apply still succeeds, state in S3 matches AWS, and
+/// the lock is released.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lost_answers_to_state_and_lock_writes_do_not_fail_the_apply() {
+    let moto = MotoServer::start_with_env(deployment::MOTO_ENV);
+    let (expected, _) = reference(&moto).await;
+    let account = unique_account_id();
+    let proxy = FaultProxy::start(
+        &moto.endpoint(),
+        FaultConfig::transparent().with_account(&account),
+    )
+    .expect("start the proxy");
+    let clients = direct_clients(&moto, &account).await;
+    create_secret(&clients).await;
+    let repo = Repo::walkthrough_on_s3();
+    let bootstrap = run(&mut repo.panka(&proxy.endpoint(), &["init", "--bootstrap"]));
+    assert_eq!(bootstrap.status.code(), Some(0), "{}", text(&bootstrap));
+
+    let lost = [
+        "dynamodb:PutItem",
+        "s3:PutObject",
+        "dynamodb:UpdateItem",
+        "dynamodb:DeleteItem",
+    ];
+    proxy.set_config(FaultConfig {
+        lose_first_answer: lost.iter().map(|c| c.to_string()).collect(),
+        ..FaultConfig::transparent().with_account(&account)
+    });
+    let out = run(&mut repo.apply(&proxy.endpoint()));
+    let stats = proxy.stats();
+    report("apply losing lock and state answers", &stats);
+    let applied = success_json(&out);
+    assert_eq!(applied["result"], "success", "{}", text(&out));
+    // Taking the lock, the first state write and releasing the lock each lost an answer.
+    for call in ["dynamodb:PutItem", "s3:PutObject", "dynamodb:DeleteItem"] {
+        assert!(
+            stats
+                .fault_log
+                .iter()
+                .any(|line| line.contains(&format!(" {call} "))),
+            "{call} lost no answer: {stats:?}"
+        );
+    }
+    let status = success_json(&run(&mut repo.panka(
+        &proxy.endpoint(),
+        &[
+            "lock",
+            "status",
+            "--stack",
+            deployment::STACK,
+            "--environment",
+            "development",
+            "--output",
+            "json",
+        ],
+    )));
+    assert_eq!(status["locked"], false, "the lock was released: {status}");
+    let inventory = Inventory::read(&clients).await;
+    assert_eq!(inventory.duplicates(), Default::default(), "{inventory:?}");
+    assert_eq!(inventory.counts(), expected.counts(), "{inventory:?}");
+    let state = deployment::s3_state(&clients).await.expect("state in S3");
+    assert_state_matches(&state, &inventory);
+    let again = success_json(&run(&mut repo.apply(&proxy.endpoint())));
+    assert_eq!(again["result"], "no_changes", "{again}");
 }

@@ -226,6 +226,9 @@ impl StateLock for DynamoDbLock {
                         .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
                 {
                     match self.get(key).await? {
+                        // The SDK retried a put whose first attempt had succeeded (its answer
+                        // was lost): the holder is this very request, whose id is new.
+                        Some(holder) if holder.id == info.id => return Ok(info),
                         Some(holder) if holder.expires_at > now() => {
                             return Err(LockError::Held {
                                 key: key.clone(),

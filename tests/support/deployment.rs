@@ -109,7 +109,22 @@ impl Repo {
         )
     }
 
-    /// The development state, when there is one.
+    /// Whether state lives in S3 ([`Repo::walkthrough_on_s3`]).
+    pub fn on_s3(&self) -> bool {
+        self.config.is_some()
+    }
+
+    /// The development state, when there is one: from S3 through `clients` for a repo on
+    /// S3, else from `.panka/`.
+    pub async fn current_state(&self, clients: &AwsClients) -> Option<Value> {
+        if self.on_s3() {
+            s3_state(clients).await
+        } else {
+            self.state()
+        }
+    }
+
+    /// The development state in `.panka/`, when there is one.
     pub fn state(&self) -> Option<Value> {
         let path = self.state_path();
         let text = std::fs::read_to_string(&path).ok()?;

@@ -1018,7 +1018,10 @@ enum Protocol {
 impl Protocol {
     fn of(head: &Head, service: &str) -> Protocol {
         let content_type = head.get("content-type").unwrap_or("");
-        if head.get("x-amz-target").is_some() || content_type.contains("json") {
+        // S3 bodies are the caller's (a JSON state file), not a protocol.
+        if service == "s3" {
+            Protocol::RestXml
+        } else if head.get("x-amz-target").is_some() || content_type.contains("json") {
             Protocol::Json {
                 content_type: if content_type.is_empty() {
                     "application/x-amz-json-1.1".to_owned()

@@ -1,7 +1,9 @@
 //! The executor: runs a plan's changes through the reconcilers, each as soon as what it
 //! depends on is done (bounded by the parallelism), waits for readiness, saves state after
 //! every finished change, and on failure reverts this run's changes in the failed wave and
-//! later ones, in reverse order, through the same machinery.
+//! later ones, in reverse order, through the same machinery. A step that failed in a way a
+//! second try can fix (a transient error, throttling, "already exists" after a lost
+//! answer) is tried again first (`retry`).
 //!
 //! The engine never prints: it emits [`Event`]s that the CLI renders.
 
