@@ -155,7 +155,7 @@ pub async fn preflight(
     }) {
         return Err(PreflightError::Provider(failure));
     }
-    let mut missing: Vec<MissingSecret> = uses
+    let missing: Vec<MissingSecret> = uses
         .iter()
         .filter_map(|u| match checks.get(u.secret_ref.as_str()) {
             Some(Check::Unusable(reason, detail)) => Some(MissingSecret {
@@ -166,20 +166,7 @@ pub async fn preflight(
             _ => None,
         })
         .collect();
-    missing.sort_by(|a, b| {
-        (&a.at.file, a.at.line, a.at.column, &a.at.secret_ref).cmp(&(
-            &b.at.file,
-            b.at.line,
-            b.at.column,
-            &b.at.secret_ref,
-        ))
-    });
-    missing.dedup();
-    if missing.is_empty() {
-        Ok(())
-    } else {
-        Err(PreflightError::Missing(missing))
-    }
+    into_result(missing)
 }
 
 async fn check(sm: &aws_sdk_secretsmanager::Client, secret_ref: &str) -> Check {
@@ -272,20 +259,7 @@ pub async fn preflight_checks(
             });
         }
     }
-    missing.sort_by(|a, b| {
-        (&a.at.file, a.at.line, a.at.column, &a.at.secret_ref).cmp(&(
-            &b.at.file,
-            b.at.line,
-            b.at.column,
-            &b.at.secret_ref,
-        ))
-    });
-    missing.dedup();
-    if missing.is_empty() {
-        Ok(())
-    } else {
-        Err(PreflightError::Missing(missing))
-    }
+    into_result(missing)
 }
 
 /// A secret's value as the preflight sees it.
@@ -503,6 +477,24 @@ fn password_from(
                 )),
             )
         }
+    }
+}
+
+/// Every problem once, in file order, or none.
+fn into_result(mut missing: Vec<MissingSecret>) -> Result<(), PreflightError> {
+    missing.sort_by(|a, b| {
+        (&a.at.file, a.at.line, a.at.column, &a.at.secret_ref).cmp(&(
+            &b.at.file,
+            b.at.line,
+            b.at.column,
+            &b.at.secret_ref,
+        ))
+    });
+    missing.dedup();
+    if missing.is_empty() {
+        Ok(())
+    } else {
+        Err(PreflightError::Missing(missing))
     }
 }
 
