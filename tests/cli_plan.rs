@@ -8,9 +8,7 @@ use panka_core::interp::Variables;
 use panka_core::loader::{ResolveOptions, read_stack_files, resolve};
 use panka_core::source::Sources;
 use panka_core::state::local::LocalStore;
-use panka_core::state::{
-    ComponentState, ComponentStatus, DeploymentRecord, StateDocument, StateKey, StateStore,
-};
+use panka_core::state::{ComponentState, ComponentStatus, StateDocument, StateKey, StateStore};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 
@@ -485,37 +483,22 @@ fn recorded_durations_refine_the_estimate() {
     let (_, doc, err) = plan_json(repo.path(), &[]);
     assert_eq!(doc["estimated_duration_s"], 540, "{err}");
 
+    // What an earlier apply measured and kept in state (an interrupted one: nothing of
+    // this stack is recorded yet, so every component is still a create).
     let key = StateKey::new("notification-platform", "development");
     let store = LocalStore::new(repo.path().join(".panka"));
-    let record = |id: &str, minute: u32, db: f64, api: f64| DeploymentRecord {
-        id: id.into(),
-        operation: "apply".into(),
-        started_at: format!("2026-11-27T08:{minute:02}:00Z"),
-        spec: serde_json::json!({
-            "email-service/database": {"kind": "RDS"},
-            "email-service/api": {"kind": "MicroService"},
-            "email-service/queue": {"kind": "SQS"},
-        }),
-        durations_s: [
-            ("email-service/database:create".to_string(), db),
-            ("email-service/api:create".to_string(), api),
-            ("email-service/queue:create".to_string(), 2.0),
-        ]
-        .into(),
-        ..DeploymentRecord::default()
-    };
-    let runtime = tokio::runtime::Builder::new_current_thread()
+    let mut doc = StateDocument::new(&key.stack, &key.environment, jiff::Timestamp::now());
+    doc.durations_s = [
+        ("RDS:create".to_string(), vec![100.0, 120.0, 900.0]),
+        ("MicroService:create".to_string(), vec![40.0, 60.0, 50.0]),
+        ("SQS:create".to_string(), vec![2.0]),
+    ]
+    .into();
+    tokio::runtime::Builder::new_current_thread()
         .build()
-        .expect("runtime");
-    for r in [
-        record("d1", 1, 100.0, 40.0),
-        record("d2", 2, 120.0, 60.0),
-        record("d3", 3, 900.0, 50.0),
-    ] {
-        runtime
-            .block_on(store.put_deployment(&key, &r))
-            .expect("record");
-    }
+        .expect("runtime")
+        .block_on(store.write(&key, &doc, None))
+        .expect("state");
     // Medians: database 120 s (the 900 s outlier does not count), api 50 s.
     let (_, doc, err) = plan_json(repo.path(), &[]);
     assert_eq!(doc["estimated_duration_s"], 170, "{err}");

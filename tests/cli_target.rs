@@ -261,6 +261,17 @@ async fn targeted_applies_create_only_the_target_and_its_dependencies() {
             "email-service/queue:create"
         ]
     );
+    // The state keeps the same measurements by kind, which is what plans read.
+    let state: Value = serde_json::from_str(
+        &std::fs::read_to_string(records_dir.with_file_name("state.json")).expect("state"),
+    )
+    .expect("json");
+    let kept: Vec<&String> = state["durations_s"]
+        .as_object()
+        .expect("durations in state")
+        .keys()
+        .collect();
+    assert_eq!(kept, ["MicroService:create", "RDS:create", "SQS:create"]);
 
     // A saved plan applies with its own targets, not others.
     env.run(

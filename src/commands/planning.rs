@@ -12,7 +12,6 @@ use panka_core::diag::{Diagnostics, Severity};
 use panka_core::graph::{Graph, report_cycles};
 use panka_core::loader::{ResolveOptions, ResolvedStack, read_stack_files, resolve};
 use panka_core::model::{ComponentId, ComponentSpec};
-use panka_core::plan::estimate::HISTORY_RECORDS;
 use panka_core::plan::{Action, BasedOn, DurationHistory, Plan, plan};
 use panka_core::source::Sources;
 use panka_core::state::{StateKey, VersionedState};
@@ -351,14 +350,9 @@ pub async fn compute(
     key: &StateKey,
     refresh: bool,
 ) -> anyhow::Result<Planned> {
-    let (state, history) = tokio::join!(
-        backends.store.read(key),
-        backends.store.list_deployments(key, HISTORY_RECORDS)
-    );
-    let state = state.map_err(crate::commands::state::state_error)?;
-    // History only refines an estimate: unreadable records leave the typical durations.
-    let durations = DurationHistory::from_records(&history.unwrap_or_default());
+    let state = (backends.store.read(key).await).map_err(crate::commands::state::state_error)?;
     let doc = state.as_ref().map(|s| &s.state);
+    let durations = doc.map(DurationHistory::from_state).unwrap_or_default();
     let mut observed: BTreeMap<ComponentId, Option<serde_json::Value>> = BTreeMap::new();
     if refresh && let Some(doc) = doc {
         let mut reads = tokio::task::JoinSet::new();

@@ -214,6 +214,12 @@ pub async fn execute(
         match result {
             Ok(observed) => {
                 record(state, job, observed.as_ref(), &options.deployment_id);
+                crate::plan::estimate::remember(
+                    &mut state.state.durations_s,
+                    job.kind,
+                    job.action,
+                    elapsed,
+                );
                 finished.insert(job.ctx.id.clone());
                 done.push(Done {
                     index,

@@ -1,15 +1,20 @@
 //! How long a plan will take: per kind and action, the median of what such changes took
-//! in recent deployments of this stack and environment, else a typical AWS time. The sum
-//! over waves of each wave's slowest change (changes of a wave run in parallel).
+//! recently in this stack and environment, else a typical AWS time. The sum over waves of
+//! each wave's slowest change (changes of a wave run in parallel).
+//!
+//! The measurements live in the state document (`durations_s`, a few per kind and
+//! action), not only in the deployment records: a plan reads the state anyway, and
+//! reading whole records (each holds every component's spec) would cost a plan of a large
+//! stack more than everything else it does.
 
 use super::{Action, Plan};
 use crate::model::{ComponentId, ComponentKind};
-use crate::state::DeploymentRecord;
+use crate::state::StateDocument;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-/// How many recent deployment records the estimate learns from.
-pub const HISTORY_RECORDS: usize = 10;
+/// How many recent measurements per kind and action the state keeps.
+pub const SAMPLES_KEPT: usize = 10;
 
 /// Typical AWS time per change, when history has none (the floor is AWS's own
 /// provisioning).
@@ -60,24 +65,48 @@ pub struct DurationHistory {
     samples: BTreeMap<(ComponentKind, Action), Vec<f64>>,
 }
 
+/// The key of a kind and action in the state's `durations_s`: `Kind:action`.
+pub fn samples_key(kind: ComponentKind, action: Action) -> String {
+    format!("{}:{}", kind.name(), action_name(action))
+}
+
+/// Adds one measurement to the state's `durations_s`, dropping the oldest beyond
+/// [`SAMPLES_KEPT`]. No-ops take no time and are not measured.
+pub fn remember(
+    samples: &mut BTreeMap<String, Vec<f64>>,
+    kind: ComponentKind,
+    action: Action,
+    took: Duration,
+) {
+    if action == Action::Noop {
+        return;
+    }
+    let kept = samples.entry(samples_key(kind, action)).or_default();
+    kept.push((took.as_secs_f64() * 1000.0).round() / 1000.0);
+    let excess = kept.len().saturating_sub(SAMPLES_KEPT);
+    kept.drain(..excess);
+}
+
 impl DurationHistory {
-    /// Learns from `records`' measured durations. A change's kind is read from the
-    /// record's spec, so changes of components the spec does not hold (deletes) are
-    /// skipped, as are keys and values that do not parse (hand-edited records).
-    pub fn from_records(records: &[DeploymentRecord]) -> Self {
+    /// Learns from the measurements kept in state. Keys and values that do not parse
+    /// (hand-edited or written by a newer panka) are skipped.
+    pub fn from_state(doc: &StateDocument) -> Self {
         let mut samples: BTreeMap<(ComponentKind, Action), Vec<f64>> = BTreeMap::new();
-        for record in records {
-            for (key, seconds) in &record.durations_s {
-                let Some((component, action)) = key.rsplit_once(':') else {
-                    continue;
-                };
-                let (Some(action), Some(kind)) = (parse_action(action), kind_in(record, component))
-                else {
-                    continue;
-                };
-                if seconds.is_finite() && *seconds >= 0.0 {
-                    samples.entry((kind, action)).or_default().push(*seconds);
-                }
+        for (key, values) in &doc.durations_s {
+            let Some((kind, action)) = key.split_once(':') else {
+                continue;
+            };
+            let kind = ComponentKind::ALL.into_iter().find(|k| k.name() == kind);
+            let (Some(kind), Some(action)) = (kind, parse_action(action)) else {
+                continue;
+            };
+            let valid: Vec<f64> = values
+                .iter()
+                .copied()
+                .filter(|s| s.is_finite() && *s >= 0.0)
+                .collect();
+            if !valid.is_empty() && action != Action::Noop {
+                samples.entry((kind, action)).or_default().extend(valid);
             }
         }
         DurationHistory { samples }
@@ -98,11 +127,6 @@ impl DurationHistory {
     pub fn is_empty(&self) -> bool {
         self.samples.is_empty()
     }
-}
-
-fn kind_in(record: &DeploymentRecord, component: &str) -> Option<ComponentKind> {
-    let kind = record.spec.get(component)?.get("kind")?.clone();
-    serde_json::from_value(kind).ok()
 }
 
 fn median(values: &[f64]) -> f64 {
@@ -133,18 +157,14 @@ pub fn estimated_duration(plan: &Plan, history: &DurationHistory) -> Duration {
 mod tests {
     use super::*;
     use crate::plan::{PlannedChange, Summary};
-    use serde_json::json;
 
-    fn record(durations: &[(&str, f64)]) -> DeploymentRecord {
-        DeploymentRecord {
-            spec: json!({
-                "svc/queue": {"kind": "SQS"},
-                "svc/db": {"kind": "RDS"},
-                "svc/api": {"kind": "MicroService"},
-            }),
-            durations_s: durations.iter().map(|(k, v)| (k.to_string(), *v)).collect(),
-            ..DeploymentRecord::default()
-        }
+    fn state(durations: &[(&str, &[f64])]) -> StateDocument {
+        let mut doc = StateDocument::new("s", "e", jiff::Timestamp::UNIX_EPOCH);
+        doc.durations_s = durations
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_vec()))
+            .collect();
+        doc
     }
 
     fn change(name: &str, kind: ComponentKind, action: Action, wave: usize) -> PlannedChange {
@@ -183,11 +203,11 @@ mod tests {
 
     #[test]
     fn the_median_of_recorded_durations_wins_per_kind_and_action() {
-        let h = DurationHistory::from_records(&[
-            record(&[("svc/queue:create", 4.0), ("svc/db:create", 300.0)]),
-            record(&[("svc/queue:create", 2.0), ("svc/api:update", 50.0)]),
-            record(&[("svc/queue:create", 30.0), ("svc/api:update", 70.0)]),
-        ]);
+        let h = DurationHistory::from_state(&state(&[
+            ("SQS:create", &[4.0, 2.0, 30.0]),
+            ("RDS:create", &[300.0]),
+            ("MicroService:update", &[50.0, 70.0]),
+        ]));
         // Odd count: the middle value, not the mean (30 s is an outlier).
         assert_eq!(
             h.typical(ComponentKind::Sqs, Action::Create),
@@ -215,23 +235,24 @@ mod tests {
 
     #[test]
     fn unreadable_entries_are_skipped() {
-        let h = DurationHistory::from_records(&[record(&[
-            ("svc/queue", 1.0),
-            ("svc/queue:explode", 1.0),
-            ("svc/gone:delete", 1.0),
-            ("svc/queue:create", f64::NAN),
-            ("svc/queue:create", -1.0),
-        ])]);
+        let h = DurationHistory::from_state(&state(&[
+            ("SQS", &[1.0]),
+            ("SQS:explode", &[1.0]),
+            ("Lambda:create", &[1.0]),
+            ("SQS:noop", &[1.0]),
+            ("SQS:create", &[f64::NAN, -1.0]),
+            ("RDS:create", &[]),
+        ]));
         assert!(h.is_empty(), "{h:?}");
     }
 
     #[test]
     fn the_estimate_sums_the_slowest_change_of_each_wave() {
-        let h = DurationHistory::from_records(&[record(&[
-            ("svc/queue:create", 5.0),
-            ("svc/db:create", 200.0),
-            ("svc/api:create", 90.0),
-        ])]);
+        let h = DurationHistory::from_state(&state(&[
+            ("SQS:create", &[5.0]),
+            ("RDS:create", &[200.0]),
+            ("MicroService:create", &[90.0]),
+        ]));
         let p = plan(vec![
             vec![
                 change("db", ComponentKind::Rds, Action::Create, 1),
@@ -248,6 +269,45 @@ mod tests {
         assert_eq!(
             estimated_duration(&p, &DurationHistory::default()),
             Duration::from_secs(360 + 180)
+        );
+    }
+
+    #[test]
+    fn state_keeps_the_newest_measurements_per_kind_and_action() {
+        let mut kept = BTreeMap::new();
+        for seconds in 1..=(SAMPLES_KEPT as u64 + 3) {
+            remember(
+                &mut kept,
+                ComponentKind::Rds,
+                Action::Update,
+                Duration::from_secs(seconds),
+            );
+        }
+        remember(
+            &mut kept,
+            ComponentKind::Sqs,
+            Action::Noop,
+            Duration::from_secs(1),
+        );
+        remember(
+            &mut kept,
+            ComponentKind::Sqs,
+            Action::Delete,
+            Duration::from_millis(1234),
+        );
+        assert_eq!(kept.len(), 2, "{kept:?}");
+        let rds = &kept["RDS:update"];
+        assert_eq!(rds.len(), SAMPLES_KEPT);
+        assert_eq!(rds.first(), Some(&4.0));
+        assert_eq!(rds.last(), Some(&(SAMPLES_KEPT as f64 + 3.0)));
+        assert_eq!(kept["SQS:delete"], [1.234]);
+
+        let mut doc = StateDocument::new("s", "e", jiff::Timestamp::UNIX_EPOCH);
+        doc.durations_s = kept;
+        let h = DurationHistory::from_state(&doc);
+        assert_eq!(
+            h.typical(ComponentKind::Rds, Action::Update),
+            Duration::from_millis(8500)
         );
     }
 

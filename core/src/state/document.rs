@@ -25,6 +25,10 @@ pub struct StateDocument {
     /// By `service/component`.
     #[serde(default)]
     pub components: BTreeMap<String, ComponentState>,
+    /// What recent changes took, in seconds, by `Kind:action` (`RDS:create`), oldest
+    /// first, a few each: plans estimate their duration from these.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub durations_s: BTreeMap<String, Vec<f64>>,
 }
 
 impl StateDocument {
@@ -38,6 +42,7 @@ impl StateDocument {
             updated_at: super::rfc3339(now),
             lock_id: None,
             components: BTreeMap::new(),
+            durations_s: BTreeMap::new(),
         }
     }
 }
