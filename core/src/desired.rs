@@ -35,7 +35,12 @@ impl DesiredPiece {
     /// Inputs from outputs recorded in state; outputs of components not created yet are
     /// simply absent ("known after apply").
     pub fn inputs(&self, components: &BTreeMap<String, ComponentState>) -> Inputs {
-        self.job(Action::Noop, 0).inputs(components)
+        crate::engine::inputs_of(
+            &self.env_refs,
+            &self.depends_on,
+            &self.config_files,
+            components,
+        )
     }
 
     fn job(&self, action: Action, wave: usize) -> Job {
@@ -143,12 +148,21 @@ pub fn secret_refs(files: &StackFiles, stack: &ResolvedStack) -> Vec<SecretRefAt
         .collect();
     let mut out = Vec::new();
     for c in &stack.components {
-        let merged = spec_node(files, &c.id).map(|mut node| {
-            for (_, o) in overrides.iter().filter(|(id, _)| id == &c.id) {
-                deep_merge(&mut node, o);
-            }
-            node
-        });
+        let has_secrets = match &c.spec {
+            ComponentSpec::MicroService(ms) => !ms.secrets.is_empty(),
+            ComponentSpec::Rds(rds) => !rds.password_secret.is_empty(),
+            _ => false,
+        };
+        // Only components with secrets need their merged YAML (a copy of the tree).
+        let merged = has_secrets
+            .then(|| spec_node(files, &c.id))
+            .flatten()
+            .map(|mut node| {
+                for (_, o) in overrides.iter().filter(|(id, _)| id == &c.id) {
+                    deep_merge(&mut node, o);
+                }
+                node
+            });
         let fallback = Some(c.span);
         match &c.spec {
             ComponentSpec::MicroService(ms) => {

@@ -181,6 +181,28 @@ impl AwsClients {
         Self::with_interceptors(sdk_config, settings, &[])
     }
 
+    /// Clients that never reach AWS: every call fails at once, naming the reason. For work
+    /// that needs only the reconcilers' pure side (normalising specs for
+    /// `plan --refresh=false`): the real clients load the credential chain and a TLS
+    /// configuration, which costs a large plan about as much as diffing it.
+    pub fn offline(region: &str) -> Self {
+        let config = SdkConfig::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .region(Region::new(region.to_string()))
+            .http_client(offline::client())
+            // Requests are signed before they reach the connector; nothing is sent.
+            .credentials_provider(aws_sdk_s3::config::SharedCredentialsProvider::new(
+                aws_sdk_s3::config::Credentials::new("offline", "offline", None, None, "panka"),
+            ))
+            .retry_config(RetryConfig::disabled())
+            .build();
+        let settings = AwsSettings {
+            region: Some(region.to_string()),
+            ..AwsSettings::default()
+        };
+        Self::new(&config, &settings)
+    }
+
     /// Like [`AwsClients::new`], and every client also runs `interceptors` on each request.
     ///
     /// Tests use this to add headers such as moto's `x-moto-account-id`; the same
@@ -298,6 +320,31 @@ fn service_endpoint_url(sdk_config: &SdkConfig, service_id: &str) -> Option<Stri
         .build()
         .ok()?;
     sdk_config.service_config()?.load_config(key)
+}
+
+mod offline {
+    use aws_smithy_runtime_api::client::http::{
+        HttpConnector, HttpConnectorFuture, SharedHttpClient, SharedHttpConnector, http_client_fn,
+    };
+    use aws_smithy_runtime_api::client::orchestrator::HttpRequest;
+    use aws_smithy_runtime_api::client::result::ConnectorError;
+
+    #[derive(Debug)]
+    struct Offline;
+
+    impl HttpConnector for Offline {
+        fn call(&self, request: HttpRequest) -> HttpConnectorFuture {
+            let reason = format!(
+                "panka made no connection to {}: this command works offline",
+                request.uri()
+            );
+            HttpConnectorFuture::ready(Err(ConnectorError::other(reason.into(), None)))
+        }
+    }
+
+    pub fn client() -> SharedHttpClient {
+        http_client_fn(|_, _| SharedHttpConnector::new(Offline))
+    }
 }
 
 #[cfg(test)]
@@ -653,5 +700,13 @@ mod tests {
                 .any(|(name, value)| name == "x-panka-test" && value == "yes"),
             "header missing from {headers:?}"
         );
+    }
+
+    #[tokio::test]
+    async fn offline_clients_build_without_the_chain_and_never_connect() {
+        let clients = AwsClients::offline("eu-west-1");
+        let err = clients.sqs.list_queues().send().await.expect_err("offline");
+        let text = crate::sdk_error::cause_chain(&err);
+        assert!(text.contains("works offline"), "{text}");
     }
 }

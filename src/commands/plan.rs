@@ -66,7 +66,11 @@ pub async fn run(
     )?;
     let targets = planning::targets(&args.targets, &loaded)?;
     let t = target::for_loaded(&loaded, global, env).await?;
-    let reconcilers = planning::reconcilers(&loaded, global, env).await;
+    let reconcilers = if args.refresh {
+        planning::reconcilers(&loaded, global, env).await
+    } else {
+        planning::offline_reconcilers(&loaded)
+    };
     let planned =
         planning::compute(&loaded, &t.backends, &reconcilers, &t.key, args.refresh).await?;
     let planned = planning::restrict(planned, &loaded, &targets);
@@ -140,6 +144,7 @@ pub async fn run(
         ui.out(&text);
     }
     let changes = planned.plan.changes().any(|c| c.action != Action::Noop);
+    planning::keep_until_exit((loaded, planned));
     Ok(if args.detailed_exitcode && changes {
         Exit::Changes
     } else {

@@ -142,7 +142,9 @@ pub fn render(
         body.push("  and what it depends on; other changes are left for later".into());
         body.push(String::new());
     }
-    let piece = |c: &PlannedChange| pieces.iter().find(|p| p.id() == &c.component);
+    let by_id: std::collections::BTreeMap<_, &DesiredPiece> =
+        pieces.iter().map(|p| (p.id(), p)).collect();
+    let piece = |c: &PlannedChange| by_id.get(&c.component).copied();
     let visible: Vec<&Vec<PlannedChange>> = plan
         .waves
         .iter()

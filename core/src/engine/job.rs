@@ -35,29 +35,39 @@ pub struct Job {
 impl Job {
     /// Inputs from the outputs recorded for this job's dependencies.
     pub fn inputs(&self, components: &BTreeMap<String, ComponentState>) -> Inputs {
-        let outputs = |id: &ComponentId| {
-            components
-                .get(&id.to_string())
-                .map(|c| c.outputs.clone())
-                .unwrap_or_default()
-        };
-        Inputs {
-            resolved_env: self
-                .env_refs
-                .iter()
-                .filter_map(|r| {
-                    Some((
-                        r.name.clone(),
-                        outputs(&r.component).get(&r.output)?.clone(),
-                    ))
-                })
-                .collect(),
-            dependencies: self
-                .reads_outputs_of
-                .iter()
-                .map(|id| (id.clone(), outputs(id)))
-                .collect(),
-            config_files: self.config_files.clone(),
-        }
+        inputs_of(
+            &self.env_refs,
+            &self.reads_outputs_of,
+            &self.config_files,
+            components,
+        )
+    }
+}
+
+/// The inputs of a component that reads `env_refs` and the outputs of `reads_outputs_of`,
+/// from the outputs recorded in `components`.
+pub fn inputs_of(
+    env_refs: &[EnvRef],
+    reads_outputs_of: &[ComponentId],
+    config_files: &BTreeMap<String, String>,
+    components: &BTreeMap<String, ComponentState>,
+) -> Inputs {
+    let recorded = |id: &ComponentId| components.get(&id.to_string());
+    Inputs {
+        resolved_env: env_refs
+            .iter()
+            .filter_map(|r| {
+                let value = recorded(&r.component)?.outputs.get(&r.output)?;
+                Some((r.name.clone(), value.clone()))
+            })
+            .collect(),
+        dependencies: reads_outputs_of
+            .iter()
+            .map(|id| {
+                let outputs = recorded(id).map(|c| c.outputs.clone());
+                (id.clone(), outputs.unwrap_or_default())
+            })
+            .collect(),
+        config_files: config_files.clone(),
     }
 }

@@ -10,7 +10,7 @@
 mod job;
 mod retry;
 
-pub use job::{EnvRef, Job};
+pub use job::{EnvRef, Job, inputs_of};
 
 use crate::model::{ComponentId, ComponentKind, ComponentSpec};
 use crate::plan::Action;

@@ -47,6 +47,10 @@ fn flatten(prefix: &str, value: &Value, out: &mut BTreeMap<String, Value>) {
 
 /// The leaves that differ between `before` and `after`, sorted by path.
 pub fn diff(before: &Value, after: &Value) -> Vec<FieldDiff> {
+    // Most components of a plan are unchanged: equal values need no paths built.
+    if before == after {
+        return Vec::new();
+    }
     let mut old = BTreeMap::new();
     let mut new = BTreeMap::new();
     flatten("", before, &mut old);
