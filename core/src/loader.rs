@@ -130,7 +130,19 @@ fn parse_file(
     diags: &mut Diagnostics,
 ) -> Option<ParsedDoc> {
     let source = read_file(path, sources, diags)?;
-    let node = match parse_document(source, &sources.get(source).text) {
+    let parsed = parse_document(source, &sources.get(source).text);
+    typed_doc(source, parsed, allowed, place, diags)
+}
+
+/// The envelope of a parsed document (parse errors are reported here).
+fn typed_doc(
+    source: SourceId,
+    parsed: Result<Node, Vec<Diagnostic>>,
+    allowed: &[DocKind],
+    place: &str,
+    diags: &mut Diagnostics,
+) -> Option<ParsedDoc> {
+    let node = match parsed {
         Ok(node) => node,
         Err(errs) => {
             diags.extend(errs);
@@ -139,6 +151,35 @@ fn parse_file(
     };
     let envelope = read_envelope(node, allowed, place, diags)?;
     Some(ParsedDoc { source, envelope })
+}
+
+/// Parses `ids`, on several threads when there are many: parsing YAML is most of the
+/// time it takes to load a large stack, and files parse independently. Results come back
+/// in the order of `ids`.
+fn parse_all(sources: &Sources, ids: &[SourceId]) -> Vec<Result<Node, Vec<Diagnostic>>> {
+    // Below this many files per thread, starting threads costs more than it saves.
+    const FILES_PER_THREAD: usize = 64;
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(ids.len() / FILES_PER_THREAD)
+        .max(1);
+    let parse = |id: &SourceId| parse_document(*id, &sources.get(*id).text);
+    if threads == 1 {
+        return ids.iter().map(parse).collect();
+    }
+    std::thread::scope(|scope| {
+        let parts: Vec<_> = ids
+            .chunks(ids.len().div_ceil(threads))
+            .map(|part| scope.spawn(move || part.iter().map(parse).collect::<Vec<_>>()))
+            .collect();
+        parts
+            .into_iter()
+            .flat_map(|part| {
+                part.join()
+                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+            })
+            .collect()
+    })
 }
 
 /// Sorted sub-folders of `dir`, skipping hidden ones.
@@ -270,6 +311,7 @@ pub fn read_stack_files(root: &Path, sources: &mut Sources, diags: &mut Diagnost
             .insert(PathBuf::from("infra/defaults.yaml"), doc);
     }
 
+    let mut unparsed: Vec<UnparsedComponent> = Vec::new();
     for (service_folder, service_dir) in sub_dirs(&root.join("services")) {
         let service_path = service_dir.join("service.yaml");
         let doc = if service_path.is_file() {
@@ -345,22 +387,38 @@ pub fn read_stack_files(root: &Path, sources: &mut Sources, diags: &mut Diagnost
                 }
             }
         }
-        let mut components = Vec::new();
-        for (component_folder, component_dir) in sub_dirs(&service_dir.join("components")) {
-            components.push(read_component(
-                &stack_name,
-                &service_folder,
-                component_folder,
-                component_dir,
-                sources,
-                diags,
-            ));
+        for (folder, dir) in sub_dirs(&service_dir.join("components")) {
+            let yaml = yaml_files(&dir)
+                .into_iter()
+                .map(|path| {
+                    let source = read_file(&path, sources, diags);
+                    (path, source)
+                })
+                .collect();
+            unparsed.push(UnparsedComponent {
+                service: files.services.len(),
+                folder,
+                dir,
+                yaml,
+            });
         }
         files.services.push(ServiceFiles {
             folder: service_folder,
             doc,
-            components,
+            components: Vec::new(),
         });
+    }
+    let ids: Vec<SourceId> = unparsed
+        .iter()
+        .flat_map(|c| c.yaml.iter().filter_map(|(_, source)| *source))
+        .collect();
+    let mut parsed = parse_all(sources, &ids).into_iter();
+    for component in unparsed {
+        let service = component.service;
+        let service_folder = files.services[service].folder.clone();
+        let component =
+            read_component(&stack_name, &service_folder, component, &mut parsed, sources, diags);
+        files.services[service].components.push(component);
     }
 
     for (env_folder, env_dir) in sub_dirs(&root.join("environments")) {
@@ -430,32 +488,51 @@ fn normalise_relative(path: &str) -> PathBuf {
     out
 }
 
+/// A component folder whose YAML files are read (in `sources`; `None`: unreadable, already
+/// reported) but not parsed yet.
+struct UnparsedComponent {
+    /// Index of its service in `StackFiles::services`.
+    service: usize,
+    folder: String,
+    dir: PathBuf,
+    yaml: Vec<(PathBuf, Option<SourceId>)>,
+}
+
+/// The component's documents; `parsed` yields the parse result of each readable file of
+/// `unparsed`, in order.
 fn read_component(
     stack_name: &str,
     service_folder: &str,
-    folder: String,
-    dir: PathBuf,
-    sources: &mut Sources,
+    unparsed: UnparsedComponent,
+    parsed: &mut impl Iterator<Item = Result<Node, Vec<Diagnostic>>>,
+    sources: &Sources,
     diags: &mut Diagnostics,
 ) -> ComponentFiles {
+    let UnparsedComponent {
+        folder, dir, yaml, ..
+    } = unparsed;
     let mut doc: Option<ParsedDoc> = None;
     let mut infra = None;
     let mut had_component_file = false;
     let place = format!("component folder `{service_folder}/{folder}`");
-    for path in yaml_files(&dir) {
+    for (path, source) in yaml {
         let is_infra = path.file_stem().is_some_and(|s| s == "infra");
+        if !is_infra {
+            had_component_file = true;
+        }
+        let Some(source) = source else { continue };
+        let Some(node) = parsed.next() else { continue };
         if is_infra {
-            infra = parse_file(
-                &path,
+            infra = typed_doc(
+                source,
+                node,
                 &[DocKind::ComponentInfra],
                 "infra.yaml",
-                sources,
                 diags,
             );
             continue;
         }
-        had_component_file = true;
-        let Some(parsed) = parse_file(&path, &COMPONENT_KINDS, &place, sources, diags) else {
+        let Some(parsed) = typed_doc(source, node, &COMPONENT_KINDS, &place, diags) else {
             continue;
         };
         if let Some(first) = &doc {

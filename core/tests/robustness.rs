@@ -171,3 +171,60 @@ fn mutated_fixtures_never_panic_and_every_error_has_a_place() {
         "mutations should mostly break the stack, got {invalid}"
     );
 }
+
+/// A stack large enough that its files are parsed on several threads reports each
+/// problem in its own file, at its own position, in the order the files are read.
+#[test]
+fn a_large_stack_reports_problems_in_the_right_files() {
+    let scratch = tempfile::tempdir().expect("tempdir");
+    let root = scratch.path().join("notification-platform");
+    copy_dir(&fixture(), &root);
+    let services = root.join("services");
+    let template = services.join("email-service");
+    let mut template_files = Vec::new();
+    yaml_files(&template, &mut template_files);
+    for n in 0..60 {
+        let name = format!("svc-{n:02}");
+        for file in &template_files {
+            let relative = file.strip_prefix(&template).expect("below the template");
+            let target = services.join(&name).join(relative);
+            std::fs::create_dir_all(target.parent().expect("parent")).expect("mkdir");
+            let text = std::fs::read_to_string(file).expect("read");
+            std::fs::write(&target, text.replace("email-service", &name)).expect("write");
+        }
+    }
+    let queue = |n: u32| services.join(format!("svc-{n:02}/components/queue/sqs.yaml"));
+    let text = std::fs::read_to_string(queue(7)).expect("read");
+    std::fs::write(queue(7), text.replace("visibilityTimeout", "visibilityTimout")).expect("write");
+    let text = std::fs::read_to_string(queue(52)).expect("read");
+    std::fs::write(queue(52), text.replace("type: standard", "type: [standard")).expect("write");
+
+    let options = ValidateOptions {
+        environment: None,
+        variables: Variables::new(),
+        undefined_variables: Severity::Note,
+    };
+    let mut sources = Sources::default();
+    let report = validate(&root, &options, &mut sources);
+    let errors: Vec<(String, u32, u32)> = report
+        .diagnostics
+        .iter()
+        .filter(|d| d.severity == Severity::Error)
+        .map(|d| match d.location {
+            Location::At(span) => {
+                let path = sources.get(span.source).path.clone();
+                let path = path.strip_prefix(&services).unwrap_or(&path).to_owned();
+                (path.display().to_string(), span.line, span.column)
+            }
+            _ => panic!("an error without a position: {d:?}"),
+        })
+        .collect();
+    assert_eq!(
+        errors,
+        [
+            ("svc-07/components/queue/sqs.yaml".to_string(), 12, 3),
+            // The unclosed `[` runs into the next line's `:`.
+            ("svc-52/components/queue/sqs.yaml".to_string(), 11, 25),
+        ]
+    );
+}
