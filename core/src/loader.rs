@@ -416,8 +416,14 @@ pub fn read_stack_files(root: &Path, sources: &mut Sources, diags: &mut Diagnost
     for component in unparsed {
         let service = component.service;
         let service_folder = files.services[service].folder.clone();
-        let component =
-            read_component(&stack_name, &service_folder, component, &mut parsed, sources, diags);
+        let component = read_component(
+            &stack_name,
+            &service_folder,
+            component,
+            &mut parsed,
+            sources,
+            diags,
+        );
         files.services[service].components.push(component);
     }
 

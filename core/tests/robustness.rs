@@ -195,7 +195,11 @@ fn a_large_stack_reports_problems_in_the_right_files() {
     }
     let queue = |n: u32| services.join(format!("svc-{n:02}/components/queue/sqs.yaml"));
     let text = std::fs::read_to_string(queue(7)).expect("read");
-    std::fs::write(queue(7), text.replace("visibilityTimeout", "visibilityTimout")).expect("write");
+    std::fs::write(
+        queue(7),
+        text.replace("visibilityTimeout", "visibilityTimout"),
+    )
+    .expect("write");
     let text = std::fs::read_to_string(queue(52)).expect("read");
     std::fs::write(queue(52), text.replace("type: standard", "type: [standard")).expect("write");
 

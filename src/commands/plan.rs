@@ -6,6 +6,7 @@ use crate::output::Ui;
 use crate::render::plan_box;
 use crate::settings::ProcessEnv;
 use panka_core::plan::{Action, DurationHistory, Plan};
+use panka_core::state::StateKey;
 use serde_json::json;
 use std::fmt::Write as _;
 
@@ -56,6 +57,17 @@ pub async fn run(
     env: &ProcessEnv,
     ui: &Ui,
 ) -> anyhow::Result<Exit> {
+    // A local state is read while the stack loads (on another thread): for a large stack
+    // each takes tens of milliseconds. A remote one waits: nothing in AWS is touched
+    // before the stack is known to be valid.
+    let early = {
+        let (target, global, env) = (args.target.clone(), global.clone(), env.clone());
+        tokio::spawn(async move {
+            let t = target::open_local_silently(&target, &global, &env).await?;
+            let state = t.backends.store.read(&t.key).await;
+            Some((t, state))
+        })
+    };
     let loaded = planning::load(
         args.target.stack.stack.as_deref(),
         args.target.environment.as_ref(),
@@ -65,14 +77,23 @@ pub async fn run(
         ui,
     )?;
     let targets = planning::targets(&args.targets, &loaded)?;
-    let t = target::for_loaded(&loaded, global, env).await?;
+    let key = StateKey::new(&loaded.stack.name, &loaded.environment);
+    // The early read names the stack by its folder; the loaded stack by its name.
+    let (t, state) = match early.await.ok().flatten() {
+        Some((t, Ok(state))) if t.key == key => (t, state),
+        _ => {
+            let t = target::for_loaded(&loaded, global, env).await?;
+            let state = (t.backends.store.read(&t.key).await)
+                .map_err(crate::commands::state::state_error)?;
+            (t, state)
+        }
+    };
     let reconcilers = if args.refresh {
         planning::reconcilers(&loaded, global, env).await
     } else {
         planning::offline_reconcilers(&loaded)
     };
-    let planned =
-        planning::compute(&loaded, &t.backends, &reconcilers, &t.key, args.refresh).await?;
+    let planned = planning::compute_from(&loaded, state, &reconcilers, args.refresh).await?;
     let planned = planning::restrict(planned, &loaded, &targets);
 
     if let Some(path) = &args.out {

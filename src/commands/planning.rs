@@ -387,6 +387,16 @@ pub async fn compute(
     refresh: bool,
 ) -> anyhow::Result<Planned> {
     let state = (backends.store.read(key).await).map_err(crate::commands::state::state_error)?;
+    compute_from(loaded, state, reconcilers, refresh).await
+}
+
+/// [`compute`] from a state already read.
+pub async fn compute_from(
+    loaded: &Loaded,
+    state: Option<VersionedState>,
+    reconcilers: &Arc<Reconcilers>,
+    refresh: bool,
+) -> anyhow::Result<Planned> {
     let doc = state.as_ref().map(|s| &s.state);
     let durations = doc.map(DurationHistory::from_state).unwrap_or_default();
     let mut observed: BTreeMap<ComponentId, Option<serde_json::Value>> = BTreeMap::new();

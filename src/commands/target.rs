@@ -7,7 +7,7 @@ use crate::error::UserError;
 use crate::output::Ui;
 use crate::settings::{self, ProcessEnv};
 use crate::stack_dir::find_stack;
-use panka_core::diag::Diagnostics;
+use panka_core::diag::{Diagnostic, Diagnostics};
 use panka_core::source::Sources;
 use panka_core::state::StateKey;
 
@@ -42,12 +42,43 @@ pub async fn open(
     env: &ProcessEnv,
     ui: &Ui,
 ) -> anyhow::Result<Target> {
+    let target = open_reporting(args, global, env, false, &|sources, diags| {
+        ui.diagnostics(sources, diags)
+    })
+    .await?;
+    target.ok_or_else(|| anyhow::anyhow!("internal error: no target opened"))
+}
+
+/// [`open`] for a local backend only, without printing anything: `None` for a remote
+/// backend (nothing in AWS may be touched before the stack is known to be valid) and on
+/// any problem (the caller reports it when it opens the target its usual way).
+pub async fn open_local_silently(
+    args: &TargetArgs,
+    global: &GlobalArgs,
+    env: &ProcessEnv,
+) -> Option<Target> {
+    open_reporting(args, global, env, true, &|_, _| {})
+        .await
+        .ok()
+        .flatten()
+}
+
+async fn open_reporting(
+    args: &TargetArgs,
+    global: &GlobalArgs,
+    env: &ProcessEnv,
+    local_only: bool,
+    report: &(dyn Fn(&Sources, &[Diagnostic]) + Sync),
+) -> anyhow::Result<Option<Target>> {
     let mut sources = Sources::with_display_base(&env.cwd);
     let mut diags = Diagnostics::default();
     let config = settings::config(global.config.as_ref(), env, &mut sources, &mut diags)?;
     if diags.has_errors() {
-        ui.diagnostics(&sources, &diags.into_sorted());
+        report(&sources, &diags.into_sorted());
         return Err(UserError::new("the configuration file is invalid").into());
+    }
+    if local_only && !matches!(config.backend, crate::config::BackendConfig::Local) {
+        return Ok(None);
     }
     let found = find_stack(args.stack.stack.as_deref(), &env.cwd);
     let (name, stack_dir) = match (found, args.stack.stack.as_deref()) {
@@ -79,8 +110,8 @@ pub async fn open(
         settings::endpoint_url(global.endpoint_url.as_ref(), env),
     )
     .await?;
-    Ok(Target {
+    Ok(Some(Target {
         key: StateKey::new(name, environment),
         backends,
-    })
+    }))
 }
