@@ -212,7 +212,6 @@ fn load_with(
         config,
         version,
     };
-    keep_until_exit(files);
     Ok((loaded, SecretRefs(secrets)))
 }
 
