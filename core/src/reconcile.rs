@@ -98,6 +98,9 @@ pub enum ErrorKind {
     Conflict,
     Throttled,
     Transient,
+    /// A wait ran out of time (the resource is still changing in AWS): trying the step
+    /// again would only wait as long again; the next run resumes where it stopped.
+    TimedOut,
     AccessDenied,
     Invalid,
     /// A resource with panka's name exists but belongs to something else.

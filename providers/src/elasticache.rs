@@ -1513,7 +1513,7 @@ fn timeout(
         ),
     };
     ProviderError::new(
-        ErrorKind::Transient,
+        ErrorKind::TimedOut,
         format!(
             "{} {id} is still `{status}` after {}s of waiting to be {target}",
             what(mode),
@@ -2774,7 +2774,7 @@ mod tests {
             .delete(&ctx(), &known(), DeleteOptions::default())
             .await
             .expect_err("still deleting");
-        assert_eq!(err.kind, ErrorKind::Transient);
+        assert_eq!(err.kind, ErrorKind::TimedOut);
         assert!(err.message.contains("still `deleting`"), "{}", err.message);
         assert!(err.hint.is_some());
     }

@@ -1182,7 +1182,7 @@ impl RdsReconciler {
             };
             if tokio::time::Instant::now() >= deadline {
                 return Err(ProviderError::new(
-                    ErrorKind::Transient,
+                    ErrorKind::TimedOut,
                     format!(
                         "DB instance {identifier} is still {} after {} minutes",
                         instance.db_instance_status().unwrap_or("there"),
@@ -1917,7 +1917,7 @@ mod tests {
         let mut r = reconciler(&[&rule]);
         r.delete_timeout = Duration::from_millis(20);
         let err = r.wait_until_gone("db").await.unwrap_err();
-        assert_eq!(err.kind, ErrorKind::Transient);
+        assert_eq!(err.kind, ErrorKind::TimedOut);
         assert!(err.message.contains("still deleting"), "{err}");
     }
 

@@ -514,7 +514,7 @@ async fn wait_ready(
             Readiness::Waiting { detail, progress } => {
                 if tokio::time::Instant::now() >= deadline {
                     return Err(ProviderError::new(
-                        crate::reconcile::ErrorKind::Transient,
+                        crate::reconcile::ErrorKind::TimedOut,
                         format!(
                             "{} was not ready after {:?} ({detail})",
                             ctx.id, options.ready_timeout

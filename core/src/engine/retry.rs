@@ -26,18 +26,14 @@ pub const STEP_ATTEMPTS: u32 = 6;
 /// [`MAX_BACKOFF`]. A step that keeps failing gives up after 23 s of waiting.
 pub const FIRST_BACKOFF: Duration = Duration::from_secs(1);
 pub const MAX_BACKOFF: Duration = Duration::from_secs(8);
-/// Only a try that failed within this long is tried again. Reconcilers also report a wait
-/// that ran out (an RDS deletion after 30 minutes) as transient; trying such a step again
-/// would multiply the wait, while the failures a retry fixes (a call whose SDK retries were
-/// exhausted, an answer lost after the work was done) come back within seconds.
-pub const QUICK_FAILURE: Duration = Duration::from_secs(90);
 /// How many readiness polls in a row may fail with a retryable error before the change
 /// fails; the wait goes on after fewer.
 pub const POLL_ERRORS_TOLERATED: u32 = 5;
 
 /// Whether trying again can succeed: transient failures and throttling pass with time, and
 /// "already exists" means an earlier attempt did the work (the next one adopts it).
-/// Foreign resources, bad input, missing permissions and conflicts are final.
+/// Foreign resources, bad input, missing permissions and conflicts are final, and so is a
+/// wait that ran out of time (`TimedOut`): trying again would only wait as long again.
 pub fn worth_retrying(error: &ProviderError) -> bool {
     matches!(
         error.kind,
@@ -57,8 +53,8 @@ pub fn backoff(attempt: u32) -> Duration {
         .min(MAX_BACKOFF)
 }
 
-/// Runs `step` up to [`STEP_ATTEMPTS`] times while it fails quickly (within
-/// [`QUICK_FAILURE`]) with an error [`worth_retrying`], with exponential backoff; each retry
+/// Runs `step` up to [`STEP_ATTEMPTS`] times while it fails with an error
+/// [`worth_retrying`], with exponential backoff; each retry
 /// is reported as a `Waiting` event naming the error.
 pub async fn with_retries<T, F, Fut>(
     ctx: &ResourceContext,
@@ -71,14 +67,9 @@ where
 {
     let mut attempt = 1;
     loop {
-        let started = tokio::time::Instant::now();
         match step().await {
             Ok(value) => return Ok(value),
-            Err(error)
-                if attempt < STEP_ATTEMPTS
-                    && worth_retrying(&error)
-                    && started.elapsed() <= QUICK_FAILURE =>
-            {
+            Err(error) if attempt < STEP_ATTEMPTS && worth_retrying(&error) => {
                 let backoff = backoff(attempt);
                 events.emit(Event::Waiting {
                     component: ctx.id.clone(),
@@ -188,9 +179,9 @@ mod tests {
                 *calls += 1;
             }
             async {
-                tokio::time::sleep(QUICK_FAILURE + Duration::from_secs(1)).await;
+                tokio::time::sleep(Duration::from_secs(30 * 60)).await;
                 Err(ProviderError::new(
-                    ErrorKind::Transient,
+                    ErrorKind::TimedOut,
                     "still deleting after 30 minutes",
                 ))
             }
@@ -209,6 +200,7 @@ mod tests {
             ErrorKind::Conflict,
             ErrorKind::NotFound,
             ErrorKind::Other,
+            ErrorKind::TimedOut,
         ] {
             let events = Events::default();
             let (result, calls) = run_step(&[kind], &events).await;

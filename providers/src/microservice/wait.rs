@@ -14,7 +14,7 @@ pub struct Wait {
 
 /// Calls `probe` every `interval` until it answers `true`, for at most `patience`.
 ///
-/// Errors: the probe's own, or `Transient` when the time is up.
+/// Errors: the probe's own, or `TimedOut` when the time is up.
 pub async fn wait_until<F, Fut>(wait: Wait, what: &str, mut probe: F) -> Result<(), ProviderError>
 where
     F: FnMut() -> Fut,
@@ -27,7 +27,7 @@ where
         }
         if tokio::time::Instant::now() + wait.interval > deadline {
             return Err(ProviderError::new(
-                ErrorKind::Transient,
+                ErrorKind::TimedOut,
                 format!(
                     "gave up waiting for {what} after {}s",
                     wait.patience.as_secs()
@@ -56,7 +56,7 @@ mod tests {
         })
         .await
         .expect_err("times out");
-        assert_eq!(err.kind, ErrorKind::Transient);
+        assert_eq!(err.kind, ErrorKind::TimedOut);
         assert!((2..=5).contains(&calls), "{calls} looks");
         let mut n = 0;
         wait_until(wait, "the third look", || {
