@@ -498,16 +498,20 @@ async fn drift_works_from_state_alone_with_an_s3_backend() {
         text(&out.stdout)
     );
 
-    // Listing S3 states is not available: said so, exit 1.
+    // `--all` lists the bucket's states (from anywhere) and checks each: the one state
+    // of this test has drifted.
     let out = env
-        .panka()
-        .args(["drift", "--all"])
+        .panka_in(elsewhere.path())
+        .env("PANKA_CONFIG", env.repo.path().join(".panka/config.yaml"))
+        .args(["drift", "--all", "--output", "json"])
         .output()
         .expect("drift --all");
-    assert_eq!(out.status.code(), Some(1));
-    assert!(
-        text(&out.stderr).contains("cannot list the states in s3://"),
-        "{}",
-        text(&out.stderr)
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    let all: Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(
+        all["stacks"],
+        serde_json::json!([{"stack": STACK, "environment": "development", "drifted": true, "error": null}]),
+        "{all}"
     );
+    assert_eq!(all["drifted"], true);
 }

@@ -163,6 +163,25 @@ pub async fn state_store_conformance(store: Arc<dyn StateStore>) {
         3
     );
 
+    // Listing: every stack and environment with a state, sorted, once each; records alone
+    // do not make a state.
+    let development = fresh_key("list");
+    let production = StateKey::new(development.stack.clone(), "production");
+    for k in [&production, &development] {
+        store.write(k, &doc(k), None).await.expect("write");
+        store
+            .write(k, &doc(k), None)
+            .await
+            .expect_err("second first write");
+    }
+    let listed = store.list_keys().await.expect("list keys");
+    assert!(
+        listed.contains(&development) && listed.contains(&production),
+        "{listed:?}"
+    );
+    assert!(!listed.contains(&key), "records alone: {listed:?}");
+    assert!(listed.windows(2).all(|w| w[0] < w[1]), "sorted: {listed:?}");
+
     // Fencing: a holder whose lease expired cannot write once the new holder opened.
     let key = fresh_key("fence");
     let request = LockRequest {

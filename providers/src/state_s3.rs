@@ -336,6 +336,31 @@ impl StateStore for S3StateStore {
             .map_err(|err| self.backend_error("write", "s3:PutObject", &object, &err))
     }
 
+    async fn list_keys(&self) -> Result<Vec<StateKey>, StateError> {
+        let dir = layout::stacks_dir(&self.prefix);
+        let mut pages = self
+            .client
+            .list_objects_v2()
+            .bucket(&self.bucket)
+            .prefix(&dir)
+            .into_paginator()
+            .send();
+        let mut keys = Vec::new();
+        while let Some(page) = pages.next().await {
+            let page =
+                page.map_err(|err| self.backend_error("list", "s3:ListBucket", &dir, &err))?;
+            keys.extend(
+                page.contents()
+                    .iter()
+                    .filter_map(|o| o.key())
+                    .filter_map(|object| layout::key_of_state_path(&self.prefix, object)),
+            );
+        }
+        keys.sort();
+        keys.dedup();
+        Ok(keys)
+    }
+
     async fn list_deployments(
         &self,
         key: &StateKey,

@@ -335,8 +335,8 @@ async fn check(job: Check) -> anyhow::Result<DriftReport> {
 }
 
 /// `--all`: every stack × environment with state (optionally of one `--stack`), checked
-/// a few at a time, one summary. Listing states needs the backend to enumerate keys,
-/// which only the local backend can do today.
+/// a few at a time, one summary. The states are listed by the backend (the local folder,
+/// or the S3 bucket's keys); the stack folders, where found, give network and region.
 async fn all(
     args: &DriftArgs,
     global: &GlobalArgs,
@@ -344,39 +344,48 @@ async fn all(
     ui: &Ui,
 ) -> anyhow::Result<Exit> {
     let config = load_config(global, env, ui)?;
-    if let BackendConfig::S3 { bucket, .. } = &config.backend {
-        return Err(UserError::new(format!(
-            "`panka drift --all` cannot list the states in s3://{bucket} yet"
-        ))
-        .hint("check each stack and environment with `panka drift --stack S --environment E`")
-        .into());
-    }
     let only = args.target.stack.stack.as_deref();
-    let root = match only {
-        Some(name) => default_root(&find_stack(Some(name), &env.cwd)?),
-        None => match find_stack(None, &env.cwd) {
-            Ok(dir) => default_root(&dir),
-            Err(_) => repo_root(&env.cwd)?.join(".panka"),
-        },
-    };
+    let endpoint_url = settings::endpoint_url(global.endpoint_url.as_ref(), env).cloned();
+    let (store, repo, searched): (Arc<dyn StateStore>, Option<PathBuf>, String) =
+        match &config.backend {
+            BackendConfig::Local => {
+                let root = match only {
+                    Some(name) => default_root(&find_stack(Some(name), &env.cwd)?),
+                    None => match find_stack(None, &env.cwd) {
+                        Ok(dir) => default_root(&dir),
+                        Err(_) => repo_root(&env.cwd)?.join(".panka"),
+                    },
+                };
+                let repo = root.parent().map(Path::to_path_buf);
+                let searched = root.display().to_string();
+                (Arc::new(LocalStore::new(&root)), repo, searched)
+            }
+            BackendConfig::S3 { bucket, prefix, .. } => {
+                let backends = backend::open(&config, None, endpoint_url.as_ref()).await?;
+                let searched = format!(
+                    "s3://{bucket}/{}",
+                    panka_core::state::layout::stacks_dir(prefix)
+                );
+                (backends.store, repo_root(&env.cwd).ok(), searched)
+            }
+        };
     let only_name = only.map(|name| {
         Path::new(name)
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_else(|| name.to_string())
     });
-    let keys: Vec<StateKey> = local_state_keys(&root)?
+    let keys: Vec<StateKey> = (store.list_keys().await)
+        .map_err(state_error)?
         .into_iter()
         .filter(|k| only_name.as_ref().is_none_or(|n| &k.stack == n))
         .collect();
-    let store: Arc<dyn StateStore> = Arc::new(LocalStore::new(&root));
-    let repo = root.parent().map(Path::to_path_buf).unwrap_or_default();
-    let endpoint_url = settings::endpoint_url(global.endpoint_url.as_ref(), env).cloned();
     let permits = Arc::new(tokio::sync::Semaphore::new(CONCURRENT_CHECKS));
     let mut checks = tokio::task::JoinSet::new();
     for key in &keys {
-        let stack = find_stack(Some(&key.stack), &repo)
-            .ok()
+        let stack = repo
+            .as_ref()
+            .and_then(|repo| find_stack(Some(&key.stack), repo).ok())
             .map(|dir| StackContext::load(&dir, &key.environment, env));
         let job = Check {
             key: key.clone(),
@@ -404,8 +413,7 @@ async fn all(
         ui.json(&all_json(&results, drifted));
     } else if results.is_empty() {
         ui.out(&format!(
-            "No state under {}: nothing has been deployed from this repo.\n",
-            root.display()
+            "No state under {searched}: nothing has been deployed yet.\n"
         ));
     } else {
         let p = ui.palette();
@@ -503,69 +511,4 @@ fn repo_root(cwd: &Path) -> Result<PathBuf, UserError> {
             UserError::new("no deployment repo here: `--all` looks for stacks/ or .panka/ in this folder and its parents")
                 .hint("run it from your deployment repo")
         })
-}
-
-/// `<root>/stacks/<stack>/<env>/state.json` of the local backend, as keys, sorted.
-fn local_state_keys(root: &Path) -> Result<Vec<StateKey>, UserError> {
-    let stacks_dir = root.join("stacks");
-    let entries = |dir: &Path| -> Result<Vec<(String, PathBuf)>, UserError> {
-        match std::fs::read_dir(dir) {
-            Ok(read) => Ok(read
-                .flatten()
-                .filter(|e| e.path().is_dir())
-                .filter_map(|e| Some((e.file_name().to_str()?.to_string(), e.path())))
-                .collect()),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
-            Err(e) => Err(UserError::new(format!(
-                "cannot list {}: {e}",
-                dir.display()
-            ))),
-        }
-    };
-    let mut keys = Vec::new();
-    for (stack, stack_path) in entries(&stacks_dir)? {
-        for (environment, env_path) in entries(&stack_path)? {
-            if env_path.join("state.json").is_file() {
-                keys.push(StateKey::new(stack.clone(), environment));
-            }
-        }
-    }
-    keys.sort();
-    Ok(keys)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn local_states_are_listed_by_stack_and_environment() {
-        let root = tempfile::tempdir().expect("tempdir");
-        for (stack, env, with_state) in [
-            ("shop", "staging", true),
-            ("shop", "dev", true),
-            ("blog", "dev", true),
-            ("blog", "prod", false),
-        ] {
-            let dir = root.path().join("stacks").join(stack).join(env);
-            std::fs::create_dir_all(&dir).expect("mkdir");
-            if with_state {
-                std::fs::write(dir.join("state.json"), "{}").expect("write");
-            }
-        }
-        let keys = local_state_keys(root.path()).expect("keys");
-        assert_eq!(
-            keys,
-            [
-                StateKey::new("blog", "dev"),
-                StateKey::new("shop", "dev"),
-                StateKey::new("shop", "staging"),
-            ]
-        );
-        assert!(
-            local_state_keys(&root.path().join("nothing"))
-                .expect("none")
-                .is_empty()
-        );
-    }
 }

@@ -30,6 +30,22 @@ pub fn deployments_dir(prefix: &str, key: &StateKey) -> String {
     format!("{}deployments/", environment_dir(prefix, key))
 }
 
+/// The folder holding every stack's states: `<prefix>stacks/`.
+pub fn stacks_dir(prefix: &str) -> String {
+    format!("{}stacks/", normalise_prefix(prefix))
+}
+
+/// The key whose state is at `path` (`<prefix>stacks/<stack>/<env>/state.json`), if it is
+/// one; records and other files are not.
+pub fn key_of_state_path(prefix: &str, path: &str) -> Option<StateKey> {
+    let rest = path.strip_prefix(&stacks_dir(prefix))?;
+    let mut parts = rest.split('/');
+    let (stack, environment, file) = (parts.next()?, parts.next()?, parts.next()?);
+    let simple = |s: &str| !s.is_empty() && !s.starts_with('.');
+    (parts.next().is_none() && file == "state.json" && simple(stack) && simple(environment))
+        .then(|| StateKey::new(stack, environment))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -50,5 +66,25 @@ mod tests {
             "team-a/stacks/notification-platform/development/deployments/"
         );
         assert_eq!(key.lock_id(), "stack:notification-platform:env:development");
+    }
+
+    #[test]
+    fn state_paths_name_their_key_and_nothing_else_does() {
+        let key = StateKey::new("shop", "prod");
+        for prefix in ["", "team-a/"] {
+            assert_eq!(
+                key_of_state_path(prefix, &state_path(prefix, &key)),
+                Some(key.clone())
+            );
+            for other in [
+                format!("{}2026-x.json", deployments_dir(prefix, &key)),
+                format!("{}state.json.lock", environment_dir(prefix, &key)),
+                format!("{}stacks/shop/state.json", normalise_prefix(prefix)),
+                format!("{}stacks/.tmp/prod/state.json", normalise_prefix(prefix)),
+                "elsewhere/stacks/shop/prod/state.json".to_string(),
+            ] {
+                assert_eq!(key_of_state_path(prefix, &other), None, "{other}");
+            }
+        }
     }
 }

@@ -159,6 +159,31 @@ impl StateStore for LocalStore {
         write_atomically(&path, &bytes).map_err(|e| io_error("write", &path, e))
     }
 
+    async fn list_keys(&self) -> Result<Vec<StateKey>, StateError> {
+        let sub_dirs = |dir: &Path| -> Result<Vec<(String, std::path::PathBuf)>, StateError> {
+            match std::fs::read_dir(dir) {
+                Ok(entries) => Ok(entries
+                    .flatten()
+                    .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+                    .filter_map(|e| Some((e.file_name().to_str()?.to_string(), e.path())))
+                    .filter(|(name, _)| !name.starts_with('.'))
+                    .collect()),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
+                Err(e) => Err(io_error("list", dir, e)),
+            }
+        };
+        let mut keys = Vec::new();
+        for (stack, stack_dir) in sub_dirs(&self.root.join("stacks"))? {
+            for (environment, env_dir) in sub_dirs(&stack_dir)? {
+                if env_dir.join("state.json").is_file() {
+                    keys.push(StateKey::new(stack.clone(), environment));
+                }
+            }
+        }
+        keys.sort();
+        Ok(keys)
+    }
+
     async fn list_deployments(
         &self,
         key: &StateKey,

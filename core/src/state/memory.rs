@@ -73,6 +73,11 @@ impl StateStore for MemoryStore {
         Ok(())
     }
 
+    async fn list_keys(&self) -> Result<Vec<StateKey>, StateError> {
+        let states = self.states.lock().map_err(|_| poisoned())?;
+        Ok(states.keys().cloned().collect())
+    }
+
     async fn list_deployments(
         &self,
         key: &StateKey,

@@ -143,6 +143,9 @@ pub trait StateStore: Send + Sync {
         record: &DeploymentRecord,
     ) -> Result<(), StateError>;
 
+    /// Every stack and environment that has a state, sorted (`drift --all`).
+    async fn list_keys(&self) -> Result<Vec<StateKey>, StateError>;
+
     /// Deployment records, newest first, at most `limit`.
     async fn list_deployments(
         &self,
