@@ -34,6 +34,18 @@ fn yaml_files(dir: &Path, out: &mut Vec<PathBuf>) {
     }
 }
 
+/// `panka validate` of the base stack and every environment, undefined variables allowed.
+fn validate_base(root: &Path) -> (panka_core::validate::ValidationReport, Sources) {
+    let options = ValidateOptions {
+        environment: None,
+        variables: Variables::new(),
+        undefined_variables: Severity::Note,
+    };
+    let mut sources = Sources::default();
+    let report = validate(root, &options, &mut sources);
+    (report, sources)
+}
+
 /// A small deterministic generator (xorshift), so failures reproduce.
 struct Rng(u64);
 impl Rng {
@@ -136,13 +148,7 @@ fn mutated_fixtures_never_panic_and_every_error_has_a_place() {
         let which = rng.next(files.len());
         let mutated = mutate(&originals[which], &mut rng);
         std::fs::write(&files[which], &mutated).expect("write");
-        let options = ValidateOptions {
-            environment: None,
-            variables: Variables::new(),
-            undefined_variables: Severity::Note,
-        };
-        let mut sources = Sources::default();
-        let report = validate(&root, &options, &mut sources);
+        let (report, sources) = validate_base(&root);
         for d in report
             .diagnostics
             .iter()
@@ -203,13 +209,7 @@ fn a_large_stack_reports_problems_in_the_right_files() {
     let text = std::fs::read_to_string(queue(52)).expect("read");
     std::fs::write(queue(52), text.replace("type: standard", "type: [standard")).expect("write");
 
-    let options = ValidateOptions {
-        environment: None,
-        variables: Variables::new(),
-        undefined_variables: Severity::Note,
-    };
-    let mut sources = Sources::default();
-    let report = validate(&root, &options, &mut sources);
+    let (report, sources) = validate_base(&root);
     let errors: Vec<(String, u32, u32)> = report
         .diagnostics
         .iter()

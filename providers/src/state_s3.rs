@@ -177,6 +177,29 @@ impl S3StateStore {
 
     /// [`StateError::Backend`] for a failed `action` (`s3:GetObject`) on `object`, with
     /// the whole cause and the hint that fits.
+    /// The key of every object below `dir`, all pages.
+    async fn objects_under(&self, dir: &str) -> Result<Vec<String>, StateError> {
+        let mut pages = self
+            .client
+            .list_objects_v2()
+            .bucket(&self.bucket)
+            .prefix(dir)
+            .into_paginator()
+            .send();
+        let mut objects = Vec::new();
+        while let Some(page) = pages.next().await {
+            let page =
+                page.map_err(|err| self.backend_error("list", "s3:ListBucket", dir, &err))?;
+            objects.extend(
+                page.contents()
+                    .iter()
+                    .filter_map(|o| o.key())
+                    .map(str::to_owned),
+            );
+        }
+        Ok(objects)
+    }
+
     fn backend_error<E>(
         &self,
         verb: &str,
@@ -337,25 +360,13 @@ impl StateStore for S3StateStore {
     }
 
     async fn list_keys(&self) -> Result<Vec<StateKey>, StateError> {
-        let dir = layout::stacks_dir(&self.prefix);
-        let mut pages = self
-            .client
-            .list_objects_v2()
-            .bucket(&self.bucket)
-            .prefix(&dir)
-            .into_paginator()
-            .send();
-        let mut keys = Vec::new();
-        while let Some(page) = pages.next().await {
-            let page =
-                page.map_err(|err| self.backend_error("list", "s3:ListBucket", &dir, &err))?;
-            keys.extend(
-                page.contents()
-                    .iter()
-                    .filter_map(|o| o.key())
-                    .filter_map(|object| layout::key_of_state_path(&self.prefix, object)),
-            );
-        }
+        let objects = self
+            .objects_under(&layout::stacks_dir(&self.prefix))
+            .await?;
+        let mut keys: Vec<StateKey> = objects
+            .iter()
+            .filter_map(|object| layout::key_of_state_path(&self.prefix, object))
+            .collect();
         keys.sort();
         keys.dedup();
         Ok(keys)
@@ -370,30 +381,17 @@ impl StateStore for S3StateStore {
             return Ok(Vec::new());
         }
         let dir = layout::deployments_dir(&self.prefix, key);
-        let mut pages = self
-            .client
-            .list_objects_v2()
-            .bucket(&self.bucket)
-            .prefix(&dir)
-            .into_paginator()
-            .send();
-        let mut objects = Vec::new();
-        while let Some(page) = pages.next().await {
-            let page =
-                page.map_err(|err| self.backend_error("list", "s3:ListBucket", &dir, &err))?;
-            objects.extend(
-                page.contents()
-                    .iter()
-                    .filter_map(|o| o.key())
-                    .filter(|object| {
-                        // Records only: no folders below, no hidden or temporary files.
-                        object.strip_prefix(dir.as_str()).is_some_and(|name| {
-                            name.ends_with(".json") && !name.starts_with('.') && !name.contains('/')
-                        })
-                    })
-                    .map(str::to_owned),
-            );
-        }
+        let mut objects: Vec<String> = self
+            .objects_under(&dir)
+            .await?
+            .into_iter()
+            .filter(|object| {
+                // Records only: no folders below, no hidden or temporary files.
+                object.strip_prefix(dir.as_str()).is_some_and(|name| {
+                    name.ends_with(".json") && !name.starts_with('.') && !name.contains('/')
+                })
+            })
+            .collect();
         objects.sort_unstable_by(|a, b| b.cmp(a));
         objects.truncate(limit);
         let records: Vec<Option<DeploymentRecord>> = futures_util::stream::iter(objects)
