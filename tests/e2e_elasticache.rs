@@ -398,7 +398,7 @@ async fn delete_asks_for_deletion_and_moto_never_finishes_it() {
         .delete(&ctx(), &created.physical_ids, options)
         .await
         .expect_err("moto keeps deleted replication groups `deleting`");
-    assert_eq!(err.kind, ErrorKind::Transient);
+    assert_eq!(err.kind, ErrorKind::TimedOut);
     assert!(err.message.contains("still `deleting`"), "{}", err.message);
     assert!(
         err.hint
@@ -426,7 +426,7 @@ async fn delete_asks_for_deletion_and_moto_never_finishes_it() {
         .delete(&ctx(), &created.physical_ids, DeleteOptions::default())
         .await
         .expect_err("still deleting");
-    assert_eq!(again.kind, ErrorKind::Transient);
+    assert_eq!(again.kind, ErrorKind::TimedOut);
     let probe = r
         .poll_ready(&ctx(), &created.physical_ids)
         .await
