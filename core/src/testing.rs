@@ -163,6 +163,22 @@ pub async fn state_store_conformance(store: Arc<dyn StateStore>) {
         3
     );
 
+    // Records by id: only those asked for, and only those that exist.
+    let wanted: std::collections::BTreeSet<String> =
+        ["b".to_string(), "missing".to_string()].into();
+    let found = store.deployments_by_id(&key, &wanted).await.expect("by id");
+    assert_eq!(
+        found.iter().map(|r| r.id.as_str()).collect::<Vec<_>>(),
+        ["b"]
+    );
+    assert!(
+        store
+            .deployments_by_id(&fresh_key("none"), &wanted)
+            .await
+            .expect("no records")
+            .is_empty()
+    );
+
     // Listing: every stack and environment with a state, sorted, once each; records alone
     // do not make a state.
     let development = fresh_key("list");

@@ -25,6 +25,7 @@ use panka_core::state::{
     DeploymentRecord, StateDocument, StateError, StateKey, StateStore, Version, VersionedState,
     layout,
 };
+use std::collections::BTreeSet;
 use std::error::Error;
 
 /// How many deployment records [`S3StateStore::list_deployments`] reads at once.
@@ -357,6 +358,32 @@ impl StateStore for S3StateStore {
             .await
             .map(|_| ())
             .map_err(|err| self.backend_error("write", "s3:PutObject", &object, &err))
+    }
+
+    async fn deployments_by_id(
+        &self,
+        key: &StateKey,
+        ids: &BTreeSet<String>,
+    ) -> Result<Vec<DeploymentRecord>, StateError> {
+        let dir = layout::deployments_dir(&self.prefix, key);
+        let objects: Vec<String> = self
+            .objects_under(&dir)
+            .await?
+            .into_iter()
+            .filter(|object| {
+                object
+                    .strip_prefix(dir.as_str())
+                    .and_then(layout::record_id_of)
+                    .is_some_and(|id| ids.contains(id))
+            })
+            .collect();
+        let mut records = Vec::new();
+        for object in objects {
+            if let Some((record, _)) = self.get_json::<DeploymentRecord>(key, &object).await? {
+                records.push(record);
+            }
+        }
+        Ok(records)
     }
 
     async fn list_keys(&self) -> Result<Vec<StateKey>, StateError> {

@@ -40,8 +40,6 @@ use std::sync::Arc;
 /// The MicroService field hashing config file contents, which state does not keep: it
 /// is skipped when the deployment record and the stack folder cannot supply them.
 const CONFIG_HASH_FIELD: &str = "config_hash";
-/// How many recent deployment records are searched for the one that applied a component.
-const RECORD_LOOKBACK: usize = 100;
 /// Stack environments checked at once by `--all`.
 const CONCURRENT_CHECKS: usize = 4;
 
@@ -212,8 +210,12 @@ async fn check(job: Check) -> anyhow::Result<DriftReport> {
         .values()
         .any(|c| c.kind == ComponentKind::MicroService);
     let records: BTreeMap<String, DeploymentRecord> = if needs_records {
+        let ids: BTreeSet<String> = components
+            .values()
+            .map(|c| c.deployment_id.clone())
+            .collect();
         job.store
-            .list_deployments(key, RECORD_LOOKBACK)
+            .deployments_by_id(key, &ids)
             .await
             .map_err(state_error)?
             .into_iter()

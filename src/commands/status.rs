@@ -123,6 +123,10 @@ pub async fn run(
 
     let stack_dir = crate::stack_dir::find_stack(args.stack.stack.as_deref(), &env.cwd).ok();
     let reader = LiveReader::new(&aws_clients(stack_dir.as_deref(), global, env).await?);
+    let deployment_ids: std::collections::BTreeSet<String> = components
+        .values()
+        .map(|c| c.deployment_id.clone())
+        .collect();
     let mut reads = tokio::task::JoinSet::new();
     for (id_text, recorded) in components {
         let Some(id) = ComponentId::parse(&id_text, "") else {
@@ -143,7 +147,10 @@ pub async fn run(
     }
     // The records name the version and who deployed; read while AWS answers.
     let (readings, records) = tokio::join!(reads.join_all(), async {
-        t.backends.store.list_deployments(&t.key, usize::MAX).await
+        t.backends
+            .store
+            .deployments_by_id(&t.key, &deployment_ids)
+            .await
     });
     let records: BTreeMap<String, DeploymentRecord> = records
         .map_err(super::state::state_error)?

@@ -30,6 +30,13 @@ pub fn deployments_dir(prefix: &str, key: &StateKey) -> String {
     format!("{}deployments/", environment_dir(prefix, key))
 }
 
+/// The deployment id in a record's file name (`<start>Z-<id>.json`,
+/// `DeploymentRecord::file_name`).
+pub fn record_id_of(file_name: &str) -> Option<&str> {
+    let (_, id) = file_name.strip_suffix(".json")?.split_once("Z-")?;
+    (!id.is_empty()).then_some(id)
+}
+
 /// The folder holding every stack's states: `<prefix>stacks/`.
 pub fn stacks_dir(prefix: &str) -> String {
     format!("{}stacks/", normalise_prefix(prefix))
@@ -66,6 +73,24 @@ mod tests {
             "team-a/stacks/notification-platform/development/deployments/"
         );
         assert_eq!(key.lock_id(), "stack:notification-platform:env:development");
+    }
+
+    #[test]
+    fn record_names_give_their_deployment_id() {
+        let record = crate::state::DeploymentRecord {
+            id: "8d1c0a2e-1f2b-4c3d-9e8f-0a1b2c3d4e5f".into(),
+            started_at: "2026-01-15T17:05:23Z".into(),
+            ..Default::default()
+        };
+        assert_eq!(record_id_of(&record.file_name()), Some(record.id.as_str()));
+        for other in [
+            "state.json",
+            "20260115T170523Z-.json",
+            "notes.txt",
+            "x.json",
+        ] {
+            assert_eq!(record_id_of(other), None, "{other}");
+        }
     }
 
     #[test]

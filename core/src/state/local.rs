@@ -190,30 +190,49 @@ impl StateStore for LocalStore {
         limit: usize,
     ) -> Result<Vec<DeploymentRecord>, StateError> {
         let dir = self.root.join(layout::deployments_dir("", key));
-        let mut names: Vec<String> = match std::fs::read_dir(&dir) {
-            Ok(entries) => entries
-                .flatten()
-                .filter_map(|e| e.file_name().to_str().map(str::to_string))
-                .filter(|n| n.ends_with(".json") && !n.starts_with('.'))
-                .collect(),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-            Err(e) => return Err(io_error("list", &dir, e)),
-        };
+        let mut names = record_names(&dir)?;
         names.sort_unstable_by(|a, b| b.cmp(a));
         names
             .into_iter()
             .take(limit)
-            .map(|name| {
-                let path = dir.join(&name);
-                let bytes = std::fs::read(&path).map_err(|e| io_error("read", &path, e))?;
-                serde_json::from_slice(&bytes).map_err(|e| StateError::Corrupt {
-                    key: key.clone(),
-                    location: path.display().to_string(),
-                    reason: e.to_string(),
-                })
-            })
+            .map(|name| read_record(key, &dir.join(name)))
             .collect()
     }
+
+    async fn deployments_by_id(
+        &self,
+        key: &StateKey,
+        ids: &BTreeSet<String>,
+    ) -> Result<Vec<DeploymentRecord>, StateError> {
+        let dir = self.root.join(layout::deployments_dir("", key));
+        record_names(&dir)?
+            .into_iter()
+            .filter(|name| layout::record_id_of(name).is_some_and(|id| ids.contains(id)))
+            .map(|name| read_record(key, &dir.join(name)))
+            .collect()
+    }
+}
+
+/// The record files in `dir` (none when it does not exist), unsorted.
+fn record_names(dir: &Path) -> Result<Vec<String>, StateError> {
+    match std::fs::read_dir(dir) {
+        Ok(entries) => Ok(entries
+            .flatten()
+            .filter_map(|e| e.file_name().to_str().map(str::to_string))
+            .filter(|n| n.ends_with(".json") && !n.starts_with('.'))
+            .collect()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
+        Err(e) => Err(io_error("list", dir, e)),
+    }
+}
+
+fn read_record(key: &StateKey, path: &Path) -> Result<DeploymentRecord, StateError> {
+    let bytes = std::fs::read(path).map_err(|e| io_error("read", path, e))?;
+    serde_json::from_slice(&bytes).map_err(|e| StateError::Corrupt {
+        key: key.clone(),
+        location: path.display().to_string(),
+        reason: e.to_string(),
+    })
 }
 
 /// OS file lock plus holder file.

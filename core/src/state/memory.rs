@@ -73,6 +73,23 @@ impl StateStore for MemoryStore {
         Ok(())
     }
 
+    async fn deployments_by_id(
+        &self,
+        key: &StateKey,
+        ids: &BTreeSet<String>,
+    ) -> Result<Vec<DeploymentRecord>, StateError> {
+        let records = self.records.lock().map_err(|_| poisoned())?;
+        Ok(records
+            .get(key)
+            .map(|r| {
+                r.values()
+                    .filter(|r| ids.contains(&r.id))
+                    .cloned()
+                    .collect()
+            })
+            .unwrap_or_default())
+    }
+
     async fn list_keys(&self) -> Result<Vec<StateKey>, StateError> {
         let states = self.states.lock().map_err(|_| poisoned())?;
         Ok(states.keys().cloned().collect())

@@ -21,6 +21,7 @@ pub use document::*;
 pub use lock::*;
 
 use async_trait::async_trait;
+use std::collections::BTreeSet;
 use std::fmt;
 
 /// RFC 3339 in whole seconds (`2026-11-27T09:20:32Z`), as every record shows times.
@@ -142,6 +143,15 @@ pub trait StateStore: Send + Sync {
         key: &StateKey,
         record: &DeploymentRecord,
     ) -> Result<(), StateError>;
+
+    /// The records of the deployments named in `ids` that exist, in no particular order.
+    /// Only those records are read (records are found by name), so commands that need
+    /// the records behind the current state do not read the whole history.
+    async fn deployments_by_id(
+        &self,
+        key: &StateKey,
+        ids: &BTreeSet<String>,
+    ) -> Result<Vec<DeploymentRecord>, StateError>;
 
     /// Every stack and environment that has a state, sorted (`drift --all`).
     async fn list_keys(&self) -> Result<Vec<StateKey>, StateError>;
