@@ -18,7 +18,8 @@ struct Env {
 
 impl Env {
     fn new() -> Self {
-        let moto = MotoServer::start();
+        // Serialised: the racing test needs DynamoDB's atomic conditional put.
+        let moto = MotoServer::start_serialized();
         let dir = tempfile::tempdir().expect("tempdir");
         std::fs::write(
             dir.path().join("config.yaml"),

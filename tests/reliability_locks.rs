@@ -45,7 +45,8 @@ impl Env {
     /// A repo with the one-queue stack `shop` (environments development and staging), a
     /// config with S3 state and DynamoDB locks, bootstrapped through the proxy.
     fn new() -> Env {
-        let moto = MotoServer::start();
+        // Serialised: racing applies need DynamoDB's atomic conditional put.
+        let moto = MotoServer::start_serialized();
         let proxy = FaultProxy::start(&moto.endpoint(), FaultConfig::transparent()).expect("proxy");
         let dir = tempfile::tempdir().expect("tempdir");
         let root = dir.path().join("stacks/shop");

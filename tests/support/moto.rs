@@ -84,6 +84,18 @@ impl MotoServer {
     /// Like [`MotoServer::start`], with extra environment variables for the server, such
     /// as `MOTO_ECS_SERVICE_RUNNING` (how many tasks ECS services report running).
     pub fn start_with_env(server_env: &[(&str, &str)]) -> Self {
+        Self::start_with(server_env, false)
+    }
+
+    /// Like [`MotoServer::start`], answering one request at a time. moto's conditional
+    /// writes are not atomic across its request threads (a DynamoDB `PutItem` with
+    /// `attribute_not_exists` checks, then writes: two racing puts can both succeed, which
+    /// DynamoDB never allows); lock-race tests need the serialised server AWS behaves like.
+    pub fn start_serialized() -> Self {
+        Self::start_with(&[], true)
+    }
+
+    fn start_with(server_env: &[(&str, &str)], serialized: bool) -> Self {
         let executable = std::env::var_os(MOTO_SERVER_ENV)
             .map(PathBuf::from)
             .unwrap_or_else(|| PathBuf::from("moto_server"));
@@ -97,7 +109,11 @@ impl MotoServer {
         for attempt in 1..=SPAWN_ATTEMPTS {
             let port = free_loopback_port();
             let log_path = log_dir.path().join(format!("moto_server-{port}.log"));
-            let mut child = spawn(&executable, port, &log_path, server_env);
+            let mut child = if serialized {
+                spawn_serialized(port, &log_path)
+            } else {
+                spawn(&executable, port, &log_path, server_env)
+            };
             match wait_until_ready(&mut child, port, deadline) {
                 Readiness::Ready => {
                     let startup = started.elapsed();
@@ -346,6 +362,29 @@ fn spawn(executable: &Path, port: u16, log_path: &Path, server_env: &[(&str, &st
                 executable.display()
             )
         })
+}
+
+/// moto's own server, started with werkzeug's single-threaded server instead of
+/// `moto_server`'s threaded one (the same app; `scripts/moto-env` installs moto for this
+/// `python3`).
+fn spawn_serialized(port: u16, log_path: &Path) -> Child {
+    const SERVER: &str = "import sys\n\
+        from werkzeug.serving import run_simple\n\
+        from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app\n\
+        run_simple('127.0.0.1', int(sys.argv[1]), DomainDispatcherApplication(create_backend_app), threaded=False)\n";
+    let log =
+        File::create(log_path).unwrap_or_else(|err| panic!("create {}: {err}", log_path.display()));
+    let log_err = log
+        .try_clone()
+        .unwrap_or_else(|err| panic!("duplicate {}: {err}", log_path.display()));
+    let python = std::env::var_os("PANKA_MOTO_PYTHON").unwrap_or_else(|| "python3".into());
+    Command::new(python)
+        .args(["-c", SERVER, &port.to_string()])
+        .stdin(Stdio::null())
+        .stdout(log)
+        .stderr(log_err)
+        .spawn()
+        .unwrap_or_else(|err| panic!("could not start moto with python3: {err}"))
 }
 
 fn wait_until_ready(child: &mut Child, port: u16, deadline: Instant) -> Readiness {
