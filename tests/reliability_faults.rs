@@ -468,19 +468,7 @@ async fn lost_answers_to_state_and_lock_writes_do_not_fail_the_apply() {
             "{call} lost no answer: {stats:?}"
         );
     }
-    let status = success_json(&run(&mut repo.panka(
-        &proxy.endpoint(),
-        &[
-            "lock",
-            "status",
-            "--stack",
-            deployment::STACK,
-            "--environment",
-            "development",
-            "--output",
-            "json",
-        ],
-    )));
+    let status = repo.lock_status(&proxy.endpoint());
     assert_eq!(status["locked"], false, "the lock was released: {status}");
     let inventory = Inventory::read(&clients).await;
     assert_eq!(inventory.duplicates(), Default::default(), "{inventory:?}");

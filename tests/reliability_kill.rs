@@ -25,7 +25,6 @@
 mod deployment;
 mod support;
 
-use std::process::Stdio;
 use std::time::Duration;
 
 use deployment::{Inventory, Repo, assert_state_matches, create_secret, run, success_json, text};
@@ -123,12 +122,7 @@ fn applies_killed_at_random_points_converge() {
         let proxy = FaultProxy::start(&moto.endpoint(), config).expect("proxy");
         let repo = Repo::walkthrough();
 
-        let mut child = repo
-            .apply(&proxy.endpoint())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("spawn panka apply");
+        let mut child = repo.spawn_apply(&proxy.endpoint());
         let reached = proxy.wait_until(KILL_POINT_DEADLINE, |p| {
             if between_call_and_write {
                 p.frozen()
@@ -230,12 +224,7 @@ fn a_killed_apply_leaves_its_dynamodb_lock_which_expires_and_is_taken_over() {
         freeze_after_forwarded: Some(kill_after),
         ..config
     });
-    let mut child = repo
-        .apply(&proxy.endpoint())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn panka apply");
+    let mut child = repo.spawn_apply(&proxy.endpoint());
     let reached = proxy.wait_until(KILL_POINT_DEADLINE, |p| p.frozen());
     child.kill().expect("kill -9 panka");
     let status = child.wait().expect("reap panka");
@@ -296,19 +285,6 @@ fn a_killed_apply_leaves_its_dynamodb_lock_which_expires_and_is_taken_over() {
     assert_eq!(third["result"], "no_changes", "{third}");
 
     // And the lock was released at the end.
-    let status = run(&mut repo.panka(
-        &proxy.endpoint(),
-        &[
-            "lock",
-            "status",
-            "--stack",
-            deployment::STACK,
-            "--environment",
-            "development",
-            "--output",
-            "json",
-        ],
-    ));
-    let status = success_json(&status);
+    let status = repo.lock_status(&proxy.endpoint());
     assert_eq!(status["locked"], false, "{status}");
 }

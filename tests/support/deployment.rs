@@ -109,6 +109,32 @@ impl Repo {
         )
     }
 
+    /// [`Repo::apply`] started in the background, its output discarded (to be killed).
+    pub fn spawn_apply(&self, endpoint: &str) -> std::process::Child {
+        self.apply(endpoint)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn panka apply")
+    }
+
+    /// `panka lock status` of the development environment, in JSON (must exit 0).
+    pub fn lock_status(&self, endpoint: &str) -> Value {
+        success_json(&run(&mut self.panka(
+            endpoint,
+            &[
+                "lock",
+                "status",
+                "--stack",
+                STACK,
+                "--environment",
+                "development",
+                "--output",
+                "json",
+            ],
+        )))
+    }
+
     /// Whether state lives in S3 ([`Repo::walkthrough_on_s3`]).
     pub fn on_s3(&self) -> bool {
         self.config.is_some()
