@@ -7,7 +7,7 @@ use crate::error::UserError;
 use crate::output::Ui;
 use crate::settings::{self, ProcessEnv};
 use crate::stack_dir::find_stack;
-use panka_core::diag::{Diagnostic, Diagnostics};
+use panka_core::diag::Diagnostics;
 use panka_core::source::Sources;
 use panka_core::state::StateKey;
 
@@ -42,11 +42,14 @@ pub async fn open(
     env: &ProcessEnv,
     ui: &Ui,
 ) -> anyhow::Result<Target> {
-    let target = open_reporting(args, global, env, false, &|sources, diags| {
-        ui.diagnostics(sources, diags)
-    })
-    .await?;
-    target.ok_or_else(|| anyhow::anyhow!("internal error: no target opened"))
+    let mut sources = Sources::with_display_base(&env.cwd);
+    let mut diags = Diagnostics::default();
+    let config = settings::config(global.config.as_ref(), env, &mut sources, &mut diags)?;
+    if diags.has_errors() {
+        ui.diagnostics(&sources, &diags.into_sorted());
+        return Err(UserError::new("the configuration file is invalid").into());
+    }
+    open_with(args, global, env, &config).await
 }
 
 /// [`open`] for a local backend only, without printing anything: `None` for a remote
@@ -57,29 +60,21 @@ pub async fn open_local_silently(
     global: &GlobalArgs,
     env: &ProcessEnv,
 ) -> Option<Target> {
-    open_reporting(args, global, env, true, &|_, _| {})
-        .await
-        .ok()
-        .flatten()
+    let mut diags = Diagnostics::default();
+    let mut sources = Sources::with_display_base(&env.cwd);
+    let config = settings::config(global.config.as_ref(), env, &mut sources, &mut diags).ok()?;
+    if diags.has_errors() || !matches!(config.backend, crate::config::BackendConfig::Local) {
+        return None;
+    }
+    open_with(args, global, env, &config).await.ok()
 }
 
-async fn open_reporting(
+async fn open_with(
     args: &TargetArgs,
     global: &GlobalArgs,
     env: &ProcessEnv,
-    local_only: bool,
-    report: &(dyn Fn(&Sources, &[Diagnostic]) + Sync),
-) -> anyhow::Result<Option<Target>> {
-    let mut sources = Sources::with_display_base(&env.cwd);
-    let mut diags = Diagnostics::default();
-    let config = settings::config(global.config.as_ref(), env, &mut sources, &mut diags)?;
-    if diags.has_errors() {
-        report(&sources, &diags.into_sorted());
-        return Err(UserError::new("the configuration file is invalid").into());
-    }
-    if local_only && !matches!(config.backend, crate::config::BackendConfig::Local) {
-        return Ok(None);
-    }
+    config: &crate::config::Config,
+) -> anyhow::Result<Target> {
     let found = find_stack(args.stack.stack.as_deref(), &env.cwd);
     let (name, stack_dir) = match (found, args.stack.stack.as_deref()) {
         (Ok(dir), _) => {
@@ -105,13 +100,13 @@ async fn open_reporting(
         .into());
     }
     let backends = backend::open(
-        &config,
+        config,
         stack_dir.as_deref(),
         settings::endpoint_url(global.endpoint_url.as_ref(), env),
     )
     .await?;
-    Ok(Some(Target {
+    Ok(Target {
         key: StateKey::new(name, environment),
         backends,
-    }))
+    })
 }
