@@ -8,10 +8,11 @@ use crate::model::{ComponentId, ComponentKind, ComponentSpec, EnvValue};
 use crate::plan::{Action, CurrentComponent, DesiredComponent, Plan};
 use crate::policy::is_production;
 use crate::reconcile::{Inputs, ResourceContext};
+use crate::recorded::state_dependencies;
 use crate::source::Span;
-use crate::state::{ComponentState, StateDocument};
+use crate::state::{ComponentState, DeploymentRecord, StateDocument};
 use crate::yaml::{Node, Value, deep_merge};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 /// One component as the stack files want it, ready to plan and apply.
 #[derive(Clone, Debug)]
@@ -248,12 +249,32 @@ pub fn planned_components(
         .collect()
 }
 
+/// The deployment records [`current_components`] needs: those that applied a component
+/// which is no longer wanted (it will be deleted, in dependency order) and whose state was
+/// written before dependencies were kept in it. Usually none.
+pub fn records_for_deletes(
+    state: Option<&StateDocument>,
+    pieces: &[DesiredPiece],
+) -> BTreeSet<String> {
+    let wanted: BTreeSet<String> = pieces.iter().map(|p| p.id().to_string()).collect();
+    state
+        .map(|s| s.components.iter())
+        .into_iter()
+        .flatten()
+        .filter(|(id, c)| c.depends_on.is_none() && !wanted.contains(*id))
+        .map(|(_, c)| c.deployment_id.clone())
+        .collect()
+}
+
 /// What is known now: state's components, their fields from a live read when one was made
-/// (`observed`: `None` = missing in AWS), else normalised from the recorded spec.
+/// (`observed`: `None` = missing in AWS), else normalised from the recorded spec, and
+/// what each depended on when applied (`deployments`, by id: the records named by
+/// [`records_for_deletes`], for states that did not keep dependencies).
 pub fn current_components(
     state: Option<&StateDocument>,
     observed: &BTreeMap<ComponentId, Option<serde_json::Value>>,
     recorded_fields: &dyn Fn(&ComponentId, &ComponentState) -> Option<serde_json::Value>,
+    deployments: &BTreeMap<String, DeploymentRecord>,
 ) -> BTreeMap<ComponentId, CurrentComponent> {
     let mut out = BTreeMap::new();
     for (key, c) in state.map(|s| s.components.iter()).into_iter().flatten() {
@@ -264,12 +285,13 @@ pub fn current_components(
             Some(live) => live.clone(),
             None => recorded_fields(&id, c),
         };
+        let depends_on = state_dependencies(&id, c, deployments.get(&c.deployment_id));
         out.insert(
             id,
             CurrentComponent {
                 kind: c.kind,
                 fields,
-                depends_on: Vec::new(),
+                depends_on,
             },
         );
     }
@@ -285,8 +307,7 @@ pub fn jobs(
     environment: &str,
 ) -> Vec<Job> {
     let by_id: BTreeMap<&ComponentId, &DesiredPiece> = pieces.iter().map(|p| (p.id(), p)).collect();
-    let in_plan: std::collections::BTreeSet<&ComponentId> =
-        plan.changes().map(|c| &c.component).collect();
+    let in_plan: BTreeSet<&ComponentId> = plan.changes().map(|c| &c.component).collect();
     // A delete waits for every other change (a dependent updated to stop using what is
     // deleted goes first) and for the deletes in earlier delete waves (its dependents).
     let others: Vec<ComponentId> = plan
@@ -452,5 +473,120 @@ mod tests {
                 18
             )
         );
+    }
+
+    fn resolved(root: &Path) -> ResolvedStack {
+        let mut sources = Sources::with_display_base(root);
+        let mut diags = Diagnostics::default();
+        let files = read_stack_files(root, &mut sources, &mut diags);
+        let mut variables = Variables::new();
+        variables.push_layer([("VERSION".to_string(), "v1".to_string())].into());
+        let stack = resolve(
+            &files,
+            &ResolveOptions {
+                environment: Some("development"),
+                variables: &variables,
+                undefined_variables: Severity::Error,
+            },
+            &mut diags,
+        );
+        assert!(diags.is_empty(), "{diags:?}");
+        stack
+    }
+
+    #[test]
+    fn recorded_components_keep_their_dependencies_and_specs_compare_as_read() {
+        use crate::model::ComponentKind;
+        use crate::recorded::deploys_what_is_deployed;
+        use crate::state::{ComponentStatus, DeploymentRecord, RecordedPiece};
+
+        let stack = resolved(
+            &Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/notification-platform"),
+        );
+        let api = stack
+            .components
+            .iter()
+            .find(|c| c.id.component == "api")
+            .expect("api");
+        let applied = serde_json::to_value(&api.spec).expect("json");
+        let mut state = StateDocument::new("np", "development", jiff::Timestamp::UNIX_EPOCH);
+        state.components.insert(
+            "email-service/api".into(),
+            ComponentState {
+                kind: ComponentKind::MicroService,
+                physical_ids: BTreeMap::new(),
+                applied_spec: applied.clone(),
+                outputs: BTreeMap::new(),
+                status: ComponentStatus::Ready,
+                updated_at: String::new(),
+                deployment_id: "d-0".into(),
+                depends_on: None,
+            },
+        );
+        let id = |c: &str| ComponentId::new("email-service", c);
+        let deps_with = |state: &StateDocument, records: &BTreeMap<String, DeploymentRecord>| {
+            current_components(Some(state), &BTreeMap::new(), &|_, _| None, records)
+                .remove(&id("api"))
+                .map(|c| c.depends_on)
+                .unwrap_or_default()
+        };
+        // Neither the state nor a record keeps them: the spec's valueFrom references.
+        assert_eq!(
+            deps_with(&state, &BTreeMap::new()),
+            [id("database"), id("queue")]
+        );
+        // The record of the deployment that applied it.
+        let record = DeploymentRecord {
+            id: "d-0".into(),
+            spec: serde_json::json!({"email-service/api": applied}),
+            pieces: [(
+                "email-service/api".to_string(),
+                RecordedPiece {
+                    depends_on: vec!["email-service/queue".into()],
+                    config_files: BTreeMap::new(),
+                },
+            )]
+            .into(),
+            ..DeploymentRecord::default()
+        };
+        let records: BTreeMap<String, DeploymentRecord> =
+            [("d-0".to_string(), record.clone())].into();
+        assert_eq!(deps_with(&state, &records), [id("queue")]);
+        // The state's own list wins.
+        if let Some(c) = state.components.get_mut("email-service/api") {
+            c.depends_on = Some(vec!["database".into()]);
+        }
+        assert_eq!(deps_with(&state, &records), [id("database")]);
+
+        // The record deployed what state holds, also when written before a field existed
+        // (an absent optional field reads as its default).
+        assert!(deploys_what_is_deployed(&record, &state));
+        let mut older = record.clone();
+        let spec = older
+            .spec
+            .get_mut("email-service/api")
+            .and_then(|s| s.as_object_mut())
+            .expect("object");
+        let nulls: Vec<String> = spec
+            .iter()
+            .filter(|(_, v)| v.is_null())
+            .map(|(k, _)| k.clone())
+            .collect();
+        assert!(
+            !nulls.is_empty(),
+            "the api spec has optional fields: {spec:?}"
+        );
+        for k in nulls {
+            spec.remove(&k);
+        }
+        assert_ne!(older.spec, record.spec);
+        assert!(deploys_what_is_deployed(&older, &state));
+        // Another image is another deployment, and so is another set of components.
+        let mut other = record.clone();
+        other.spec["email-service/api"]["image"]["tag"] = serde_json::json!("v2");
+        assert!(!deploys_what_is_deployed(&other, &state));
+        let mut more = record;
+        more.spec["email-service/queue"] = serde_json::json!({"kind": "SQS"});
+        assert!(!deploys_what_is_deployed(&more, &state));
     }
 }

@@ -294,6 +294,7 @@ mod tests {
             status: ComponentStatus::Ready,
             updated_at: "2026-01-01T00:00:00Z".into(),
             deployment_id: "d1".into(),
+            depends_on: None,
         }
     }
 

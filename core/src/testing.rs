@@ -37,6 +37,7 @@ fn component(deployment: &str) -> ComponentState {
         status: ComponentStatus::Ready,
         updated_at: jiff::Timestamp::now().to_string(),
         deployment_id: deployment.to_string(),
+        depends_on: None,
     }
 }
 

@@ -322,6 +322,12 @@ async fn dependencies_first_and_outputs_flow_into_dependents() {
         "fence write plus one save per finished change"
     );
     assert_eq!(state.components["svc/api"].deployment_id, "d-1");
+    assert_eq!(
+        state.components["svc/api"].depends_on,
+        Some(vec!["svc/database".to_string(), "svc/queue".to_string()]),
+        "what it depended on is kept for deleting in order"
+    );
+    assert_eq!(state.components["svc/queue"].depends_on, Some(vec![]));
     let saves = r
         .events
         .iter()
@@ -372,6 +378,7 @@ async fn a_failure_reverts_the_failed_wave_and_later_ones() {
             status: ComponentStatus::Ready,
             updated_at: "2026-01-01T00:00:00Z".into(),
             deployment_id: "d-0".into(),
+            depends_on: None,
         },
     );
     let jobs = vec![
@@ -548,4 +555,130 @@ async fn a_fenced_out_run_stops_at_its_next_save() {
         ["create a"],
         "nothing more after the failed save"
     );
+}
+
+fn recorded(depends_on: Option<&[&str]>, deployment_id: &str) -> ComponentState {
+    ComponentState {
+        kind: ComponentKind::Sqs,
+        physical_ids: BTreeMap::new(),
+        applied_spec: serde_json::to_value(spec()).expect("json"),
+        outputs: BTreeMap::new(),
+        status: ComponentStatus::Ready,
+        updated_at: "2026-01-01T00:00:00Z".into(),
+        deployment_id: deployment_id.into(),
+        depends_on: depends_on.map(|d| d.iter().map(|s| s.to_string()).collect()),
+    }
+}
+
+/// Destroy's path from state to the executor: dependencies read back from state (or,
+/// for a state written before they were kept, from the deployment record), delete waves
+/// dependents first, and jobs that start a delete only once its dependents are gone.
+#[tokio::test(start_paused = true)]
+async fn deletes_run_dependents_first_from_recorded_dependencies() {
+    use panka_core::desired::{current_components, jobs, records_for_deletes};
+    use panka_core::loader::ResolvedStack;
+    use panka_core::model::StackSpec;
+    use panka_core::plan::plan;
+
+    // worker → api → database, queue. The worker's state predates `depends_on`: its
+    // dependencies come from the record of the deployment that applied it.
+    let mut previous = StateDocument::new("shop", "development", jiff::Timestamp::now());
+    previous.serial = 1;
+    for (name, state) in [
+        ("api", recorded(Some(&["svc/database", "svc/queue"]), "d-1")),
+        ("database", recorded(Some(&[]), "d-1")),
+        ("queue", recorded(Some(&[]), "d-1")),
+        ("worker", recorded(None, "d-0")),
+    ] {
+        previous.components.insert(format!("svc/{name}"), state);
+    }
+    let wanted = records_for_deletes(Some(&previous), &[]);
+    assert_eq!(
+        wanted,
+        BTreeSet::from(["d-0".to_string()]),
+        "only the old one"
+    );
+    let old_record = DeploymentRecord {
+        id: "d-0".into(),
+        pieces: [(
+            "svc/worker".to_string(),
+            RecordedPiece {
+                depends_on: vec!["svc/api".into()],
+                config_files: BTreeMap::new(),
+            },
+        )]
+        .into(),
+        ..DeploymentRecord::default()
+    };
+    let current = current_components(
+        Some(&previous),
+        &BTreeMap::new(),
+        &|_, _| Some(serde_json::json!({})),
+        &[("d-0".to_string(), old_record)].into(),
+    );
+    let planned = plan("shop", "development", None, &[], &current, &|_, _| {
+        FieldChange::InPlace
+    });
+    let waves: Vec<Vec<(&str, Action)>> = planned
+        .waves
+        .iter()
+        .map(|w| {
+            w.iter()
+                .map(|c| (c.component.component.as_str(), c.action))
+                .collect()
+        })
+        .collect();
+    assert_eq!(
+        waves,
+        [
+            vec![("worker", Action::Delete)],
+            vec![("api", Action::Delete)],
+            vec![("database", Action::Delete), ("queue", Action::Delete)],
+        ]
+    );
+
+    let stack = ResolvedStack {
+        name: "shop".into(),
+        description: None,
+        spec: StackSpec {
+            provider: "aws",
+            region: "us-east-1".into(),
+            tags: BTreeMap::new(),
+        },
+        environment: Some("development".into()),
+        environment_spec: None,
+        services: vec!["svc".into()],
+        components: Vec::new(),
+    };
+    let work = jobs(&planned, &[], &stack, "development");
+    let r = run(
+        work,
+        Fake::default(),
+        options(10, OnFailure::Rollback),
+        Some(previous),
+    )
+    .await;
+    assert_eq!(r.outcome, Outcome::Success);
+    let position = |started: bool, name: &str| {
+        r.events
+            .iter()
+            .position(|e| match e {
+                Event::ChangeStarted { component, .. } if started => component.component == name,
+                Event::ChangeFinished { component, .. } if !started => component.component == name,
+                _ => false,
+            })
+            .unwrap_or_else(|| panic!("no event for {name}: {:?}", r.events))
+    };
+    assert!(position(false, "worker") < position(true, "api"));
+    for used in ["database", "queue"] {
+        assert!(
+            position(false, "api") < position(true, used),
+            "{used} waits for the api: {:?}",
+            r.events
+        );
+    }
+    // 10 s per delete, no readiness waits: three rounds, the last two in parallel.
+    assert_eq!(r.elapsed, Duration::from_secs(30));
+    assert_eq!(r.fake.max_running.load(Ordering::SeqCst), 2);
+    assert!(stored(&r.store).await.components.is_empty());
 }

@@ -415,6 +415,9 @@ fn record(
                     status: ComponentStatus::Ready,
                     updated_at: crate::state::rfc3339(jiff::Timestamp::now()),
                     deployment_id: deployment_id.to_string(),
+                    // All of its dependencies (`depends_on` holds only those in this
+                    // plan): a later destroy deletes in this order.
+                    depends_on: Some(job.reads_outputs_of.iter().map(|d| d.to_string()).collect()),
                 },
             );
         }

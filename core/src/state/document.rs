@@ -72,6 +72,11 @@ pub struct ComponentState {
     pub status: ComponentStatus,
     pub updated_at: String,
     pub deployment_id: String,
+    /// The components this one depended on when it was applied (`service/component`):
+    /// deletes run dependents first from these. `None` in states written before it was
+    /// kept; readers then take the dependencies from the record of `deployment_id`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub depends_on: Option<Vec<String>>,
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
