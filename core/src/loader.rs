@@ -821,6 +821,9 @@ pub fn resolve(
             merged_infra(&[spec], &variables, undefined, diags);
         }
     }
+    if let Some(network) = environment_spec.as_ref().and_then(|e| e.network.as_ref()) {
+        check_placement(network, components.iter().map(|c| (&c.id, &c.spec)), diags);
+    }
     ResolvedStack {
         name: files.name().to_string(),
         description,

@@ -22,7 +22,9 @@
 //!   count change and a modification, because ElastiCache accepts one change at a time.
 //!   Replica counts change immediately even in production: `IncreaseReplicaCount` and
 //!   `DecreaseReplicaCount` only support `ApplyImmediately=true`.
-//! - The subnet group keeps the subnets it was created with.
+//! - The subnet group is put in the environment's private subnets (else its public ones)
+//!   and moved there (`ModifyCacheSubnetGroup`) when a create or adoption finds it
+//!   elsewhere; a network change alone plans no update of an existing cache.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -959,8 +961,10 @@ impl RedisReconciler {
         name: &str,
         subnet_ids: &[String],
     ) -> Result<(), ProviderError> {
-        if self.describe_subnet_group(name).await?.is_some() {
-            return Ok(());
+        if let Some(group) = self.describe_subnet_group(name).await? {
+            return self
+                .converge_subnet_group(ctx, name, &group, subnet_ids)
+                .await;
         }
         let created = self
             .elasticache
@@ -990,6 +994,48 @@ impl RedisReconciler {
                 &e,
             )),
         }
+    }
+
+    /// An existing (adopted or earlier) subnet group whose subnets are not the wanted ones
+    /// is changed in place: the cache's nodes stay where they are until replaced, and new
+    /// nodes go into the wanted subnets.
+    async fn converge_subnet_group(
+        &self,
+        ctx: &ResourceContext,
+        name: &str,
+        group: &CacheSubnetGroup,
+        subnet_ids: &[String],
+    ) -> Result<(), ProviderError> {
+        let mut current: Vec<&str> = group
+            .subnets()
+            .iter()
+            .filter_map(|s| s.subnet_identifier())
+            .collect();
+        current.sort_unstable();
+        let mut wanted: Vec<&str> = subnet_ids.iter().map(String::as_str).collect();
+        wanted.sort_unstable();
+        if current == wanted {
+            return Ok(());
+        }
+        self.ensure_owned(ctx, "cache subnet group", name, group.arn())
+            .await?;
+        self.elasticache
+            .modify_cache_subnet_group()
+            .cache_subnet_group_name(name)
+            .set_subnet_ids(Some(subnet_ids.to_vec()))
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| {
+                provider_error(
+                    &format!(
+                        "cannot move cache subnet group {name} from {} to {}",
+                        current.join(", "),
+                        wanted.join(", ")
+                    ),
+                    &e,
+                )
+            })
     }
 
     /// Creates (or adopts) the parameter group and makes its user parameters exactly
@@ -1600,7 +1646,7 @@ impl Reconciler for RedisReconciler {
             }],
         )
         .await?;
-        self.ensure_subnet_group(ctx, &names.subnet_group, &net.subnet_ids)
+        self.ensure_subnet_group(ctx, &names.subnet_group, &net.private_subnet_ids)
             .await?;
         let parameter_group = self.ensure_parameter_group(ctx, spec).await?;
         if existing.is_none() {

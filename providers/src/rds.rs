@@ -735,7 +735,7 @@ impl RdsReconciler {
                 current.sort_unstable();
                 if current
                     == network
-                        .subnet_ids
+                        .private_subnet_ids
                         .iter()
                         .map(String::as_str)
                         .collect::<Vec<_>>()
@@ -745,7 +745,7 @@ impl RdsReconciler {
                 self.rds
                     .modify_db_subnet_group()
                     .db_subnet_group_name(name)
-                    .set_subnet_ids(Some(network.subnet_ids.clone()))
+                    .set_subnet_ids(Some(network.private_subnet_ids.clone()))
                     .send()
                     .await
                     .map_err(|e| {
@@ -761,7 +761,7 @@ impl RdsReconciler {
                     .create_db_subnet_group()
                     .db_subnet_group_name(name)
                     .db_subnet_group_description(format!("panka: {}", ctx.id))
-                    .set_subnet_ids(Some(network.subnet_ids.clone()))
+                    .set_subnet_ids(Some(network.private_subnet_ids.clone()))
                     .set_tags(Some(rds_tags(ctx)))
                     .send()
                     .await;

@@ -57,6 +57,7 @@ pub async fn run(
             if let Some(saved) = &saved {
                 check_saved_plan(saved, &planned.plan)?;
             }
+            planning::preflight_network(loaded, &planned.plan, clients, &env.cwd).await?;
             planning::preflight_secrets(secrets, &planned.plan, clients).await?;
             let deployment = Deployment {
                 operation: "apply",

@@ -340,6 +340,87 @@ pub async fn preflight_secrets(
     }
 }
 
+/// Checks, before any change, that the environment's network is usable when the plan
+/// creates or changes something that lives in it (MicroService, RDS, Redis): the VPC and
+/// every subnet exist, each subnet is in the VPC, each list spans two availability zones
+/// (`network::preflight`, read-only calls). Without a `network`, the default VPC must
+/// resolve.
+///
+/// Errors: one message naming every problem at the `file:line:column` of the id in the
+/// environment file; or the AWS error when the check itself failed.
+pub async fn preflight_network(
+    loaded: &Loaded,
+    plan: &Plan,
+    clients: &AwsClients,
+    cwd: &std::path::Path,
+) -> anyhow::Result<()> {
+    let changing: BTreeSet<&ComponentId> = plan
+        .changes()
+        .filter(|c| matches!(c.action, Action::Create | Action::Update | Action::Replace))
+        .map(|c| &c.component)
+        .collect();
+    let placed = loaded.stack.components.iter().any(|c| {
+        changing.contains(&c.id) && !matches!(c.spec, ComponentSpec::Sqs(_))
+    });
+    if !placed {
+        return Ok(());
+    }
+    let network = loaded
+        .stack
+        .environment_spec
+        .as_ref()
+        .and_then(|e| e.network.as_ref());
+    let problems = match panka_providers::network::preflight(&clients.ec2, network).await {
+        Ok(problems) => problems,
+        Err(e) => {
+            let err = UserError::new(format!("cannot use the environment's network: {e}"));
+            return Err(match e.hint {
+                Some(h) => err.hint(h),
+                None => err,
+            }
+            .into());
+        }
+    };
+    let Some(network) = network.filter(|_| !problems.is_empty()) else {
+        return Ok(());
+    };
+    // Positions come from the environment file's spans; its name is shown as every
+    // diagnostic shows it (relative to the folder panka runs in).
+    let file = Sources::with_display_base(cwd).display_name(
+        &loaded
+            .stack_dir
+            .join("environments")
+            .join(&loaded.environment)
+            .join("environment.yaml"),
+    );
+    let n = problems.len();
+    let mut message = format!(
+        "the environment's network has {n} problem{}; nothing was changed",
+        if n == 1 { "" } else { "s" }
+    );
+    for problem in &problems {
+        let span = if problem.subject == network.vpc_id {
+            network.at.vpc_id
+        } else {
+            network.at.subnets.get(&problem.subject).copied()
+        }
+        .or(network.at.network);
+        match span {
+            Some(span) => message.push_str(&format!(
+                "\n  {file}:{}:{}: {}",
+                span.line, span.column, problem.message
+            )),
+            None => message.push_str(&format!("\n  {}", problem.message)),
+        }
+    }
+    Err(UserError::new(message)
+        .hint(format!(
+            "check `spec.network` of environment `{}` against `aws ec2 describe-subnets --filters Name=vpc-id,Values={}` in region {}",
+            loaded.environment, network.vpc_id, loaded.stack.spec.region
+        ))
+        .into())
+}
+
 /// The AWS clients for the stack's region.
 pub async fn aws_clients(loaded: &Loaded, global: &GlobalArgs, env: &ProcessEnv) -> AwsClients {
     let region = loaded.stack.spec.region.clone();

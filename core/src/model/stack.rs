@@ -1,6 +1,6 @@
 //! `Stack`, `Service` and `Environment` documents.
 
-use super::Located;
+use super::{ComponentId, ComponentSpec, Located};
 use crate::diag::{Diagnostic, Diagnostics};
 use crate::read::{self, MapReader};
 use crate::source::Span;
@@ -81,10 +81,266 @@ pub fn lower_service_spec(spec: &mut MapReader, diags: &mut Diagnostics) -> Serv
     ServiceSpec { defaults }
 }
 
+/// The environment's network. Written either as `publicSubnets` and/or `privateSubnets`,
+/// or as the older single `subnets` list, which is read as both lists (one list for
+/// everything, tasks without a public IP, as before the split).
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Network {
     pub vpc_id: String,
-    pub subnets: Vec<String>,
+    /// Where internet-facing load balancers go (a route to an internet gateway).
+    pub public_subnets: Vec<String>,
+    /// Where tasks, databases, caches and internal load balancers go. Empty when only
+    /// `publicSubnets` is written: everything then runs in the public subnets, and tasks
+    /// get a public IP to reach ECR and CloudWatch.
+    pub private_subnets: Vec<String>,
+    /// Where each part is written, for diagnostics and the apply preflight.
+    #[serde(skip)]
+    pub at: NetworkSpans,
+}
+
+/// Positions of a [`Network`]'s parts in the environment file.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct NetworkSpans {
+    /// The `network` key.
+    pub network: Option<Span>,
+    pub vpc_id: Option<Span>,
+    /// Each subnet id where it is (first) written.
+    pub subnets: BTreeMap<String, Span>,
+}
+
+impl Network {
+    /// Only the single `subnets` list was written.
+    pub fn from_subnets(vpc_id: String, subnets: Vec<String>) -> Self {
+        Network {
+            vpc_id,
+            public_subnets: subnets.clone(),
+            private_subnets: subnets,
+            at: NetworkSpans::default(),
+        }
+    }
+
+    /// Subnets for tasks, databases, caches and internal load balancers: the private
+    /// ones, else the public ones.
+    pub fn workload_subnets(&self) -> &[String] {
+        if self.private_subnets.is_empty() {
+            &self.public_subnets
+        } else {
+            &self.private_subnets
+        }
+    }
+
+    /// Subnets for a load balancer: an internet-facing one needs the public subnets, an
+    /// internal one stays with the workloads.
+    pub fn load_balancer_subnets(&self, internal: bool) -> &[String] {
+        if internal {
+            self.workload_subnets()
+        } else {
+            &self.public_subnets
+        }
+    }
+
+    /// Tasks need a public IP only when they run in public subnets (no private ones): it
+    /// is their only way to pull images without a NAT gateway.
+    pub fn tasks_need_public_ip(&self) -> bool {
+        self.private_subnets.is_empty()
+    }
+
+    /// Every subnet id, each once, sorted.
+    pub fn all_subnets(&self) -> Vec<String> {
+        let mut all: Vec<String> = self
+            .public_subnets
+            .iter()
+            .chain(&self.private_subnets)
+            .cloned()
+            .collect();
+        all.sort();
+        all.dedup();
+        all
+    }
+}
+
+/// `prefix` followed by lowercase hexadecimal digits, as EC2 ids are (`subnet-0a1b…`).
+fn looks_like_id(value: &str, prefix: &str) -> bool {
+    value.strip_prefix(prefix).is_some_and(|rest| {
+        !rest.is_empty()
+            && rest
+                .chars()
+                .all(|c| c.is_ascii_digit() || ('a'..='f').contains(&c))
+    })
+}
+
+/// Reads one subnet list: syntax of each id, no id twice, at least two.
+fn subnet_list(
+    n: &mut MapReader,
+    key: &'static str,
+    spans: &mut NetworkSpans,
+    diags: &mut Diagnostics,
+) -> Option<Vec<String>> {
+    let node = n.get(key)?;
+    let path = n.child_path(key);
+    let items = read::seq(node, &path, diags)?;
+    let mut ids = Vec::new();
+    for (i, item) in items.iter().enumerate() {
+        let Some(id) = read::string(item, &format!("{path}[{i}]"), diags) else {
+            continue;
+        };
+        if !looks_like_id(&id, "subnet-") {
+            diags.push(
+                Diagnostic::at("E025", item.span, format!("`{id}` is not a subnet id"))
+                    .with_label("expected subnet- and hexadecimal digits")
+                    .with_hint("subnet ids look like `subnet-0a1b2c3d4e5f67890`"),
+            );
+            continue;
+        }
+        if ids.contains(&id) {
+            diags.push(
+                Diagnostic::at("E025", item.span, format!("subnet `{id}` is listed twice"))
+                    .with_label("already in this list")
+                    .with_hint("list each subnet once"),
+            );
+            continue;
+        }
+        spans.subnets.entry(id.clone()).or_insert(item.span);
+        ids.push(id);
+    }
+    if items.len() < 2 {
+        diags.push(
+            Diagnostic::at(
+                "E025",
+                node.span,
+                format!("`{key}` lists {} subnet(s); at least two are needed", items.len()),
+            )
+            .with_label("list at least two subnets in different availability zones")
+            .with_hint("load balancers and database subnet groups need two availability zones"),
+        );
+    }
+    Some(ids)
+}
+
+fn lower_network(n: &mut MapReader, network_key: Span, diags: &mut Diagnostics) -> Network {
+    let mut at = NetworkSpans {
+        network: Some(network_key),
+        ..NetworkSpans::default()
+    };
+    let vpc_id = n.required_string("vpcId", diags).unwrap_or_default();
+    if let Some(node) = n.get("vpcId") {
+        at.vpc_id = Some(node.span);
+        if !vpc_id.is_empty() && !looks_like_id(&vpc_id, "vpc-") {
+            diags.push(
+                Diagnostic::at("E025", node.span, format!("`{vpc_id}` is not a VPC id"))
+                    .with_label("expected vpc- and hexadecimal digits")
+                    .with_hint("VPC ids look like `vpc-0a1b2c3d4e5f67890`"),
+            );
+        }
+    }
+    let public = subnet_list(n, "publicSubnets", &mut at, diags);
+    let private = subnet_list(n, "privateSubnets", &mut at, diags);
+    let single_node = n.entry("subnets");
+    let single = subnet_list(n, "subnets", &mut at, diags);
+
+    if let Some(entry) = single_node
+        && (public.is_some() || private.is_some())
+    {
+        diags.push(
+            Diagnostic::at(
+                "E025",
+                entry.key_span,
+                "`subnets` cannot be combined with `publicSubnets` or `privateSubnets`",
+            )
+            .with_label("one list for everything, or the split lists, not both")
+            .with_hint(
+                "move these subnets into `publicSubnets` (load balancers) and `privateSubnets` (tasks, databases, caches), then delete `subnets`",
+            ),
+        );
+    }
+    if let (Some(public), Some(private)) = (&public, &private) {
+        for id in private.iter().filter(|id| public.contains(id)) {
+            if let Some(span) = private_span(n, id) {
+                diags.push(
+                    Diagnostic::at(
+                        "E025",
+                        span,
+                        format!("subnet `{id}` is in both `publicSubnets` and `privateSubnets`"),
+                    )
+                    .with_label("also listed as public")
+                    .with_hint(
+                        "a subnet is public (routed to an internet gateway) or private, not both",
+                    ),
+                );
+            }
+        }
+    }
+    if public.is_none() && private.is_none() && single_node.is_none() {
+        diags.push(
+            Diagnostic::at(
+                "E022",
+                network_key,
+                "missing `publicSubnets` and `privateSubnets` in `spec.network`",
+            )
+            .with_label("no subnets listed")
+            .with_hint("list `publicSubnets` and `privateSubnets`, or omit `network` to use the account's default VPC"),
+        );
+    }
+    match (public, private, single) {
+        (None, None, Some(single)) => {
+            let mut network = Network::from_subnets(vpc_id, single);
+            network.at = at;
+            network
+        }
+        (public, private, _) => Network {
+            vpc_id,
+            public_subnets: public.unwrap_or_default(),
+            private_subnets: private.unwrap_or_default(),
+            at,
+        },
+    }
+}
+
+/// Where `id` is written in `privateSubnets` (for the both-lists error).
+fn private_span(n: &mut MapReader, id: &str) -> Option<Span> {
+    let items = n.get("privateSubnets").and_then(|node| match &node.value {
+        crate::yaml::Value::Seq(items) => Some(items),
+        _ => None,
+    })?;
+    items
+        .iter()
+        .find(|item| item.as_str() == Some(id))
+        .map(|item| item.span)
+}
+
+/// Every internet-facing load balancer needs public subnets: with only `privateSubnets`
+/// there is nowhere to put one (`E026`, at the environment's `network`).
+pub fn check_placement<'a>(
+    network: &Network,
+    components: impl IntoIterator<Item = (&'a ComponentId, &'a ComponentSpec)>,
+    diags: &mut Diagnostics,
+) {
+    if !network.public_subnets.is_empty() {
+        return;
+    }
+    let Some(span) = network.at.network else {
+        return;
+    };
+    for (id, spec) in components {
+        if let ComponentSpec::MicroService(ms) = spec
+            && ms.load_balancer.enabled
+            && !ms.load_balancer.internal
+        {
+            diags.push(
+                Diagnostic::at(
+                    "E026",
+                    span,
+                    format!(
+                        "`{id}` has an internet-facing load balancer, and this network has no `publicSubnets`"
+                    ),
+                )
+                .with_label("no public subnets for the load balancer")
+                .with_hint(format!(
+                    "add `publicSubnets` (at least two, routed to an internet gateway), or set `loadBalancer.internal: true` on `{id}`"
+                )),
+            );
+        }
+    }
 }
 
 /// An override for one component: raw trees deep-merged into its `spec` and infra
@@ -108,47 +364,12 @@ pub fn lower_environment_spec(spec: &mut MapReader, diags: &mut Diagnostics) -> 
     let require_approval = spec.bool("requireApproval", diags);
     let variables = spec.string_map("variables", diags).unwrap_or_default();
     let mut network = None;
-    if let Some(mut n) = spec.map("network", diags) {
-        let vpc_id = n.required_string("vpcId", diags).unwrap_or_default();
-        let subnets: Vec<String> = n
-            .required("subnets", diags)
-            .and_then(|node| read::seq(node, "spec.network.subnets", diags))
-            .unwrap_or_default()
-            .iter()
-            .enumerate()
-            .filter_map(|(i, item)| {
-                read::string(item, &format!("spec.network.subnets[{i}]"), diags)
-            })
-            .collect();
-        if let Some(node) = n.get("vpcId")
-            && !vpc_id.starts_with("vpc-")
-        {
-            diags.push(
-                Diagnostic::at("E025", node.span, format!("`{vpc_id}` is not a VPC id"))
-                    .with_label("expected vpc-…"),
-            );
-        }
-        if let Some(node) = n.get("subnets") {
-            if subnets.len() < 2 {
-                diags.push(
-                    Diagnostic::at(
-                        "E025",
-                        node.span,
-                        "list at least two subnets in different availability zones",
-                    )
-                    .with_label("load balancers and RDS need two")
-                    .with_hint("omit `network` to use the account's default VPC"),
-                );
-            }
-            if let Some(bad) = subnets.iter().find(|s| !s.starts_with("subnet-")) {
-                diags.push(
-                    Diagnostic::at("E025", node.span, format!("`{bad}` is not a subnet id"))
-                        .with_label("expected subnet-…"),
-                );
-            }
-        }
+    if let Some(entry) = spec.entry("network")
+        && let Some(mut n) =
+            MapReader::new(&entry.value, "spec.network", entry.key_span, diags)
+    {
+        network = Some(lower_network(&mut n, entry.key_span, diags));
         n.finish(diags);
-        network = Some(Network { vpc_id, subnets });
     }
     let mut overrides = Vec::new();
     if let Some(entry) = spec.entry("overrides") {

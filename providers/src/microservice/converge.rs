@@ -115,7 +115,7 @@ impl MicroServiceReconciler {
             &self.elbv2,
             ctx,
             &names.load_balancer,
-            &net.subnet_ids,
+            net.load_balancer_subnets(spec.load_balancer.internal),
             alb_security_group,
             spec.load_balancer.internal,
         )
@@ -221,15 +221,7 @@ impl MicroServiceReconciler {
             ),
             None => None,
         };
-        let service_rules: Vec<IngressRule> = alb_security_group
-            .iter()
-            .flat_map(|sg| {
-                spec.ports.iter().map(|p| IngressRule {
-                    port: p.port,
-                    source: Source::Group(sg.clone()),
-                })
-            })
-            .collect();
+        let service_rules = task_ingress(spec, alb_security_group.as_deref());
         let service_security_group = network::ensure_security_group(
             &self.ec2,
             ctx,
@@ -272,9 +264,9 @@ impl MicroServiceReconciler {
         let plan = ServicePlan {
             task_definition_arn,
             desired_count: fields::initial_count(spec.infra.replicas, scaling.as_ref()),
-            subnets: net.subnet_ids.clone(),
+            subnets: net.private_subnet_ids.clone(),
             security_groups,
-            assign_public_ip: ctx.network.is_none(),
+            assign_public_ip: net.tasks_need_public_ip,
             load_balancer,
         };
         // Autoscaling owns the count while it stays in range; a count outside the range
@@ -320,6 +312,29 @@ impl MicroServiceReconciler {
     }
 }
 
+/// The chain load balancer → tasks: the port the load balancer forwards to (and its
+/// health-check port, when the readiness probe uses another one), only from the load
+/// balancer's group. Other `ports` stay closed to everything; no load balancer, no rule.
+pub(super) fn task_ingress(
+    spec: &MicroServiceSpec,
+    alb_security_group: Option<&str>,
+) -> Vec<IngressRule> {
+    let (Some(port), Some(sg)) = (fields::target_port(spec), alb_security_group) else {
+        return Vec::new();
+    };
+    let mut ports = vec![port];
+    ports.extend(fields::health_check(spec).map(|h| h.port));
+    ports.sort_unstable();
+    ports.dedup();
+    ports
+        .into_iter()
+        .map(|port| IngressRule {
+            port,
+            source: Source::Group(sg.to_string()),
+        })
+        .collect()
+}
+
 /// What must be known before anything is created: every `valueFrom` value and every
 /// config file's content.
 pub(super) fn check_inputs(spec: &MicroServiceSpec, inputs: &Inputs) -> Result<(), ProviderError> {
@@ -349,6 +364,30 @@ pub(super) fn check_inputs(spec: &MicroServiceSpec, inputs: &Inputs) -> Result<(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn tasks_admit_only_the_target_port_from_the_load_balancer() {
+        use crate::microservice::render::tests::spec;
+        let mut spec = spec();
+        spec.ports.push(panka_core::model::Port {
+            name: "admin".into(),
+            port: 9090,
+            protocol: "tcp",
+        });
+        let target = fields::target_port(&spec).expect("an http port");
+        let rules = task_ingress(&spec, Some("sg-alb"));
+        assert_eq!(
+            rules,
+            vec![IngressRule {
+                port: target,
+                source: Source::Group("sg-alb".into()),
+            }],
+            "only the port the load balancer forwards to"
+        );
+        assert!(task_ingress(&spec, None).is_empty(), "no load balancer, no rule");
+        spec.load_balancer.enabled = false;
+        assert!(task_ingress(&spec, Some("sg-alb")).is_empty());
+    }
 
     #[test]
     fn inputs_must_be_resolved_before_anything_is_created() {

@@ -33,7 +33,8 @@ pub struct Fields {
     pub autoscaling: Option<AutoscalingField>,
     /// `None`: kept forever.
     pub log_retention_days: Option<u32>,
-    /// Tasks in the default VPC's public subnets need a public IP to pull images (no NAT).
+    /// Tasks in public subnets (the default VPC, or no private subnets) need a public IP
+    /// to pull images (no NAT).
     pub assign_public_ip: bool,
     /// Security groups of the databases this service reaches, sorted.
     pub client_security_groups: Vec<String>,
@@ -300,7 +301,7 @@ pub fn from_spec(ctx: &ResourceContext, spec: &MicroServiceSpec, inputs: &Inputs
         health_check: health_check(spec),
         autoscaling,
         log_retention_days: Some(spec.infra.log_retention_days),
-        assign_public_ip: ctx.network.is_none(),
+        assign_public_ip: crate::network::tasks_need_public_ip(ctx.network.as_ref()),
         client_security_groups: client_security_groups(inputs),
     }
 }
