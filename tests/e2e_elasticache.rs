@@ -213,7 +213,7 @@ async fn create_builds_the_cache_and_read_reports_it() {
         .filter_map(|s| s.subnet_identifier().map(str::to_string))
         .collect();
     subnets.sort();
-    assert_eq!(subnets, resolved.subnet_ids);
+    assert_eq!(subnets, resolved.private_subnet_ids);
     let subnet_arn = subnet_group.arn().expect("an ARN");
     assert_eq!(elasticache_tags(&account, subnet_arn).await, ctx().tags());
 

@@ -773,7 +773,7 @@ async fn foreign_resources_are_refused_and_nothing_changes() {
         .elasticloadbalancingv2
         .create_load_balancer()
         .name(&names.load_balancer)
-        .set_subnets(Some(net.subnet_ids.clone()))
+        .set_subnets(Some(net.private_subnet_ids.clone()))
         .security_groups(sg.group_id().unwrap_or_default())
         .send()
         .await

@@ -246,7 +246,7 @@ async fn create_read_update_and_delete_on_moto() {
         .filter_map(|s| s.subnet_identifier())
         .collect();
     subnets.sort_unstable();
-    assert_eq!(subnets, network.subnet_ids);
+    assert_eq!(subnets, network.private_subnet_ids);
     assert_eq!(
         db.db_parameter_groups()[0].db_parameter_group_name(),
         Some(read.physical_ids["db_parameter_group"].as_str())

@@ -224,7 +224,10 @@ pub async fn preflight(
         ]
     };
     for (key, list) in lists {
-        let listed: Vec<&str> = list.iter().filter_map(|id| zones.get(id.as_str()).copied()).collect();
+        let listed: Vec<&str> = list
+            .iter()
+            .filter_map(|id| zones.get(id.as_str()).copied())
+            .collect();
         // Only judged when every subnet of the list was found (else it is reported above).
         if listed.len() == list.len()
             && list.len() >= 2

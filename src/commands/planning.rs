@@ -359,9 +359,11 @@ pub async fn preflight_network(
         .filter(|c| matches!(c.action, Action::Create | Action::Update | Action::Replace))
         .map(|c| &c.component)
         .collect();
-    let placed = loaded.stack.components.iter().any(|c| {
-        changing.contains(&c.id) && !matches!(c.spec, ComponentSpec::Sqs(_))
-    });
+    let placed = loaded
+        .stack
+        .components
+        .iter()
+        .any(|c| changing.contains(&c.id) && !matches!(c.spec, ComponentSpec::Sqs(_)));
     if !placed {
         return Ok(());
     }

@@ -208,7 +208,10 @@ fn subnet_list(
             Diagnostic::at(
                 "E025",
                 node.span,
-                format!("`{key}` lists {} subnet(s); at least two are needed", items.len()),
+                format!(
+                    "`{key}` lists {} subnet(s); at least two are needed",
+                    items.len()
+                ),
             )
             .with_label("list at least two subnets in different availability zones")
             .with_hint("load balancers and database subnet groups need two availability zones"),
@@ -365,8 +368,7 @@ pub fn lower_environment_spec(spec: &mut MapReader, diags: &mut Diagnostics) -> 
     let variables = spec.string_map("variables", diags).unwrap_or_default();
     let mut network = None;
     if let Some(entry) = spec.entry("network")
-        && let Some(mut n) =
-            MapReader::new(&entry.value, "spec.network", entry.key_span, diags)
+        && let Some(mut n) = MapReader::new(&entry.value, "spec.network", entry.key_span, diags)
     {
         network = Some(lower_network(&mut n, entry.key_span, diags));
         n.finish(diags);
@@ -421,7 +423,49 @@ pub fn lower_environment_spec(spec: &mut MapReader, diags: &mut Diagnostics) -> 
 
 #[cfg(test)]
 mod tests {
-    use super::looks_like_region;
+    use super::{Network, NetworkSpans, looks_like_id, looks_like_region};
+
+    fn ids(list: &[&str]) -> Vec<String> {
+        list.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn places_each_role_in_its_subnets() {
+        let split = Network {
+            vpc_id: "vpc-1".into(),
+            public_subnets: ids(&["subnet-a1", "subnet-b1"]),
+            private_subnets: ids(&["subnet-a2", "subnet-b2"]),
+            at: NetworkSpans::default(),
+        };
+        assert_eq!(split.load_balancer_subnets(false), ids(&["subnet-a1", "subnet-b1"]));
+        assert_eq!(split.load_balancer_subnets(true), ids(&["subnet-a2", "subnet-b2"]));
+        assert_eq!(split.workload_subnets(), ids(&["subnet-a2", "subnet-b2"]));
+        assert!(!split.tasks_need_public_ip());
+
+        let public_only = Network {
+            private_subnets: Vec::new(),
+            ..split.clone()
+        };
+        assert_eq!(public_only.workload_subnets(), ids(&["subnet-a1", "subnet-b1"]));
+        assert!(public_only.tasks_need_public_ip(), "no NAT: tasks need a public IP");
+
+        let single = Network::from_subnets("vpc-1".into(), ids(&["subnet-c", "subnet-d"]));
+        assert_eq!(single.load_balancer_subnets(false), ids(&["subnet-c", "subnet-d"]));
+        assert_eq!(single.workload_subnets(), ids(&["subnet-c", "subnet-d"]));
+        assert!(!single.tasks_need_public_ip(), "as before the split");
+        assert_eq!(single.all_subnets(), ids(&["subnet-c", "subnet-d"]));
+    }
+
+    #[test]
+    fn recognises_ec2_ids() {
+        assert!(looks_like_id("subnet-0a1b2c3d4e5f67890", "subnet-"));
+        assert!(looks_like_id("subnet-1", "subnet-"));
+        assert!(!looks_like_id("subnet-", "subnet-"));
+        assert!(!looks_like_id("subnet-zz", "subnet-"));
+        assert!(!looks_like_id("subnet-0A1B", "subnet-"));
+        assert!(!looks_like_id("sg-0a1b", "subnet-"));
+        assert!(looks_like_id("vpc-0abc", "vpc-"));
+    }
 
     #[test]
     fn recognises_regions() {

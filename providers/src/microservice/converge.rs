@@ -384,7 +384,10 @@ mod tests {
             }],
             "only the port the load balancer forwards to"
         );
-        assert!(task_ingress(&spec, None).is_empty(), "no load balancer, no rule");
+        assert!(
+            task_ingress(&spec, None).is_empty(),
+            "no load balancer, no rule"
+        );
         spec.load_balancer.enabled = false;
         assert!(task_ingress(&spec, Some("sg-alb")).is_empty());
     }
