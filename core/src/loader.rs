@@ -821,6 +821,7 @@ pub fn resolve(
             merged_infra(&[spec], &variables, undefined, diags);
         }
     }
+    crate::secret_keys::fill(&mut components);
     ResolvedStack {
         name: files.name().to_string(),
         description,
