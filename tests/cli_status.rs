@@ -68,6 +68,7 @@ fn snapshot(name: &str, out: &std::process::Output) {
         (r"\b\d{12}\b", "[ACCOUNT]"),
         (r"[a-z0-9-]+(\.[a-z0-9-]+)*\.amazonaws\.com", "[AWS HOST]"),
         (r"just now|\d+ seconds? ago|\d+ minutes? ago", "[WHEN]"),
+        (r"(Deployed by: [^@\s]+)@\S+", "$1@[HOST]"),
         (r"─{2,}", "──"),
         (r"  +", "  "),
     ]}, {
