@@ -6,9 +6,10 @@ use std::path::PathBuf;
 #[derive(Parser, Debug)]
 #[command(
     name = "panka",
-    version,
-    about = "Deploy your team's services to AWS from YAML in git",
-    disable_version_flag = true
+    // clap prints `<name> <version>`: this makes `--version`/`-V` say exactly what
+    // `panka version` says.
+    version = concat!("version ", env!("CARGO_PKG_VERSION")),
+    about = "Deploy your team's services to AWS from YAML in git"
 )]
 pub struct Cli {
     #[command(flatten)]
@@ -167,7 +168,7 @@ pub struct ExecutionArgs {
 #[derive(Args, Debug)]
 pub struct ApplyArgs {
     #[command(flatten)]
-    pub plan: PlanArgs,
+    pub plan: PlanInputs,
     /// Apply a plan saved with `panka plan --out FILE`: refused when the state changed
     /// since, or when the stack files no longer give the same plan.
     #[arg(value_name = "PLAN_FILE")]
@@ -185,18 +186,26 @@ pub enum OnFailureArg {
 #[derive(Args, Debug)]
 pub struct PlanArgs {
     #[command(flatten)]
-    pub target: TargetArgs,
-    #[command(flatten)]
-    pub vars: VariableArgs,
-    /// Read the live resources of every recorded component before planning.
-    #[arg(long, default_value_t = true, action = clap::ArgAction::Set, value_name = "BOOL")]
-    pub refresh: bool,
+    pub inputs: PlanInputs,
     /// Exit 2 when there are changes (0 when none).
     #[arg(long)]
     pub detailed_exitcode: bool,
     /// Save the plan, bound to the state's lineage and serial.
     #[arg(long, value_name = "FILE")]
     pub out: Option<std::path::PathBuf>,
+}
+
+/// What a plan is computed from: shared by `plan` and `apply` (the flags only `plan`
+/// honours are in [`PlanArgs`], so `apply --help` offers none it would ignore).
+#[derive(Args, Debug)]
+pub struct PlanInputs {
+    #[command(flatten)]
+    pub target: TargetArgs,
+    #[command(flatten)]
+    pub vars: VariableArgs,
+    /// Read the live resources of every recorded component before planning.
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set, value_name = "BOOL")]
+    pub refresh: bool,
     /// Limit the plan to this component and what it depends on (repeatable). Deletes
     /// only what is named. A partial plan: run without it to converge everything.
     #[arg(long = "target", value_name = "SERVICE/COMPONENT")]

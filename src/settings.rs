@@ -22,8 +22,13 @@ pub struct ProcessEnv {
     pub panka_vars: BTreeMap<String, String>,
     /// `AWS_ENDPOINT_URL`, the default of `--endpoint-url`.
     pub aws_endpoint_url: Option<String>,
-    /// `user@host`, recorded in locks and deployment records.
+    /// Who runs panka, recorded in locks and deployment records: `user@host` from
+    /// `PANKA_USER` (else `USER`, `USERNAME`) until [`ProcessEnv::with_caller`] replaces it
+    /// with the AWS identity.
     pub who: String,
+    /// `PANKA_USER` is set: it names the person and wins over the AWS identity (a shared
+    /// CI role would otherwise name every deployment the same).
+    pub who_is_explicit: bool,
 }
 
 fn hostname() -> String {
@@ -70,7 +75,18 @@ impl ProcessEnv {
                     .unwrap_or_else(|| "unknown".into()),
                 hostname()
             ),
+            who_is_explicit: non_empty("PANKA_USER").is_some(),
         }
+    }
+
+    /// The same environment, with `who` the caller's AWS identity when there is one (and
+    /// `PANKA_USER` does not name someone): `$USER@host` stays the fallback.
+    pub fn with_caller(&self, caller: Option<String>) -> ProcessEnv {
+        let mut env = self.clone();
+        if let Some(caller) = caller.filter(|_| !self.who_is_explicit) {
+            env.who = caller;
+        }
+        env
     }
 
     /// `--config`, else `PANKA_CONFIG`, else `~/.panka/config.yaml`.

@@ -339,6 +339,13 @@ async fn out_of_band_changes_are_reported_field_by_field_and_apply_repairs_them(
             "missing line {line:?} in:\n{text}"
         );
     }
+    // The whole screen; only the orphan's URL (moto's port, the account) varies.
+    insta::with_settings!({filters => vec![
+        (r"(127\.0\.0\.1|localhost):\d+", "[MOTO]"),
+        (r"\b\d{12}\b", "[ACCOUNT]"),
+    ]}, {
+        insta::assert_snapshot!("drift_found", text);
+    });
 
     // Apply restores the recorded fields; the orphan is not its to delete.
     env.apply();
@@ -365,6 +372,7 @@ async fn out_of_band_changes_are_reported_field_by_field_and_apply_repairs_them(
         text.contains("✓ No drift: 3 components in sync with the recorded state."),
         "{text}"
     );
+    insta::assert_snapshot!("drift_none", text);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

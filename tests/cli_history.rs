@@ -87,22 +87,71 @@ fn rows(out: &std::process::Output) -> Vec<String> {
         .collect()
 }
 
+/// The screen with what changes from run to run replaced (dates, durations, the host in
+/// `user@host`), then the table's padding and rules, whose width follows theirs.
+fn snapshot(name: &str, out: &std::process::Output) {
+    let screen = String::from_utf8_lossy(&out.stdout).to_string();
+    insta::with_settings!({filters => vec![
+        (r"\b(Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) \d{1,2}( \d{4})?( \d{2}:\d{2})?", "[DATE]"),
+        (r"\b(\d+m )?\d+(\.\d+)?s\b", "[DURATION]"),
+        (r"─{2,}", "──"),
+        (r"  +", "  "),
+    ]}, {
+        insta::assert_snapshot!(name, screen);
+    });
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn history_after_applies_including_a_rolled_back_one() {
     let moto = MotoServer::start();
     let repo = repo();
     let root = repo.path().join("stacks/shop");
-    let apply = |version: &str| {
+    let settings = moto.settings();
+    let clients =
+        panka_providers::aws::AwsClients::new(&test_sdk_config(&settings).await, &settings);
+    // An IAM user with its own access key: the first apply runs as bob, without
+    // PANKA_USER, so *Deployed by* comes from STS.
+    clients
+        .iam
+        .create_user()
+        .user_name("bob")
+        .send()
+        .await
+        .expect("user");
+    let key = clients
+        .iam
+        .create_access_key()
+        .user_name("bob")
+        .send()
+        .await
+        .expect("access key");
+    let key = key.access_key().expect("key");
+    let bob = (
+        key.access_key_id().to_string(),
+        key.secret_access_key().to_string(),
+    );
+    let apply_as = |version: &str, bob: Option<&(String, String)>| {
         // Records are named by their start time in whole seconds, which is what orders
         // them; applies on moto take less than that.
         std::thread::sleep(std::time::Duration::from_millis(1100));
-        panka(repo.path(), Some(&moto))
-            .args(["apply", "--stack", "shop", "--auto-approve"])
+        let mut cmd = panka(repo.path(), Some(&moto));
+        if let Some((id, secret)) = bob {
+            cmd.env_remove("PANKA_USER")
+                .env("AWS_ACCESS_KEY_ID", id)
+                .env("AWS_SECRET_ACCESS_KEY", secret);
+        }
+        cmd.args(["apply", "--stack", "shop", "--auto-approve"])
             .args(["--var", &format!("VERSION={version}")])
             .output()
             .expect("run")
     };
-    let first = apply("v1.0.0");
+    let apply = |version: &str| apply_as(version, None);
+    let first = apply_as("v1.0.0", Some(&bob));
+    assert!(
+        text(&first).contains("Deployed by: bob\n"),
+        "{}",
+        text(&first)
+    );
     assert_eq!(first.status.code(), Some(0), "{}", text(&first));
     write(
         &root,
@@ -123,8 +172,7 @@ async fn history_after_applies_including_a_rolled_back_one() {
         "services/orders/components/events/sqs.yaml",
         &queue("events", 30),
     );
-    let settings = moto.settings();
-    panka_providers::aws::AwsClients::new(&test_sdk_config(&settings).await, &settings)
+    clients
         .sqs
         .create_queue()
         .queue_name("shop-development-orders-audit")
@@ -141,15 +189,16 @@ async fn history_after_applies_including_a_rolled_back_one() {
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     let table = rows(&out);
     assert_eq!(table.len(), 3, "{}", text(&out));
-    for (row, (version, status)) in table.iter().zip([
-        ("v1.2.0", "⚠ Rolled back"),
-        ("v1.1.0", "✓ Success"),
-        ("v1.0.0", "✓ Success"),
+    for (row, (version, by, status)) in table.iter().zip([
+        ("v1.2.0", "alice", "⚠ Rolled back"),
+        ("v1.1.0", "alice", "✓ Success"),
+        ("v1.0.0", "bob", "✓ Success"),
     ]) {
         assert!(row.starts_with(&format!("{version} ")), "{row}");
-        assert!(row.contains(" alice "), "{row}");
+        assert!(row.contains(&format!(" {by} ")), "{row}");
         assert!(row.ends_with(status), "{row}");
     }
+    snapshot("history_after_applies", &out);
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
         stdout.contains("Deployment History: shop (development)"),
@@ -185,9 +234,17 @@ async fn history_after_applies_including_a_rolled_back_one() {
             ("v1.0.0", "success")
         ]
     );
+    let by: Vec<&str> = deployments
+        .iter()
+        .map(|d| d["by"].as_str().unwrap_or(""))
+        .collect();
+    assert!(
+        by[0].starts_with("alice@") && by[1].starts_with("alice@"),
+        "{by:?}"
+    );
+    assert_eq!(by[2], "bob", "the AWS identity, from STS");
     for d in deployments {
         assert!(d["id"].as_str().is_some_and(|id| !id.is_empty()), "{d}");
-        assert!(d["by"].as_str().is_some_and(|by| by.starts_with("alice@")));
         assert!(
             d["started_at"]
                 .as_str()
@@ -258,6 +315,8 @@ async fn totals_cover_every_record_while_the_table_shows_the_limit() {
     );
     assert!(stdout.contains("Success rate: 96%"), "{stdout}");
     assert!(stdout.contains("Average duration: 4m 12s"), "{stdout}");
+    // Every value here is fixed (this year's dates show without the year).
+    insta::assert_snapshot!("history_limited_to_10", stdout);
 
     let out = panka(repo.path(), None)
         .args([

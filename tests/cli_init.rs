@@ -23,6 +23,13 @@ fn prints_its_version() {
         .assert()
         .success()
         .stdout(format!("panka version {}\n", env!("CARGO_PKG_VERSION")));
+    for flag in ["--version", "-V"] {
+        panka(dir.path())
+            .arg(flag)
+            .assert()
+            .success()
+            .stdout(format!("panka version {}\n", env!("CARGO_PKG_VERSION")));
+    }
 }
 
 #[test]

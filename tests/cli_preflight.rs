@@ -36,7 +36,8 @@ struct Env {
 
 impl Env {
     async fn new() -> Env {
-        let moto = MotoServer::start();
+        // ECS services report running tasks, so a whole apply can finish.
+        let moto = MotoServer::start_with_env(&[("MOTO_ECS_SERVICE_RUNNING", "2")]);
         let repo = tempfile::tempdir().expect("tempdir");
         copy_dir(
             &Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/notification-platform"),
@@ -176,8 +177,14 @@ async fn a_password_secret_without_its_key_stops_apply_and_never_shows_the_value
         )),
         "{shown}"
     );
-    // The api only needs the secret to exist (ECS reads the whole of it).
-    assert!(!shown.contains("used by email-service/api"), "{shown}");
+    // The api reads the key the database reads (the secret key rule), so it is reported
+    // too, saying where the unwritten key comes from.
+    assert!(
+        shown.contains(&format!(
+            "{API_FILE}:34:18: secret `{SECRET}` used by email-service/api lacks the key it is used with (no key `password`; its keys are: pass (`key: password` was not written: it is the key the database this component depends on reads from the same secret))"
+        )),
+        "{shown}"
+    );
     assert!(!shown.contains(value), "the value never shows: {shown}");
     env.assert_untouched().await;
 
@@ -203,4 +210,141 @@ async fn a_password_secret_without_its_key_stops_apply_and_never_shows_the_value
         .keys()
         .collect();
     assert_eq!(recorded, ["email-service/database"]);
+}
+
+/// The secret key rule, as ECS would see it: after applying the walkthrough's stack, the
+/// value ECS injects for `DATABASE_PASSWORD` (the task definition's `valueFrom`, resolved
+/// with GetSecretValue and its JSON key) is the password the database was created with
+/// (the key RDS reads from the same secret). A key-less reference to another JSON secret
+/// gets a warning with the key to add, and no value is ever shown.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_app_gets_the_database_password_and_other_json_secrets_warn() {
+    let env = Env::new().await;
+    let password = "canary-KeyRule-2718";
+    let token = "canary-SmtpToken-1414";
+    let other = "/stacks/notification-platform/email-service/smtp";
+    for (name, value) in [
+        (SECRET, format!(r#"{{"password":"{password}"}}"#)),
+        (other, format!(r#"{{"user":"mailer","token":"{token}"}}"#)),
+    ] {
+        env.clients
+            .secretsmanager
+            .create_secret()
+            .name(name)
+            .secret_string(value)
+            .send()
+            .await
+            .expect("secret");
+    }
+    let api_file = env.repo.path().join(API_FILE);
+    let yaml = std::fs::read_to_string(&api_file).expect("api file");
+    let written = "      envVar: DATABASE_PASSWORD\n";
+    assert!(yaml.contains(written), "the fixture changed: {yaml}");
+    std::fs::write(
+        &api_file,
+        yaml.replacen(
+            written,
+            &format!("{written}    - name: SMTP\n      secretRef: {other}\n"),
+            1,
+        ),
+    )
+    .expect("write");
+
+    let out = env.apply(&[]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let shown = text(&out);
+    for expected in [
+        format!(
+            "warning: {API_FILE}:37:18: secret `{other}` used by email-service/api is a JSON object and has no `key`, so the whole JSON document is injected"
+        ),
+        "hint: add `key: token` under this reference to inject one value (its keys are: token, user)".to_string(),
+    ] {
+        assert!(shown.contains(&expected), "missing `{expected}` in\n{shown}");
+    }
+    assert_eq!(
+        shown.matches("warning: ").count(),
+        1,
+        "the database's secret gets no warning: {shown}"
+    );
+    for value in [password, token] {
+        assert!(!shown.contains(value), "a value was shown: {shown}");
+    }
+
+    // The task definition as ECS reads it.
+    let family = env
+        .clients
+        .ecs
+        .list_task_definitions()
+        .send()
+        .await
+        .expect("task definitions");
+    let arn = family
+        .task_definition_arns()
+        .last()
+        .expect("a task definition");
+    let td = env
+        .clients
+        .ecs
+        .describe_task_definition()
+        .task_definition(arn)
+        .send()
+        .await
+        .expect("describe");
+    let secrets: Vec<(String, String)> = td
+        .task_definition()
+        .expect("td")
+        .container_definitions()
+        .iter()
+        .flat_map(|c| c.secrets())
+        .map(|s| (s.name().to_string(), s.value_from().to_string()))
+        .collect();
+    let value_from = |name: &str| {
+        secrets
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.clone())
+            .unwrap_or_else(|| panic!("no secret {name} in {secrets:?}"))
+    };
+    let injected = ecs_value(&env.clients, &value_from("DATABASE_PASSWORD")).await;
+    let rds_reads =
+        panka_providers::secrets::read_password(&env.clients.secretsmanager, SECRET, None)
+            .await
+            .expect("the database's password");
+    assert_eq!(injected, rds_reads.expose());
+    assert_eq!(injected, password);
+    // The other secret stays whole, as written (the warning said so).
+    assert!(
+        !value_from("SMTP").ends_with("::"),
+        "{:?}",
+        value_from("SMTP")
+    );
+}
+
+/// What ECS injects for a task definition secret: the whole secret string for an ARN,
+/// or one JSON key for `<arn>:<key>::` (empty version stage and id: the current one).
+async fn ecs_value(clients: &panka_providers::aws::AwsClients, value_from: &str) -> String {
+    let (secret, key) = match value_from.strip_suffix("::") {
+        Some(rest) => {
+            let (arn, key) = rest.rsplit_once(':').expect("arn:key");
+            (arn, Some(key))
+        }
+        None => (value_from, None),
+    };
+    let text = clients
+        .secretsmanager
+        .get_secret_value()
+        .secret_id(secret)
+        .send()
+        .await
+        .expect("get secret value")
+        .secret_string()
+        .expect("string")
+        .to_string();
+    match key {
+        None => text,
+        Some(key) => {
+            let doc: Value = serde_json::from_str(&text).expect("json secret");
+            doc[key].as_str().expect("string key").to_string()
+        }
+    }
 }

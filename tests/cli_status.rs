@@ -59,6 +59,23 @@ fn lines(out: &std::process::Output) -> Vec<String> {
         .collect()
 }
 
+/// The screen with what changes from run to run replaced: moto's port, account ids, AWS
+/// host names, times; then the box's padding and rules, whose width follows theirs.
+fn snapshot(name: &str, out: &std::process::Output) {
+    let screen = String::from_utf8_lossy(&out.stdout).to_string();
+    insta::with_settings!({filters => vec![
+        (r"(127\.0\.0\.1|localhost):\d+", "[MOTO]"),
+        (r"\b\d{12}\b", "[ACCOUNT]"),
+        (r"[a-z0-9-]+(\.[a-z0-9-]+)*\.amazonaws\.com", "[AWS HOST]"),
+        (r"just now|\d+ seconds? ago|\d+ minutes? ago", "[WHEN]"),
+        (r"(Deployed by: [^@\s]+)@\S+", "$1@[HOST]"),
+        (r"─{2,}", "──"),
+        (r"  +", "  "),
+    ]}, {
+        insta::assert_snapshot!(name, screen);
+    });
+}
+
 fn component<'a>(doc: &'a Value, id: &str) -> &'a Value {
     doc["components"]
         .as_array()
@@ -182,6 +199,7 @@ async fn status_after_the_first_apply() {
         "{}",
         text(&out)
     );
+    snapshot("status_unhealthy_api", &out);
 
     // The tasks register with the target group and pass the health check.
     let groups = clients
@@ -270,6 +288,7 @@ async fn status_after_the_first_apply() {
         "{}",
         text(&out)
     );
+    snapshot("status_queue_missing", &out);
 }
 
 #[test]

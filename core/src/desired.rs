@@ -130,6 +130,9 @@ pub struct SecretRefAt {
     /// An RDS master password, which panka reads at apply time (an ECS secret is read by
     /// the task, never by panka).
     pub password: bool,
+    /// `key` was not written but filled by the secret key rule (`secret_keys`): it is the
+    /// key a database this component depends on reads from the same secret.
+    pub key_inferred: bool,
     /// Where the reference is written: the component's file, or the environment file
     /// whose override set it. `None` when it cannot be found (then the component's
     /// document is the best place to point at).
@@ -169,16 +172,15 @@ pub fn secret_refs(files: &StackFiles, stack: &ResolvedStack) -> Vec<SecretRefAt
             ComponentSpec::MicroService(ms) => {
                 let items = merged.as_ref().and_then(|n| n.get("secrets")).map(seq);
                 for (i, secret) in ms.secrets.iter().enumerate() {
-                    let span = items
-                        .as_ref()
-                        .and_then(|items| items.get(i))
-                        .and_then(|item| item.get("secretRef"))
-                        .map(|n| n.span);
+                    let item = items.as_ref().and_then(|items| items.get(i));
+                    let span = item.and_then(|item| item.get("secretRef")).map(|n| n.span);
+                    let written_key = item.is_some_and(|item| item.get("key").is_some());
                     out.push(SecretRefAt {
                         component: c.id.clone(),
                         secret_ref: secret.secret_ref.clone(),
                         key: secret.key.clone(),
                         password: false,
+                        key_inferred: secret.key.is_some() && item.is_some() && !written_key,
                         span: span.or(fallback),
                     });
                 }
@@ -195,6 +197,7 @@ pub fn secret_refs(files: &StackFiles, stack: &ResolvedStack) -> Vec<SecretRefAt
                     secret_ref: rds.password_secret.clone(),
                     key: rds.password_key.clone(),
                     password: true,
+                    key_inferred: false,
                     span: span.or(fallback),
                 });
             }
@@ -426,7 +429,8 @@ mod tests {
                 (
                     "email-service/api".to_string(),
                     secret.to_string(),
-                    None,
+                    // The key the database reads (the secret key rule).
+                    Some("password".to_string()),
                     false,
                     "services/email-service/components/api/microservice.yaml".to_string(),
                     34,

@@ -16,6 +16,7 @@ pub mod policy;
 pub mod read;
 pub mod reconcile;
 pub mod recorded;
+pub mod secret_keys;
 pub mod source;
 pub mod state;
 #[cfg(feature = "test-util")]

@@ -7,12 +7,14 @@
 //!
 //! - [`state_s3`]: the `s3` state backend ([`panka_core::state::StateStore`]);
 //! - [`lock_dynamodb`]: the `dynamodb` lock ([`panka_core::state::StateLock`]);
-//! - [`bootstrap`]: creates and configures the state bucket and the lock table.
+//! - [`bootstrap`]: creates and configures the state bucket and the lock table;
+//! - [`identity`]: the caller's name (STS), recorded as *Deployed by*.
 
 pub mod aws;
 pub mod bootstrap;
 pub(crate) mod describe;
 pub mod elasticache;
+pub mod identity;
 pub mod live;
 pub mod lock_dynamodb;
 pub mod log_events;

@@ -16,8 +16,8 @@ use std::fmt;
 /// stack in a few round trips, few enough to stay clear of Secrets Manager's rate limit.
 const CONCURRENT_CHECKS: usize = 8;
 
-/// The JSON key a password is read from when the reference names none.
-const DEFAULT_PASSWORD_KEY: &str = "password";
+// The JSON key a password is read from when the reference names none.
+use panka_core::secret_keys::DEFAULT_PASSWORD_KEY;
 
 /// One place where a stack refers to a secret.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -209,18 +209,61 @@ pub struct SecretCheck {
     /// panka itself reads the value (an RDS master password): `key` defaults to
     /// `password` for JSON secrets and a plain string is the password.
     pub password: bool,
+    /// `key` was filled by the secret key rule (the key a database the component
+    /// depends on reads from the same secret), not written.
+    pub key_inferred: bool,
+}
+
+/// A key-less ECS reference to a secret whose value is a JSON object: ECS will inject
+/// the whole document. Not an error (an application may parse JSON itself), but rarely
+/// what is meant. Holds key names only, never a value.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SecretWarning {
+    pub at: SecretUse,
+    /// The object's keys, sorted.
+    pub keys: Vec<String>,
+}
+
+impl SecretWarning {
+    /// What to write to inject one value instead.
+    pub fn hint(&self) -> String {
+        match self.keys.first() {
+            Some(first) => format!(
+                "add `key: {first}` under this reference to inject one value (its keys are: {})",
+                self.keys.join(", ")
+            ),
+            None => "it is an empty JSON object; store the value the application needs".into(),
+        }
+    }
+}
+
+impl fmt::Display for SecretWarning {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{}: secret `{}` used by {} is a JSON object and has no `key`, so the whole JSON \
+             document is injected",
+            self.at.location(),
+            self.at.secret_ref,
+            self.at.component
+        )
+    }
 }
 
 /// Checks every reference before anything changes: existence for all (as [`preflight`]),
 /// then, for the secrets that exist, the value where it matters (see [`SecretCheck`]).
 /// Each secret's value is read at most once, held only while checked, and never shown.
 ///
+/// Returns a warning for each key-less ECS reference whose secret is a JSON object. Such
+/// a value is read only to see its shape: when it cannot be read (panka's identity need
+/// not read the application's secrets; ECS reads them), there is simply no warning.
+///
 /// Errors: as [`preflight`], with [`MissingReason::Unreadable`] and
 /// [`MissingReason::KeyMissing`] among the reasons.
 pub async fn preflight_checks(
     sm: &aws_sdk_secretsmanager::Client,
     checks: &[SecretCheck],
-) -> Result<(), PreflightError> {
+) -> Result<Vec<SecretWarning>, PreflightError> {
     let uses: Vec<SecretUse> = checks.iter().map(|c| c.at.clone()).collect();
     let mut missing = match preflight(sm, &uses).await {
         Ok(()) => Vec::new(),
@@ -230,24 +273,49 @@ pub async fn preflight_checks(
     let absent: BTreeSet<&str> = missing.iter().map(|m| m.at.secret_ref.as_str()).collect();
     let to_read: BTreeSet<&str> = checks
         .iter()
-        .filter(|c| c.password || c.key.is_some())
         .map(|c| c.at.secret_ref.as_str())
         .filter(|r| !absent.contains(r))
+        .collect();
+    // Secrets read only for a warning: their failures say nothing apply depends on.
+    let warn_only: BTreeSet<&str> = to_read
+        .iter()
+        .copied()
+        .filter(|r| {
+            checks
+                .iter()
+                .filter(|c| c.at.secret_ref == *r)
+                .all(|c| !c.password && c.key.is_none())
+        })
         .collect();
     let values: BTreeMap<&str, Read> = futures_util::stream::iter(to_read)
         .map(|secret_ref| async move { (secret_ref, read_value(sm, secret_ref).await) })
         .buffer_unordered(CONCURRENT_CHECKS)
         .collect()
         .await;
-    if let Some(failure) = values.values().find_map(|r| match r {
-        Read::Failed(e) => Some(e.clone()),
+    if let Some(failure) = values.iter().find_map(|(r, read)| match read {
+        Read::Failed(e) if !warn_only.contains(r) => Some(e.clone()),
         _ => None,
     }) {
         return Err(PreflightError::Provider(failure));
     }
+    let mut warnings = Vec::new();
     for check in checks {
-        let problem = match values.get(check.at.secret_ref.as_str()) {
+        let read = values.get(check.at.secret_ref.as_str());
+        if !check.password
+            && check.key.is_none()
+            && let Some(Read::Value(Some(text))) = read
+            && let Ok(serde_json::Value::Object(object)) = serde_json::from_str(text)
+        {
+            let mut keys: Vec<String> = object.keys().cloned().collect();
+            keys.sort_unstable();
+            warnings.push(SecretWarning {
+                at: check.at.clone(),
+                keys,
+            });
+        }
+        let problem = match read {
             None | Some(Read::Failed(_)) => None,
+            Some(Read::Unusable(..)) if warn_only.contains(check.at.secret_ref.as_str()) => None,
             Some(Read::Unusable(reason, detail)) => Some((*reason, detail.clone())),
             Some(Read::Value(text)) => value_problem(check, text.as_deref()),
         };
@@ -259,7 +327,11 @@ pub async fn preflight_checks(
             });
         }
     }
-    into_result(missing)
+    warnings.sort_by(|a, b| {
+        (&a.at.file, a.at.line, a.at.column).cmp(&(&b.at.file, b.at.line, b.at.column))
+    });
+    warnings.dedup();
+    into_result(missing).map(|()| warnings)
 }
 
 /// A secret's value as the preflight sees it.
@@ -315,7 +387,16 @@ fn value_problem(check: &SecretCheck, text: Option<&str>) -> Option<(MissingReas
             });
     }
     let key = check.key.as_deref()?;
-    match serde_json::from_str::<serde_json::Value>(text) {
+    // Why a key nobody wrote is there, so the message does not puzzle.
+    let why = if check.key_inferred {
+        format!(
+            " (`key: {key}` was not written: it is the key the database this component \
+             depends on reads from the same secret)"
+        )
+    } else {
+        String::new()
+    };
+    let problem = match serde_json::from_str::<serde_json::Value>(text) {
         Ok(serde_json::Value::Object(object)) if object.contains_key(key) => None,
         Ok(serde_json::Value::Object(object)) => {
             let mut keys: Vec<&str> = object.keys().map(String::as_str).collect();
@@ -329,7 +410,8 @@ fn value_problem(check: &SecretCheck, text: Option<&str>) -> Option<(MissingReas
             MissingReason::KeyMissing,
             format!("it is not a JSON object, so it has no key `{key}`"),
         )),
-    }
+    };
+    problem.map(|(reason, detail)| (reason, format!("{detail}{why}")))
 }
 
 /// The secret's full ARN (with the 6-character suffix Secrets Manager adds), as ECS
@@ -663,6 +745,7 @@ mod tests {
             at: at(secret_ref, line),
             key: key.map(str::to_string),
             password,
+            key_inferred: false,
         }
     }
 
@@ -686,12 +769,14 @@ mod tests {
         let get =
             mock!(aws_sdk_secretsmanager::Client::get_secret_value).then_compute_response(|req| {
                 match req.secret_id() {
-                    Some("locked") => MockResponse::Error(GetSecretValueError::generic(
-                        ErrorMetadata::builder()
-                            .code("AccessDeniedException")
-                            .message("not authorized to perform: secretsmanager:GetSecretValue")
-                            .build(),
-                    )),
+                    Some("locked" | "app-locked") => {
+                        MockResponse::Error(GetSecretValueError::generic(
+                            ErrorMetadata::builder()
+                                .code("AccessDeniedException")
+                                .message("not authorized to perform: secretsmanager:GetSecretValue")
+                                .build(),
+                        ))
+                    }
                     Some("json") => MockResponse::Output(
                         GetSecretValueOutput::builder()
                             .secret_string(format!(r#"{{"password":"{VALUE}","api":"{VALUE}"}}"#))
@@ -713,10 +798,12 @@ mod tests {
             checked("json", 3, Some("smtp"), false), // ECS key missing
             checked("plain", 4, None, true),         // plain password: fine
             checked("plain", 5, Some("x"), false),   // no JSON, so no key
-            checked("plain", 6, None, false),        // ECS, whole secret: not read
+            checked("plain", 6, None, false),        // ECS, whole plain secret: fine
             checked("locked", 7, None, true),        // cannot be read
             checked("gone", 8, Some("k"), true),     // missing: not read
             checked("json", 9, Some("user"), true),  // password key missing
+            checked("json", 10, None, false),        // ECS, whole JSON: a warning
+            checked("app-locked", 11, None, false),  // ECS, unreadable to panka: fine
         ];
         let Err(PreflightError::Missing(missing)) = preflight_checks(&sm, &checks).await else {
             panic!("expected problems");
@@ -733,11 +820,7 @@ mod tests {
                 (9, MissingReason::KeyMissing),
             ]
         );
-        assert_eq!(
-            get.num_calls(),
-            3,
-            "each value read once, only where needed"
-        );
+        assert_eq!(get.num_calls(), 4, "each value read once");
         for m in &missing {
             let shown = format!("{m} {} {m:?}", m.hint());
             assert!(!shown.contains(VALUE), "{shown}");
@@ -753,6 +836,36 @@ mod tests {
             missing[0]
         );
         assert!(missing[2].hint().contains("GetSecretValue"));
-        assert_eq!(preflight_checks(&sm, &checks[..2]).await, Ok(()));
+        assert_eq!(preflight_checks(&sm, &checks[..2]).await, Ok(Vec::new()));
+
+        let warnings = preflight_checks(&sm, &checks[9..])
+            .await
+            .expect("only a warning");
+        assert_eq!(warnings.len(), 1, "{warnings:?}");
+        assert_eq!(warnings[0].at.line, 10);
+        let shown = format!("{} {} {:?}", warnings[0], warnings[0].hint(), warnings[0]);
+        assert!(!shown.contains(VALUE), "{shown}");
+        assert!(
+            warnings[0]
+                .hint()
+                .starts_with("add `key: api` under this reference"),
+            "{shown}"
+        );
+        assert!(
+            shown.contains("services/svc/components/api/microservice.yaml:10:18"),
+            "{shown}"
+        );
+    }
+
+    /// A key filled by the secret key rule on a secret that is no JSON object says why
+    /// the key is there.
+    #[test]
+    fn an_inferred_key_explains_itself() {
+        let mut check = checked("plain", 1, Some("password"), false);
+        check.key_inferred = true;
+        let (reason, detail) = value_problem(&check, Some(VALUE)).expect("a problem");
+        assert_eq!(reason, MissingReason::KeyMissing);
+        assert!(detail.contains("was not written"), "{detail}");
+        assert!(!detail.contains(VALUE), "{detail}");
     }
 }

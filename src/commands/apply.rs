@@ -1,6 +1,6 @@
 //! `panka apply`: lock → plan → secrets preflight → approval → execute in waves → release.
 
-use super::deploy::{Deployment, under_lock};
+use super::deploy::{Deployment, as_caller, under_lock};
 use super::{Exit, planning, target};
 use crate::cli::{ApplyArgs, GlobalArgs};
 use crate::error::UserError;
@@ -40,6 +40,7 @@ pub async fn run(
     let t = target::for_loaded(&loaded, global, env).await?;
     let clients = planning::aws_clients(&loaded, global, env).await;
     let reconcilers = Arc::new(Reconcilers::new(&clients));
+    let env = &as_caller(env, &loaded, global).await;
     let execution = &args.execution;
     let (t, loaded, reconcilers, clients, targets, secrets) =
         (&t, &loaded, &reconcilers, &clients, &targets, &secrets);
@@ -58,7 +59,7 @@ pub async fn run(
                 check_saved_plan(saved, &planned.plan)?;
             }
             planning::preflight_network(loaded, &planned.plan, clients, &env.cwd).await?;
-            planning::preflight_secrets(secrets, &planned.plan, clients).await?;
+            planning::preflight_secrets(secrets, &planned.plan, clients, ui).await?;
             let deployment = Deployment {
                 operation: "apply",
                 loaded,

@@ -3,7 +3,7 @@
 //! approval, the fenced state, the deployment record, the executor and the final report.
 
 use super::{Exit, interactive, lock::report_held, planning, prompt, target::Target};
-use crate::cli::{ExecutionArgs, OnFailureArg};
+use crate::cli::{ExecutionArgs, GlobalArgs, OnFailureArg};
 use crate::error::UserError;
 use crate::output::Ui;
 use crate::render::plan_box;
@@ -21,6 +21,27 @@ use serde_json::json;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+/// `env` with `who` set to the caller's AWS identity: STS `GetCallerIdentity`, asked once
+/// per run before the lock is taken, so the lock, the deployment record and the report
+/// name the same person. When STS cannot answer (offline, no credentials) `$USER@host`
+/// stays; `PANKA_USER` wins over both.
+pub async fn as_caller(
+    env: &ProcessEnv,
+    loaded: &planning::Loaded,
+    global: &GlobalArgs,
+) -> ProcessEnv {
+    if env.who_is_explicit {
+        return env.clone();
+    }
+    let settings = crate::backend::aws_settings(
+        &loaded.config,
+        Some(&loaded.stack.spec.region),
+        crate::settings::endpoint_url(global.endpoint_url.as_ref(), env),
+    );
+    let sdk = panka_providers::aws::load_sdk_config(&settings).await;
+    env.with_caller(panka_providers::identity::caller_name(&sdk).await.ok())
+}
 
 /// Takes the lock of `t` for `operation` (waiting up to `lock_timeout`), keeps it renewed
 /// while `work` runs, and releases it whatever `work` returns. A lock held by someone else

@@ -2,7 +2,7 @@
 //! in reverse waves (dependents first), through the same executor as apply: under the
 //! lock, state saved after every deletion, the deployment recorded.
 
-use super::deploy::{Deployment, under_lock};
+use super::deploy::{Deployment, as_caller, under_lock};
 use super::{Exit, interactive, planning, prompt, target};
 use crate::cli::{DestroyArgs, GlobalArgs};
 use crate::error::UserError;
@@ -36,6 +36,7 @@ pub async fn run(
     };
     let t = target::for_loaded(&nothing, global, env).await?;
     let reconcilers = planning::reconcilers(&nothing, global, env).await;
+    let env = &as_caller(env, &nothing, global).await;
     // The confirmation above is the approval, and deleting data is the point: the
     // executor's own checks must not ask again.
     let mut execution = args.execution.clone();

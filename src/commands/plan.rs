@@ -61,7 +61,7 @@ pub async fn run(
     // each takes tens of milliseconds. A remote one waits: nothing in AWS is touched
     // before the stack is known to be valid.
     let early = {
-        let (target, global, env) = (args.target.clone(), global.clone(), env.clone());
+        let (target, global, env) = (args.inputs.target.clone(), global.clone(), env.clone());
         tokio::spawn(async move {
             let t = target::open_local_silently(&target, &global, &env).await?;
             let state = t.backends.store.read(&t.key).await;
@@ -69,14 +69,14 @@ pub async fn run(
         })
     };
     let loaded = planning::load(
-        args.target.stack.stack.as_deref(),
-        args.target.environment.as_ref(),
-        &args.vars,
+        args.inputs.target.stack.stack.as_deref(),
+        args.inputs.target.environment.as_ref(),
+        &args.inputs.vars,
         global,
         env,
         ui,
     )?;
-    let targets = planning::targets(&args.targets, &loaded)?;
+    let targets = planning::targets(&args.inputs.targets, &loaded)?;
     let key = StateKey::new(&loaded.stack.name, &loaded.environment);
     // The early read names the stack by its folder; the loaded stack by its name.
     let (t, state) = match early.await.ok().flatten() {
@@ -88,12 +88,12 @@ pub async fn run(
             (t, state)
         }
     };
-    let reconcilers = if args.refresh {
+    let reconcilers = if args.inputs.refresh {
         planning::reconcilers(&loaded, global, env).await
     } else {
         planning::offline_reconcilers(&loaded)
     };
-    let planned = planning::compute_from(&loaded, state, &reconcilers, args.refresh).await?;
+    let planned = planning::compute_from(&loaded, state, &reconcilers, args.inputs.refresh).await?;
     let planned = planning::restrict(planned, &loaded, &targets);
 
     if let Some(path) = &args.out {
@@ -144,7 +144,7 @@ pub async fn run(
                     state.state.serial
                 );
                 let n = state.state.components.len();
-                if args.refresh {
+                if args.inputs.refresh {
                     let _ = writeln!(
                         text,
                         "└── Refreshing {n} component{} from AWS... ✓\n",

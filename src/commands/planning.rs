@@ -170,8 +170,15 @@ fn load_with(
         .hint("fix them, then run the command again (`panka validate` shows the same)")
         .into());
     }
-    if !sorted.is_empty() {
-        ui.diagnostics(&sources, &sorted);
+    // Commands that take their specs from state or a record (rollback, destroy) render
+    // nothing with the variables, so an undefined one is no news to them.
+    let shown: Vec<_> = sorted
+        .iter()
+        .filter(|d| !(purpose == Purpose::Context && d.code == "E050"))
+        .cloned()
+        .collect();
+    if !shown.is_empty() {
+        ui.diagnostics(&sources, &shown);
     }
     let pieces = pieces(&stack, &graph, &environment).map_err(UserError::new)?;
     let version = variables.get("VERSION").unwrap_or_default().to_string();
@@ -201,6 +208,7 @@ fn load_with(
                 },
                 key: r.key,
                 password: r.password,
+                key_inferred: r.key_inferred,
             }
         })
         .collect();
@@ -286,6 +294,8 @@ pub fn restrict(mut planned: Planned, loaded: &Loaded, targets: &BTreeSet<Compon
 
 /// Checks, before any change, that every secret the plan's creates and updates refer to
 /// exists and can be used (see `secrets::preflight_checks`); nothing else is touched.
+/// Prints a warning for each key-less reference to a JSON-object secret (the whole
+/// document would be injected), with the `key:` to add; never a value.
 ///
 /// Errors: one message naming every unusable reference at its `file:line:column`, with
 /// the component and the secret; or the AWS error when the check itself failed.
@@ -293,6 +303,7 @@ pub async fn preflight_secrets(
     secrets: &SecretRefs,
     plan: &Plan,
     clients: &AwsClients,
+    ui: &Ui,
 ) -> anyhow::Result<()> {
     let changing: BTreeSet<&ComponentId> = plan
         .changes()
@@ -309,7 +320,12 @@ pub async fn preflight_secrets(
         return Ok(());
     }
     match preflight_checks(&clients.secretsmanager, &checks).await {
-        Ok(()) => Ok(()),
+        Ok(warnings) => {
+            for w in &warnings {
+                ui.err(&format!("warning: {w}\n  hint: {}\n", w.hint()));
+            }
+            Ok(())
+        }
         Err(PreflightError::Missing(missing)) => {
             let n = missing.len();
             let mut message = format!(

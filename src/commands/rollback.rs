@@ -1,7 +1,7 @@
 //! `panka rollback`: re-applies the recorded spec of an earlier successful deployment
 //! through the normal path (lock → plan → approval → execute), recorded as a rollback.
 
-use super::deploy::{Deployment, under_lock};
+use super::deploy::{Deployment, as_caller, under_lock};
 use super::{Exit, planning, target};
 use crate::cli::{GlobalArgs, RollbackArgs};
 use crate::error::UserError;
@@ -31,6 +31,7 @@ pub async fn run(
     )?;
     let t = target::for_loaded(&loaded, global, env).await?;
     let reconcilers = planning::reconcilers(&loaded, global, env).await;
+    let env = &as_caller(env, &loaded, global).await;
     let execution = &args.execution;
     let (t, loaded, reconcilers) = (&t, &loaded, &reconcilers);
     under_lock(
