@@ -13,6 +13,7 @@ pub mod aws;
 pub mod bootstrap;
 pub(crate) mod describe;
 pub mod elasticache;
+pub mod grants;
 pub mod live;
 pub mod lock_dynamodb;
 pub mod log_events;

@@ -102,6 +102,9 @@ pub struct EnvironmentSpec {
     pub variables: BTreeMap<String, String>,
     pub network: Option<Network>,
     pub overrides: Vec<Override>,
+    /// `spec.policy.allowWildcardResources`: a production environment that accepts
+    /// `resources: ["*"]` in a MicroService's `permissions` (P006 otherwise).
+    pub allow_wildcard_resources: bool,
 }
 
 pub fn lower_environment_spec(spec: &mut MapReader, diags: &mut Diagnostics) -> EnvironmentSpec {
@@ -150,6 +153,11 @@ pub fn lower_environment_spec(spec: &mut MapReader, diags: &mut Diagnostics) -> 
         n.finish(diags);
         network = Some(Network { vpc_id, subnets });
     }
+    let mut allow_wildcard_resources = false;
+    if let Some(mut p) = spec.map("policy", diags) {
+        allow_wildcard_resources = p.bool("allowWildcardResources", diags).unwrap_or(false);
+        p.finish(diags);
+    }
     let mut overrides = Vec::new();
     if let Some(entry) = spec.entry("overrides") {
         match entry.value.as_map() {
@@ -195,6 +203,7 @@ pub fn lower_environment_spec(spec: &mut MapReader, diags: &mut Diagnostics) -> 
         variables,
         network,
         overrides,
+        allow_wildcard_resources,
     }
 }
 
