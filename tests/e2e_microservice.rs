@@ -12,8 +12,8 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use panka_core::model::{
-    Autoscaling, ComponentId, ComponentSpec, ConfigFile, Configs, EnvValue, EnvVar, Image,
-    InfraSpec, LoadBalancer, MicroServiceSpec, Port, Readiness as ReadinessProbe, SecretEnv,
+    Autoscaling, ComponentId, ComponentKind, ComponentSpec, ConfigFile, Configs, EnvValue, EnvVar,
+    Image, InfraSpec, LoadBalancer, MicroServiceSpec, Port, Readiness as ReadinessProbe, SecretEnv,
 };
 use panka_core::reconcile::{
     DeleteOptions, ErrorKind, Inputs, KnownIds, Observed, Readiness, Reconciler, ResourceContext,
@@ -110,6 +110,7 @@ fn api(tag: &str) -> MicroServiceSpec {
             log_retention_days: 30,
             replicas_span: None,
         },
+        permissions: Vec::new(),
     }
 }
 
@@ -126,6 +127,7 @@ fn inputs() -> Inputs {
             ),
         ]),
         dependencies: BTreeMap::new(),
+        dependency_kinds: BTreeMap::new(),
         config_files: BTreeMap::from([("app.yaml".to_string(), APP_YAML.to_string())]),
     }
 }
@@ -657,6 +659,16 @@ async fn assert_nothing_left(clients: &AwsClients, names: &Names) {
             .is_err(),
         "the role is gone"
     );
+    assert!(
+        clients
+            .iam
+            .get_role()
+            .role_name(&names.task_role)
+            .send()
+            .await
+            .is_err(),
+        "the task role is gone"
+    );
     let groups = clients
         .cloudwatchlogs
         .describe_log_groups()
@@ -1064,4 +1076,467 @@ async fn a_missing_secret_stops_the_create_before_anything_changes() {
         .expect("describe clusters");
     assert!(clusters.clusters().is_empty(), "no cluster was created");
     assert_nothing_left(clients, &names).await;
+}
+
+// ---------------------------------------------------------------- the task role
+
+/// A queue created directly (as the SQS component would have): its URL and ARN.
+async fn queue(clients: &AwsClients, name: &str) -> (String, String) {
+    let url = clients
+        .sqs
+        .create_queue()
+        .queue_name(name)
+        .send()
+        .await
+        .expect("create a queue")
+        .queue_url()
+        .expect("a queue URL")
+        .to_string();
+    let attributes = clients
+        .sqs
+        .get_queue_attributes()
+        .queue_url(&url)
+        .attribute_names("QueueArn".into())
+        .send()
+        .await
+        .expect("read the queue ARN");
+    let arn = attributes
+        .attributes()
+        .into_iter()
+        .flatten()
+        .find(|(name, _)| name.as_str() == "QueueArn")
+        .map(|(_, arn)| arn.clone())
+        .expect("a queue ARN");
+    (url, arn)
+}
+
+/// The walkthrough's inputs with `email-service/queue` recorded as an SQS queue.
+fn inputs_with_queue(url: &str, arn: &str) -> Inputs {
+    let id = ComponentId::new("email-service", "queue");
+    let mut inputs = inputs();
+    inputs
+        .resolved_env
+        .insert("QUEUE_URL".to_string(), url.to_string());
+    inputs.dependencies.insert(
+        id.clone(),
+        BTreeMap::from([
+            ("url".to_string(), url.to_string()),
+            ("arn".to_string(), arn.to_string()),
+        ]),
+    );
+    inputs.dependency_kinds.insert(id, ComponentKind::Sqs);
+    inputs
+}
+
+/// STS AssumeRole as ECS does for a task, sent as a plain query request: moto checks no
+/// signature while its IAM enforcement is off. Returns the access key, secret and token.
+fn assume_role(moto: &MotoServer, account_id: &str, role_arn: &str) -> (String, String, String) {
+    use std::io::{Read, Write};
+    let body = format!(
+        "Action=AssumeRole&Version=2011-06-15&RoleSessionName=ecs-task&RoleArn={}",
+        role_arn.replace(':', "%3A").replace('/', "%2F")
+    );
+    let request = format!(
+        "POST / HTTP/1.0\r\nHost: 127.0.0.1:{port}\r\n\
+         Authorization: AWS4-HMAC-SHA256 Credential=testing/20260101/us-east-1/sts/aws4_request, SignedHeaders=host, Signature=0\r\n\
+         Content-Type: application/x-www-form-urlencoded\r\n\
+         x-moto-account-id: {account_id}\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len(),
+        port = moto.port(),
+    );
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", moto.port())).expect("connect");
+    stream
+        .write_all(request.as_bytes())
+        .expect("send AssumeRole");
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).expect("read AssumeRole");
+    let field = |tag: &str| {
+        let open = format!("<{tag}>");
+        let start = answer
+            .find(&open)
+            .unwrap_or_else(|| panic!("no {tag} in {answer}"))
+            + open.len();
+        let end = start + answer[start..].find('<').expect("closing tag");
+        answer[start..end].to_string()
+    };
+    (
+        field("AccessKeyId"),
+        field("SecretAccessKey"),
+        field("SessionToken"),
+    )
+}
+
+/// Switches moto's IAM enforcement on: from now on every request needs valid credentials
+/// and is checked against their policies.
+fn enforce_iam(moto: &MotoServer) {
+    use std::io::{Read, Write};
+    let request = format!(
+        "POST /moto-api/reset-auth HTTP/1.0\r\nHost: 127.0.0.1:{}\r\n\
+         Content-Type: text/plain\r\nContent-Length: 1\r\n\r\n0",
+        moto.port()
+    );
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", moto.port())).expect("connect");
+    stream
+        .write_all(request.as_bytes())
+        .expect("send reset-auth");
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).expect("read reset-auth");
+    assert!(
+        answer.starts_with("HTTP/1.0 200") || answer.starts_with("HTTP/1.1 200"),
+        "{answer}"
+    );
+}
+
+/// Clients acting in `account` with the given (assumed-role) credentials.
+fn clients_as(
+    account: &MotoAccount,
+    (key, secret, token): &(String, String, String),
+) -> AwsClients {
+    let config = account
+        .sdk_config
+        .to_builder()
+        .credentials_provider(aws_sdk_s3::config::SharedCredentialsProvider::new(
+            aws_sdk_s3::config::Credentials::new(key, secret, Some(token.clone()), None, "task"),
+        ))
+        .build();
+    support::moto::account_clients(&config, &account.settings, &account.account_id)
+}
+
+/// Whether any statement of `policy` allows `action` on exactly `arn` (IAM's `*` and `?`
+/// wildcards honoured, as IAM matches resources).
+fn allows(policy: &Value, action: &str, arn: &str) -> bool {
+    fn glob(pattern: &str, text: &str) -> bool {
+        match (pattern.chars().next(), text.chars().next()) {
+            (None, None) => true,
+            (Some('*'), _) => {
+                glob(&pattern[1..], text)
+                    || (!text.is_empty()
+                        && glob(
+                            pattern,
+                            &text[text.chars().next().map_or(0, char::len_utf8)..],
+                        ))
+            }
+            (Some(p), Some(t)) if p == '?' || p == t => {
+                glob(&pattern[p.len_utf8()..], &text[t.len_utf8()..])
+            }
+            _ => false,
+        }
+    }
+    let list = |v: &Value| -> Vec<String> {
+        match v {
+            Value::String(s) => vec![s.clone()],
+            Value::Array(a) => a
+                .iter()
+                .filter_map(|x| x.as_str().map(str::to_string))
+                .collect(),
+            _ => Vec::new(),
+        }
+    };
+    policy["Statement"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .any(|s| {
+            s["Effect"] == "Allow"
+                && list(&s["Action"]).iter().any(|a| glob(a, action))
+                && list(&s["Resource"]).iter().any(|r| glob(r, arn))
+        })
+}
+
+/// The issue's proof, tried as ECS would: the api's task role, assumed through STS, uses
+/// its queue and is refused on another one once moto enforces IAM; the execution role
+/// reads exactly the api's secret.
+#[tokio::test]
+async fn the_task_role_reaches_exactly_its_queue_and_the_execution_role_its_secret() {
+    let moto = MotoServer::start();
+    let account = moto.account().await;
+    let clients = &account.clients;
+    let secret_arn = create_secret(&account).await;
+    let other_secret = clients
+        .secretsmanager
+        .create_secret()
+        .name("/stacks/notification-platform/billing/api-key")
+        .secret_string("not the api's")
+        .send()
+        .await
+        .expect("create another secret")
+        .arn()
+        .expect("an ARN")
+        .to_string();
+    let (queue_url, queue_arn) = queue(
+        clients,
+        "notification-platform-development-email-service-queue",
+    )
+    .await;
+    let (other_url, _) = queue(clients, "someone-elses-queue").await;
+    let r = reconciler(clients);
+    let names = Names::new(&ctx());
+    let spec = api("v1.0.0");
+    let inputs = inputs_with_queue(&queue_url, &queue_arn);
+
+    let created = r
+        .create(&ctx(), &wrap(&spec), &inputs)
+        .await
+        .expect("create");
+    read_in_sync(&r, &spec, &inputs).await;
+
+    // The task definition runs with the task role.
+    let task_role_arn = created.physical_ids["task_role_arn"].clone();
+    assert!(
+        task_role_arn.ends_with(&format!(":role/{}", names.task_role)),
+        "{task_role_arn}"
+    );
+    let td = clients
+        .ecs
+        .describe_task_definition()
+        .task_definition(&created.outputs["task_definition_arn"])
+        .send()
+        .await
+        .expect("describe the task definition");
+    assert_eq!(
+        td.task_definition().and_then(|t| t.task_role_arn()),
+        Some(task_role_arn.as_str())
+    );
+
+    // Trusted by ECS tasks of this account only.
+    let role = clients
+        .iam
+        .get_role()
+        .role_name(&names.task_role)
+        .send()
+        .await
+        .expect("get the task role");
+    let trust = role
+        .role()
+        .and_then(|r| r.assume_role_policy_document())
+        .unwrap_or_default()
+        .to_string();
+    let trust: Value = serde_json::from_str(&trust)
+        .or_else(|_| serde_json::from_str(&percent_decode(&trust)))
+        .expect("a JSON trust policy");
+    assert_eq!(
+        trust["Statement"][0],
+        json!({
+            "Effect": "Allow",
+            "Principal": {"Service": "ecs-tasks.amazonaws.com"},
+            "Action": "sts:AssumeRole",
+            "Condition": {"StringEquals": {"aws:SourceAccount": account.account_id}}
+        })
+    );
+
+    // Secrets Manager is not resource-checked by moto: the execution role's policy is.
+    let execution = r
+        .execution_policy(&ctx())
+        .await
+        .expect("read the execution policy")
+        .expect("an execution policy");
+    assert!(
+        allows(&execution, "secretsmanager:GetSecretValue", &secret_arn),
+        "{execution}"
+    );
+    assert!(
+        !allows(&execution, "secretsmanager:GetSecretValue", &other_secret),
+        "{execution}"
+    );
+    let task_policy = r
+        .task_policy(&ctx())
+        .await
+        .expect("read")
+        .expect("a task policy");
+    assert!(
+        !allows(&task_policy, "secretsmanager:GetSecretValue", &secret_arn),
+        "{task_policy}"
+    );
+    eprintln!("task role policy: {task_policy}\nexecution role policy: {execution}");
+
+    // As ECS would: credentials of the task role, then IAM enforced.
+    let credentials = assume_role(&moto, &account.account_id, &task_role_arn);
+    enforce_iam(&moto);
+    let task = clients_as(&account, &credentials);
+    task.sqs
+        .send_message()
+        .queue_url(&queue_url)
+        .message_body("hello")
+        .send()
+        .await
+        .expect("the task sends to its queue");
+    let received = task
+        .sqs
+        .receive_message()
+        .queue_url(&queue_url)
+        .send()
+        .await
+        .expect("the task receives from its queue");
+    let message = received.messages().first().expect("the message sent");
+    assert_eq!(message.body(), Some("hello"));
+    task.sqs
+        .delete_message()
+        .queue_url(&queue_url)
+        .receipt_handle(message.receipt_handle().expect("a receipt handle"))
+        .send()
+        .await
+        .expect("the task deletes from its queue");
+    let refused = task
+        .sqs
+        .send_message()
+        .queue_url(&other_url)
+        .message_body("hello")
+        .send()
+        .await
+        .expect_err("another queue is refused");
+    let code = aws_sdk_s3::error::ProvideErrorMetadata::code(&refused)
+        .unwrap_or_default()
+        .to_string();
+    assert!(code.contains("AccessDenied"), "{code}: {refused:?}");
+    // The admin's own (unknown) keys are refused too: the check above is enforcement.
+    assert!(
+        clients
+            .sqs
+            .send_message()
+            .queue_url(&queue_url)
+            .message_body("x")
+            .send()
+            .await
+            .is_err(),
+        "enforcement is on"
+    );
+}
+
+fn percent_decode(text: &str) -> String {
+    let mut out = Vec::new();
+    let bytes = text.as_bytes();
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' && i + 2 < bytes.len() {
+            if let Ok(b) = u8::from_str_radix(&text[i + 1..i + 3], 16) {
+                out.push(b);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// An edited or deleted policy shows in `read` (what `drift` compares), a deleted task
+/// role shows as missing, the next converge puts both back, `drift` finds a leftover
+/// role, and `delete` removes the role.
+#[tokio::test]
+async fn an_edited_or_deleted_task_role_is_seen_and_repaired() {
+    let moto = MotoServer::start();
+    let account = moto.account().await;
+    let clients = &account.clients;
+    create_secret(&account).await;
+    let (queue_url, queue_arn) = queue(clients, "email-queue").await;
+    let r = reconciler(clients);
+    let names = Names::new(&ctx());
+    let spec = api("v1.0.0");
+    let inputs = inputs_with_queue(&queue_url, &queue_arn);
+    let created = r
+        .create(&ctx(), &wrap(&spec), &inputs)
+        .await
+        .expect("create");
+    let wanted = r.normalise(&ctx(), &wrap(&spec), &inputs);
+    let read = || async {
+        r.read(&ctx(), &KnownIds::new())
+            .await
+            .expect("read")
+            .expect("exists")
+    };
+
+    // Widened by hand: one more action on every queue.
+    let widened = json!({"Version": "2012-10-17", "Statement": [{
+        "Sid": "UseEmailServiceQueue", "Effect": "Allow",
+        "Action": ["sqs:SendMessage", "sqs:PurgeQueue"], "Resource": "*"
+    }]});
+    clients
+        .iam
+        .put_role_policy()
+        .role_name(&names.task_role)
+        .policy_name(&names.task_policy)
+        .policy_document(widened.to_string())
+        .send()
+        .await
+        .expect("edit the policy");
+    let drifted = read().await;
+    assert_eq!(changed_paths(&wanted, &drifted.fields), ["task_role"]);
+    assert_eq!(
+        drifted.fields["task_role"]["policy"]["UseEmailServiceQueue"],
+        json!({"actions": ["sqs:PurgeQueue", "sqs:SendMessage"], "resources": ["*"]})
+    );
+
+    // Detached: no inline policy left.
+    clients
+        .iam
+        .delete_role_policy()
+        .role_name(&names.task_role)
+        .policy_name(&names.task_policy)
+        .send()
+        .await
+        .expect("delete the policy");
+    assert_eq!(read().await.fields["task_role"], json!({"policy": {}}));
+    r.update(&ctx(), &wrap(&spec), &inputs)
+        .await
+        .expect("repair the policy");
+    read_in_sync(&r, &spec, &inputs).await;
+
+    // The whole role deleted: read says so, the next converge creates it again.
+    clients
+        .iam
+        .delete_role_policy()
+        .role_name(&names.task_role)
+        .policy_name(&names.task_policy)
+        .send()
+        .await
+        .expect("delete the policy");
+    clients
+        .iam
+        .delete_role()
+        .role_name(&names.task_role)
+        .send()
+        .await
+        .expect("delete the role");
+    assert_eq!(read().await.fields["task_role"], Value::Null);
+    r.update(&ctx(), &wrap(&spec), &inputs)
+        .await
+        .expect("recreate the role");
+    let repaired = read_in_sync(&r, &spec, &inputs).await;
+    assert_eq!(repaired.physical_ids["task_role"], names.task_role);
+
+    // drift's orphan listing sees the roles, tagged for the component.
+    let owner = panka_providers::orphans::Owner {
+        stack: ctx().stack,
+        environment: ctx().environment,
+    };
+    let tagged = panka_providers::orphans::tagged_resources(clients, &owner)
+        .await
+        .expect("list tagged resources");
+    let roles: Vec<(&str, Option<&str>)> = tagged
+        .iter()
+        .filter(|t| t.kind == "iam_role")
+        .map(|t| (t.id.as_str(), t.component.as_deref()))
+        .collect();
+    assert_eq!(
+        roles,
+        [
+            (names.execution_role.as_str(), Some("email-service/api")),
+            (names.task_role.as_str(), Some("email-service/api")),
+        ]
+    );
+
+    r.delete(&ctx(), &created.physical_ids, DeleteOptions::default())
+        .await
+        .expect("delete");
+    assert!(
+        clients
+            .iam
+            .get_role()
+            .role_name(&names.task_role)
+            .send()
+            .await
+            .is_err(),
+        "the task role is gone"
+    );
 }

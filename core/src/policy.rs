@@ -2,7 +2,8 @@
 //!
 //! Codes are stable: `P001` unpinned image, `P002` single replica, `P003` public
 //! database, `P004` database without deletion protection, `P005` database without
-//! backups (errors, production only); `P101` plain-text secret-looking variable
+//! backups, `P006` a `"*"` resource in a MicroService's `permissions` unless the
+//! environment sets `policy.allowWildcardResources` (errors, production only); `P101` plain-text secret-looking variable
 //! (warning, every environment).
 
 use crate::diag::{Diagnostic, Diagnostics, Location, Severity};
@@ -45,6 +46,24 @@ pub fn check(stack: &ResolvedStack, diags: &mut Diagnostics) {
                 }
                 if !production {
                     continue;
+                }
+                let allowed = stack
+                    .environment_spec
+                    .as_ref()
+                    .is_some_and(|e| e.allow_wildcard_resources);
+                let wildcards = ms.permissions.iter().filter_map(|p| p.wildcard_resource);
+                for span in wildcards.filter(|_| !allowed) {
+                    diags.push(
+                        Diagnostic::at(
+                            "P006",
+                            span,
+                            format!("`{}` grants its task role actions on every resource in {env}", c.id),
+                        )
+                        .with_label("wildcard resource")
+                        .with_hint(format!(
+                            "name the resources' ARNs, or set `spec.policy.allowWildcardResources: true` in the {env} environment.yaml"
+                        )),
+                    );
                 }
                 if ms.image.tag == "latest" || ms.image.tag.is_empty() {
                     diags.push(

@@ -60,6 +60,9 @@ pub struct Inputs {
     /// Outputs of the components this one depends on (including internal ones such as
     /// the client security group of a database), by component id.
     pub dependencies: BTreeMap<ComponentId, BTreeMap<String, String>>,
+    /// The kind of each dependency recorded in state, for the grants a client of it
+    /// gets (a dependency not created yet has no kind here, and no outputs either).
+    pub dependency_kinds: BTreeMap<ComponentId, ComponentKind>,
     /// Contents of `configs` files by name (MicroService).
     pub config_files: BTreeMap<String, String>,
 }

@@ -15,6 +15,7 @@ pub mod bootstrap;
 pub(crate) mod describe;
 pub mod elasticache;
 pub mod identity;
+pub mod grants;
 pub mod live;
 pub mod lock_dynamodb;
 pub mod log_events;

@@ -3,7 +3,8 @@
 //!
 //! Listed: SQS queues, RDS instances, ElastiCache replication groups, the ECS services of
 //! the stack's cluster, target groups and load balancers: the primary resource of every
-//! kind (the ones a component is recognised by). Every listing follows its pagination;
+//! kind (the ones a component is recognised by); and IAM roles (a MicroService's task and
+//! execution roles), which outlive a half-finished delete and keep their grants. Every listing follows its pagination;
 //! per-resource tag reads run a few at a time. A resource that vanishes between its
 //! listing and its tag read is left out.
 
@@ -59,12 +60,13 @@ pub async fn tagged_resources(
     clients: &AwsClients,
     owner: &Owner,
 ) -> Result<Vec<TaggedResource>, ProviderError> {
-    let (queues, instances, groups, services, balancing) = tokio::try_join!(
+    let (queues, instances, groups, services, balancing, roles) = tokio::try_join!(
         sqs_queues(&clients.sqs, owner),
         rds_instances(&clients.rds, owner),
         replication_groups(&clients.elasticache, owner),
         ecs_services(&clients.ecs, owner),
         load_balancing(&clients.elasticloadbalancingv2, owner),
+        iam_roles(&clients.iam, owner),
     )?;
     let mut all: Vec<TaggedResource> = queues
         .into_iter()
@@ -72,6 +74,7 @@ pub async fn tagged_resources(
         .chain(groups)
         .chain(services)
         .chain(balancing)
+        .chain(roles)
         .collect();
     all.sort_by(|a, b| (&a.kind, &a.id).cmp(&(&b.kind, &b.id)));
     Ok(all)
@@ -367,6 +370,55 @@ async fn load_balancing(
         }
     }
     Ok(found)
+}
+
+async fn iam_roles(
+    iam: &aws_sdk_iam::Client,
+    owner: &Owner,
+) -> Result<Vec<TaggedResource>, ProviderError> {
+    // IAM lists every role of the account and filters by path only; role names start
+    // with `<stack>-<env>-` (cut at their end, 64 characters at most), which narrows the
+    // tag reads to ours.
+    let full = format!("{}-{}-", owner.stack, owner.environment);
+    let prefix: String = full.chars().take(40).collect();
+    let mut roles: Vec<(String, String)> = Vec::new();
+    let mut marker = None;
+    loop {
+        let page = iam
+            .list_roles()
+            .set_marker(marker)
+            .send()
+            .await
+            .map_err(|e| provider_error("cannot list IAM roles", &e))?;
+        roles.extend(
+            page.roles()
+                .iter()
+                .filter(|r| r.role_name().starts_with(&prefix))
+                .map(|r| (r.role_name().to_string(), r.arn().to_string())),
+        );
+        marker = page.marker().map(str::to_string);
+        if !page.is_truncated() || marker.is_none() {
+            break;
+        }
+    }
+    let found: Vec<Option<TaggedResource>> = futures_util::stream::iter(roles)
+        .map(|(name, arn)| async move {
+            let tags = gone_is_none(iam.list_role_tags().role_name(&name).send().await.map_err(
+                |e| provider_error(&format!("cannot read the tags of IAM role {name}"), &e),
+            ))?;
+            Ok::<_, ProviderError>(tags.and_then(|out| {
+                let tags: BTreeMap<String, String> = out
+                    .tags()
+                    .iter()
+                    .map(|t| (t.key().to_string(), t.value().to_string()))
+                    .collect();
+                owner.resource("iam_role", name.clone(), vec![arn.clone()], &tags)
+            }))
+        })
+        .buffer_unordered(CONCURRENT_TAG_READS)
+        .try_collect()
+        .await?;
+    Ok(found.into_iter().flatten().collect())
 }
 
 async fn tags_one_by_one(

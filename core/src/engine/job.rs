@@ -68,6 +68,10 @@ pub fn inputs_of(
                 (id.clone(), outputs.unwrap_or_default())
             })
             .collect(),
+        dependency_kinds: reads_outputs_of
+            .iter()
+            .filter_map(|id| Some((id.clone(), recorded(id)?.kind)))
+            .collect(),
         config_files: config_files.clone(),
     }
 }

@@ -92,6 +92,21 @@ pub struct MicroServiceSpec {
     pub readiness: Option<Readiness>,
     /// Filled from `InfraDefaults`/`ComponentInfra` and overrides.
     pub infra: InfraSpec,
+    /// Extra task role statements the user declared (`spec.permissions`). Left out of
+    /// the recorded spec when empty, so specs recorded before it read back unchanged.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub permissions: Vec<Permission>,
+}
+
+/// One user-declared statement of the task role's policy: `Allow` `actions` on
+/// `resources`, checked offline (`E090`, and `P006` for `*` in production).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Permission {
+    pub actions: Vec<String>,
+    pub resources: Vec<String>,
+    /// Where a `"*"` resource is written, for the production policy.
+    #[serde(skip)]
+    pub wildcard_resource: Option<Span>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -723,7 +738,112 @@ fn lower_microservice(
         configs,
         readiness,
         infra,
+        permissions: lower_permissions(spec, diags),
     }
+}
+
+/// `service:Action`: the service in lowercase letters, digits and `-`; the action in
+/// letters and digits, with `*` allowed anywhere in it (`s3:Get*`).
+pub fn is_iam_action(action: &str) -> bool {
+    let Some((service, name)) = action.split_once(':') else {
+        return false;
+    };
+    !service.is_empty()
+        && service
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        && !name.is_empty()
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '*')
+}
+
+/// `*`, or an ARN: `arn:partition:service:region:account:resource` (six parts at least;
+/// region and account may be empty, as in `arn:aws:s3:::bucket`).
+pub fn is_iam_resource(resource: &str) -> bool {
+    if resource == "*" {
+        return true;
+    }
+    let parts: Vec<&str> = resource.splitn(6, ':').collect();
+    parts.len() == 6
+        && parts[0] == "arn"
+        && !parts[1].is_empty()
+        && !parts[2].is_empty()
+        && !parts[5].is_empty()
+}
+
+/// `spec.permissions`: a list of `{actions, resources}`, both non-empty lists of text.
+fn lower_permissions(spec: &mut MapReader, diags: &mut Diagnostics) -> Vec<Permission> {
+    let mut out = Vec::new();
+    let Some(node) = spec.get("permissions") else {
+        return out;
+    };
+    for (i, item) in read::seq(node, "spec.permissions", diags)
+        .unwrap_or_default()
+        .iter()
+        .enumerate()
+    {
+        let path = format!("spec.permissions[{i}]");
+        let Some(mut m) = MapReader::new(item, path.clone(), item.span, diags) else {
+            continue;
+        };
+        let actions_node = m.required("actions", diags);
+        let actions = m.string_list("actions", diags);
+        let resources_node = m.required("resources", diags);
+        let resources = m.string_list("resources", diags);
+        m.finish(diags);
+        for (list, node, what) in [
+            (&actions, actions_node, "actions"),
+            (&resources, resources_node, "resources"),
+        ] {
+            if let (Some(list), Some(node)) = (list, node)
+                && list.is_empty()
+            {
+                diags.push(
+                    Diagnostic::at("E090", node.span, format!("`{path}.{what}` is empty"))
+                        .with_label(format!("no {what}"))
+                        .with_hint(format!(
+                            "list at least one of the {what} this statement allows"
+                        )),
+                );
+            }
+        }
+        for (action, span) in actions.iter().flatten() {
+            if action == "*" || action == "*:*" {
+                diags.push(
+                    Diagnostic::at("E090", *span, format!("`{action}` allows every action of every service"))
+                        .with_label("every action")
+                        .with_hint("name the actions the application calls, e.g. `s3:GetObject`; a service's wildcard such as `s3:Get*` is accepted"),
+                );
+            } else if !is_iam_action(action) {
+                diags.push(
+                    Diagnostic::at("E090", *span, format!("`{action}` is not an IAM action"))
+                        .with_label("expected service:Action")
+                        .with_hint("write the service prefix in lowercase, a colon and the action, e.g. `s3:GetObject` or `sqs:Send*`"),
+                );
+            }
+        }
+        let mut wildcard_resource = None;
+        for (resource, span) in resources.iter().flatten() {
+            if resource == "*" {
+                wildcard_resource.get_or_insert(*span);
+            } else if !is_iam_resource(resource) {
+                diags.push(
+                    Diagnostic::at("E090", *span, format!("`{resource}` is not an ARN"))
+                        .with_label("expected `*` or arn:…")
+                        .with_hint(
+                            "write the resource's full ARN, e.g. `arn:aws:s3:::my-bucket/*`",
+                        ),
+                );
+            }
+        }
+        if let (Some(actions), Some(resources)) = (actions, resources) {
+            out.push(Permission {
+                actions: actions.into_iter().map(|(a, _)| a).collect(),
+                resources: resources.into_iter().map(|(r, _)| r).collect(),
+                wildcard_resource,
+            });
+        }
+    }
+    out
 }
 
 /// `configs.files` entries are relative to the component's `configs/` folder; a path
@@ -1163,6 +1283,54 @@ mod tests {
         assert!(!is_full_version("15"));
         assert!(!is_full_version("15.x"));
         assert!(!is_full_version("15."));
+    }
+
+    #[test]
+    fn iam_actions_are_service_colon_action() {
+        for good in [
+            "s3:GetObject",
+            "s3:Get*",
+            "sqs:*",
+            "execute-api:Invoke",
+            "kms:Decrypt",
+        ] {
+            assert!(is_iam_action(good), "{good}");
+        }
+        for bad in [
+            "*",
+            "s3",
+            "S3:GetObject",
+            ":GetObject",
+            "s3:",
+            "s3:Get Object",
+            "s3:Get-Object",
+            "*:GetObject",
+            "s3:a:b",
+        ] {
+            assert!(!is_iam_action(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn iam_resources_are_arns_or_the_wildcard() {
+        for good in [
+            "*",
+            "arn:aws:s3:::bucket/*",
+            "arn:aws:sqs:us-east-1:123456789012:q",
+            "arn:aws-cn:dynamodb:cn-north-1:1:table/t",
+        ] {
+            assert!(is_iam_resource(good), "{good}");
+        }
+        for bad in [
+            "bucket",
+            "arn:aws:s3",
+            "arn::s3:::b",
+            "arn:aws:s3:::",
+            "s3://bucket",
+            "",
+        ] {
+            assert!(!is_iam_resource(bad), "{bad}");
+        }
     }
 
     #[test]

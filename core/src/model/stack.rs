@@ -361,6 +361,9 @@ pub struct EnvironmentSpec {
     pub variables: BTreeMap<String, String>,
     pub network: Option<Network>,
     pub overrides: Vec<Override>,
+    /// `spec.policy.allowWildcardResources`: a production environment that accepts
+    /// `resources: ["*"]` in a MicroService's `permissions` (P006 otherwise).
+    pub allow_wildcard_resources: bool,
 }
 
 pub fn lower_environment_spec(spec: &mut MapReader, diags: &mut Diagnostics) -> EnvironmentSpec {
@@ -372,6 +375,11 @@ pub fn lower_environment_spec(spec: &mut MapReader, diags: &mut Diagnostics) -> 
     {
         network = Some(lower_network(&mut n, entry.key_span, diags));
         n.finish(diags);
+    }
+    let mut allow_wildcard_resources = false;
+    if let Some(mut p) = spec.map("policy", diags) {
+        allow_wildcard_resources = p.bool("allowWildcardResources", diags).unwrap_or(false);
+        p.finish(diags);
     }
     let mut overrides = Vec::new();
     if let Some(entry) = spec.entry("overrides") {
@@ -418,6 +426,7 @@ pub fn lower_environment_spec(spec: &mut MapReader, diags: &mut Diagnostics) -> 
         variables,
         network,
         overrides,
+        allow_wildcard_resources,
     }
 }
 

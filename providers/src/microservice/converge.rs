@@ -24,11 +24,12 @@ impl MicroServiceReconciler {
         names: &Names,
         vpc_id: &str,
     ) -> Result<(), ProviderError> {
-        let (service, alb, target_group, role, log_group, alb_sg, svc_sg) = tokio::try_join!(
+        let (service, alb, target_group, role, task_role, log_group, alb_sg, svc_sg) = tokio::try_join!(
             ecs_service::describe(&self.ecs, names),
             alb::find_load_balancer(&self.elbv2, &names.load_balancer),
             alb::find_target_group(&self.elbv2, &names.target_group),
             iam::role_arn(&self.iam, &names.execution_role),
+            iam::role_arn(&self.iam, &names.task_role),
             logs::find(&self.logs, &names.log_group),
             network::find_security_group(&self.ec2, vpc_id, &names.alb_security_group),
             network::find_security_group(&self.ec2, vpc_id, &names.service_security_group),
@@ -57,13 +58,15 @@ impl MicroServiceReconciler {
                 &alb::tags(&self.elbv2, &tg.arn).await?,
             )?;
         }
-        if role.is_some() {
-            check_owned(
-                ctx,
-                "IAM role",
-                &names.execution_role,
-                &iam::role_tags(&self.iam, &names.execution_role).await?,
-            )?;
+        for (found, name) in [(role, &names.execution_role), (task_role, &names.task_role)] {
+            if found.is_some() {
+                check_owned(
+                    ctx,
+                    "IAM role",
+                    name,
+                    &iam::role_tags(&self.iam, name).await?,
+                )?;
+            }
         }
         if let Some(group) = log_group {
             check_owned(
@@ -77,6 +80,43 @@ impl MicroServiceReconciler {
             check_owned(ctx, "security group", &group.name, &group.tags)?;
         }
         Ok(())
+    }
+
+    /// The application's role: trusted by ECS tasks of this account only, with the grants
+    /// of its dependencies and its declared permissions (no inline policy when there are
+    /// none: IAM refuses an empty one). Returns its ARN.
+    async fn ensure_task_role(
+        &self,
+        ctx: &ResourceContext,
+        spec: &MicroServiceSpec,
+        inputs: &Inputs,
+        names: &Names,
+        log_group_arn: &str,
+    ) -> Result<String, ProviderError> {
+        // The account comes from the log group's ARN, just read or created: no STS call
+        // and no permission beyond what the apply already needs.
+        let account = iam::arn_account(log_group_arn).ok_or_else(|| {
+            ProviderError::new(
+                ErrorKind::Other,
+                format!("cannot tell the AWS account from log group ARN `{log_group_arn}`"),
+            )
+        })?;
+        let statements = fields::task_statements(spec, inputs);
+        iam::ensure(
+            &self.iam,
+            ctx,
+            &iam::RoleSpec {
+                name: &names.task_role,
+                description: format!(
+                    "ECS task role (the application's credentials) of {} ({}/{})",
+                    ctx.id, ctx.stack, ctx.environment
+                ),
+                trust: iam::trust_policy(Some(account)),
+                policy_name: &names.task_policy,
+                policy: (!statements.is_empty()).then(|| iam::task_policy(&statements)),
+            },
+        )
+        .await
     }
 
     /// The VPC's CIDR, the only source an internal load balancer accepts.
@@ -207,11 +247,21 @@ impl MicroServiceReconciler {
         let execution_role_arn = iam::ensure(
             &self.iam,
             ctx,
-            &names.execution_role,
-            &names.execution_policy,
-            &policy,
+            &iam::RoleSpec {
+                name: &names.execution_role,
+                description: format!(
+                    "ECS task execution role of {} ({}/{})",
+                    ctx.id, ctx.stack, ctx.environment
+                ),
+                trust: iam::trust_policy(None),
+                policy_name: &names.execution_policy,
+                policy: Some(policy),
+            },
         )
         .await?;
+        let task_role_arn = self
+            .ensure_task_role(ctx, spec, inputs, &names, &log_group.arn)
+            .await?;
 
         let target_port = fields::target_port(spec);
         let alb_security_group = match target_port {
@@ -245,6 +295,7 @@ impl MicroServiceReconciler {
             inputs,
             &render::TaskIds {
                 execution_role_arn,
+                task_role_arn,
                 secret_arns,
             },
         );

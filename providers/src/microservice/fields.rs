@@ -3,7 +3,8 @@
 //! same shape and reading back what was created shows no change.
 
 use super::render;
-use panka_core::model::MicroServiceSpec;
+use crate::grants::{self, Statement};
+use panka_core::model::{ComponentId, MicroServiceSpec};
 use panka_core::reconcile::{Inputs, ResourceContext};
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -38,6 +39,15 @@ pub struct Fields {
     pub assign_public_ip: bool,
     /// Security groups of the databases this service reaches, sorted.
     pub client_security_groups: Vec<String>,
+    /// `None` when the role is missing, or the running task definition does not use it.
+    pub task_role: Option<TaskRoleField>,
+}
+
+/// The task role as the plan and `drift` compare it: its inline policy's statements by
+/// `Sid`, so a changed grant shows as `task_role.policy.<Sid>.resources`.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct TaskRoleField {
+    pub policy: BTreeMap<String, Statement>,
 }
 
 /// The service's desired count as far as panka manages it.
@@ -242,6 +252,54 @@ pub fn client_security_groups(inputs: &Inputs) -> Vec<String> {
     groups
 }
 
+/// `UseEmailServiceQueue` for `email-service/queue`: a `Sid` (letters and digits only)
+/// naming the dependency a grant is for.
+fn grant_sid(id: &ComponentId) -> String {
+    let mut sid = String::from("Use");
+    for word in format!("{}-{}", id.service, id.component).split('-') {
+        let mut chars = word.chars().filter(char::is_ascii_alphanumeric);
+        if let Some(first) = chars.next() {
+            sid.push(first.to_ascii_uppercase());
+            sid.extend(chars);
+        }
+    }
+    sid
+}
+
+/// The task role's statements: the grants of every dependency whose kind and outputs are
+/// known (`crate::grants`), then the declared `permissions` as `Declared1`, `Declared2`…
+pub fn task_statements(spec: &MicroServiceSpec, inputs: &Inputs) -> BTreeMap<String, Statement> {
+    let mut out = BTreeMap::new();
+    for (id, outputs) in &inputs.dependencies {
+        let Some(kind) = inputs.dependency_kinds.get(id) else {
+            continue;
+        };
+        let base = grant_sid(id);
+        for (n, statement) in grants::client_grants(*kind, outputs)
+            .into_iter()
+            .enumerate()
+        {
+            let mut sid = if n == 0 {
+                base.clone()
+            } else {
+                format!("{base}{n}")
+            };
+            // `a-b/c` and `a/b-c` read alike; the second one gets a number.
+            while out.contains_key(&sid) {
+                sid.push('X');
+            }
+            out.insert(sid, statement);
+        }
+    }
+    for (i, permission) in spec.permissions.iter().enumerate() {
+        out.insert(
+            format!("Declared{}", i + 1),
+            Statement::allow(permission.actions.clone(), permission.resources.clone()),
+        );
+    }
+    out
+}
+
 /// The fields `spec` asks for.
 pub fn from_spec(ctx: &ResourceContext, spec: &MicroServiceSpec, inputs: &Inputs) -> Fields {
     let mut environment: BTreeMap<String, Option<String>> = render::environment(spec, inputs)
@@ -303,6 +361,9 @@ pub fn from_spec(ctx: &ResourceContext, spec: &MicroServiceSpec, inputs: &Inputs
         log_retention_days: Some(spec.infra.log_retention_days),
         assign_public_ip: crate::network::tasks_need_public_ip(ctx.network.as_ref()),
         client_security_groups: client_security_groups(inputs),
+        task_role: Some(TaskRoleField {
+            policy: task_statements(spec, inputs),
+        }),
     }
 }
 
@@ -355,8 +416,80 @@ mod tests {
                 "autoscaling": {"min_replicas": 2, "max_replicas": 10, "target_cpu_percent": 70},
                 "log_retention_days": 30,
                 "assign_public_ip": true,
-                "client_security_groups": ["sg-db"]
+                "client_security_groups": ["sg-db"],
+                "task_role": {"policy": {}}
             })
+        );
+    }
+
+    #[test]
+    fn the_task_role_gets_its_queues_and_its_declared_permissions() {
+        use panka_core::model::{ComponentKind, Permission};
+        let mut s = spec();
+        s.permissions.push(Permission {
+            actions: vec![
+                "s3:PutObject".into(),
+                "s3:GetObject".into(),
+                "s3:GetObject".into(),
+            ],
+            resources: vec!["arn:aws:s3:::reports/*".into()],
+            wildcard_resource: None,
+        });
+        let mut inputs = inputs();
+        let queue = ComponentId::new("email-service", "queue");
+        let database = ComponentId::new("email-service", "database");
+        inputs.dependencies.insert(
+            queue.clone(),
+            BTreeMap::from([("arn".to_string(), "arn:aws:sqs:us-east-1:1:q".to_string())]),
+        );
+        inputs.dependencies.insert(
+            database.clone(),
+            BTreeMap::from([(
+                "arn".to_string(),
+                "arn:aws:rds:us-east-1:1:db:d".to_string(),
+            )]),
+        );
+        inputs.dependency_kinds.insert(queue, ComponentKind::Sqs);
+        inputs.dependency_kinds.insert(database, ComponentKind::Rds);
+        let fields = serde_json::to_value(from_spec(&ctx(), &s, &inputs)).expect("serialises");
+        assert_eq!(
+            fields["task_role"],
+            json!({"policy": {
+                "Declared1": {
+                    "actions": ["s3:GetObject", "s3:PutObject"],
+                    "resources": ["arn:aws:s3:::reports/*"]
+                },
+                "UseEmailServiceQueue": {
+                    "actions": [
+                        "sqs:ChangeMessageVisibility", "sqs:DeleteMessage",
+                        "sqs:GetQueueAttributes", "sqs:ReceiveMessage", "sqs:SendMessage"
+                    ],
+                    "resources": ["arn:aws:sqs:us-east-1:1:q"]
+                }
+            }})
+        );
+        // The document written and the one read back give the same statements.
+        let statements = task_statements(&s, &inputs);
+        let document = crate::microservice::iam::task_policy(&statements);
+        assert_eq!(
+            crate::microservice::iam::statements_of(&document),
+            statements
+        );
+    }
+
+    #[test]
+    fn a_hand_edited_statement_reads_back_as_it_is() {
+        let document = json!({"Statement": {
+            "Effect": "Allow", "Action": "sqs:*", "Resource": "*",
+            "Condition": {"Bool": {"aws:SecureTransport": "true"}}
+        }});
+        let read = crate::microservice::iam::statements_of(&document);
+        assert_eq!(
+            serde_json::to_value(&read).expect("json"),
+            json!({"Statement0": {
+                "actions": ["sqs:*"], "resources": ["*"],
+                "other": {"Condition": {"Bool": {"aws:SecureTransport": "true"}}}
+            }})
         );
     }
 

@@ -1,24 +1,102 @@
-//! The task execution role: what ECS uses to pull the image, write the logs and read the
-//! secrets, and nothing more — an inline policy naming exactly this component's log
-//! group, secrets and ECR repository.
+//! The component's two IAM roles.
+//!
+//! - The task execution role: what ECS uses to pull the image, write the logs and read the
+//!   secrets, and nothing more — an inline policy naming exactly this component's log
+//!   group, secrets and ECR repository.
+//! - The task role: the application's own credentials — an inline policy with the grants
+//!   of the components it references (`crate::grants`) and its declared `permissions`.
 
 use super::ownership::check_owned;
+use crate::grants::Statement;
 use crate::sdk_error::provider_error;
 use aws_sdk_iam::types::Tag;
 use panka_core::reconcile::{ErrorKind, ProviderError, ResourceContext};
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
 
-/// Lets ECS tasks assume the role.
-pub fn trust_policy() -> Value {
-    json!({
-        "Version": "2012-10-17",
-        "Statement": [{
-            "Effect": "Allow",
-            "Principal": {"Service": "ecs-tasks.amazonaws.com"},
-            "Action": "sts:AssumeRole"
-        }]
-    })
+/// Lets ECS tasks assume the role; with `source_account`, only tasks of that account
+/// (`aws:SourceAccount`, against the confused deputy).
+///
+/// The task role gets the condition, as ECS documents for task roles. The execution role
+/// does not: ECS documents no confused-deputy condition for it, and a trust policy ECS
+/// cannot satisfy would stop every task from starting, which no emulator would show.
+pub fn trust_policy(source_account: Option<&str>) -> Value {
+    let mut statement = json!({
+        "Effect": "Allow",
+        "Principal": {"Service": "ecs-tasks.amazonaws.com"},
+        "Action": "sts:AssumeRole"
+    });
+    if let Some(account) = source_account {
+        statement["Condition"] = json!({"StringEquals": {"aws:SourceAccount": account}});
+    }
+    json!({"Version": "2012-10-17", "Statement": [statement]})
+}
+
+/// The account of an ARN (`arn:partition:service:region:account:…`), when it names one.
+pub fn arn_account(arn: &str) -> Option<&str> {
+    let account = arn.split(':').nth(4)?;
+    (account.len() == 12 && account.chars().all(|c| c.is_ascii_digit())).then_some(account)
+}
+
+/// The task role's inline policy: one `Allow` statement per entry, the key as its `Sid`.
+pub fn task_policy(statements: &BTreeMap<String, Statement>) -> Value {
+    let statements: Vec<Value> = statements
+        .iter()
+        .map(|(sid, s)| {
+            json!({
+                "Sid": sid,
+                "Effect": "Allow",
+                "Action": s.actions,
+                "Resource": s.resources
+            })
+        })
+        .collect();
+    json!({"Version": "2012-10-17", "Statement": statements})
+}
+
+/// A live policy document's statements by `Sid` (`Statement<n>` when it has none), the
+/// same shape [`task_policy`] writes: what `read` reports, hand edits included.
+pub fn statements_of(document: &Value) -> BTreeMap<String, Statement> {
+    let list = match &document["Statement"] {
+        Value::Array(list) => list.clone(),
+        Value::Null => Vec::new(),
+        single => vec![single.clone()],
+    };
+    let strings = |v: &Value| -> Vec<String> {
+        match v {
+            Value::String(s) => vec![s.clone()],
+            Value::Array(items) => items
+                .iter()
+                .map(|i| {
+                    i.as_str()
+                        .map(str::to_string)
+                        .unwrap_or_else(|| i.to_string())
+                })
+                .collect(),
+            _ => Vec::new(),
+        }
+    };
+    let mut out = BTreeMap::new();
+    for (i, statement) in list.iter().enumerate() {
+        let mut rest = statement.as_object().cloned().unwrap_or_default();
+        let sid = rest
+            .remove("Sid")
+            .and_then(|s| s.as_str().map(str::to_string))
+            .filter(|s| !s.is_empty())
+            .unwrap_or_else(|| format!("Statement{i}"));
+        let mut parsed = Statement::allow(
+            strings(&rest.remove("Action").unwrap_or(Value::Null)),
+            strings(&rest.remove("Resource").unwrap_or(Value::Null)),
+        );
+        if rest.get("Effect").and_then(Value::as_str) == Some("Allow") {
+            rest.remove("Effect");
+        }
+        if !rest.is_empty() {
+            parsed.other = Some(Value::Object(rest));
+        }
+        out.insert(sid, parsed);
+    }
+    out
 }
 
 /// The ECR repository ARN of an image in ECR
@@ -134,15 +212,49 @@ pub async fn role_arn(
     client: &aws_sdk_iam::Client,
     name: &str,
 ) -> Result<Option<String>, ProviderError> {
-    not_found(
+    Ok(find_role(client, name).await?.map(|r| r.arn))
+}
+
+/// A role as found: its ARN and trust policy.
+pub struct LiveRole {
+    pub arn: String,
+    pub trust: Option<Value>,
+}
+
+/// The role `name`, or `None` when there is no such role.
+pub async fn find_role(
+    client: &aws_sdk_iam::Client,
+    name: &str,
+) -> Result<Option<LiveRole>, ProviderError> {
+    let out = not_found(
         client
             .get_role()
             .role_name(name)
             .send()
             .await
-            .map_err(|e| provider_error(&format!("cannot look up IAM role {name}"), &e))
-            .map(|out| out.role().map(|r| r.arn().to_string()).unwrap_or_default()),
-    )
+            .map_err(|e| provider_error(&format!("cannot look up IAM role {name}"), &e)),
+    )?;
+    let Some(role) = out.as_ref().and_then(|o| o.role()) else {
+        return Ok(None);
+    };
+    let trust = role
+        .assume_role_policy_document()
+        .map(decode_policy)
+        .transpose()?;
+    Ok(Some(LiveRole {
+        arn: role.arn().to_string(),
+        trust,
+    }))
+}
+
+/// What [`ensure`] makes a role: its trust policy, description and inline policy (`None`:
+/// no inline policy, and one found is deleted).
+pub struct RoleSpec<'a> {
+    pub name: &'a str,
+    pub description: String,
+    pub trust: Value,
+    pub policy_name: &'a str,
+    pub policy: Option<Value>,
 }
 
 pub async fn role_tags(
@@ -162,18 +274,32 @@ pub async fn role_tags(
         .collect())
 }
 
-/// Creates or adopts the role and sets its inline policy to `policy`; returns its ARN.
+/// Creates or adopts the role, converges its trust policy and sets its inline policy;
+/// returns its ARN.
 pub async fn ensure(
     client: &aws_sdk_iam::Client,
     ctx: &ResourceContext,
-    name: &str,
-    policy_name: &str,
-    policy: &Value,
+    role: &RoleSpec<'_>,
 ) -> Result<String, ProviderError> {
-    let arn = match role_arn(client, name).await? {
-        Some(arn) => {
+    let name = role.name;
+    let arn = match find_role(client, name).await? {
+        Some(live) => {
             check_owned(ctx, "IAM role", name, &role_tags(client, name).await?)?;
-            arn
+            if live.trust.as_ref() != Some(&role.trust) {
+                client
+                    .update_assume_role_policy()
+                    .role_name(name)
+                    .policy_document(role.trust.to_string())
+                    .send()
+                    .await
+                    .map_err(|e| {
+                        provider_error(
+                            &format!("cannot set the trust policy of IAM role {name}"),
+                            &e,
+                        )
+                    })?;
+            }
+            live.arn
         }
         None => {
             let tags = ctx
@@ -190,11 +316,8 @@ pub async fn ensure(
             let out = client
                 .create_role()
                 .role_name(name)
-                .assume_role_policy_document(trust_policy().to_string())
-                .description(format!(
-                    "ECS task execution role of {} ({}/{})",
-                    ctx.id, ctx.stack, ctx.environment
-                ))
+                .assume_role_policy_document(role.trust.to_string())
+                .description(&role.description)
                 .set_tags(Some(tags))
                 .send()
                 .await
@@ -202,14 +325,35 @@ pub async fn ensure(
             out.role().map(|r| r.arn().to_string()).unwrap_or_default()
         }
     };
-    client
-        .put_role_policy()
-        .role_name(name)
-        .policy_name(policy_name)
-        .policy_document(policy.to_string())
-        .send()
-        .await
-        .map_err(|e| provider_error(&format!("cannot set the policy of IAM role {name}"), &e))?;
+    let policy_name = role.policy_name;
+    match &role.policy {
+        Some(policy) => {
+            client
+                .put_role_policy()
+                .role_name(name)
+                .policy_name(policy_name)
+                .policy_document(policy.to_string())
+                .send()
+                .await
+                .map_err(|e| {
+                    provider_error(&format!("cannot set the policy of IAM role {name}"), &e)
+                })?;
+        }
+        None => {
+            let gone = client
+                .delete_role_policy()
+                .role_name(name)
+                .policy_name(policy_name)
+                .send()
+                .await;
+            not_found(gone.map_err(|e| {
+                provider_error(
+                    &format!("cannot delete policy {policy_name} of IAM role {name}"),
+                    &e,
+                )
+            }))?;
+        }
+    }
     Ok(arn)
 }
 

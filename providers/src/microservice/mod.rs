@@ -3,7 +3,8 @@
 //!
 //! What one component becomes (product.md): the stack's shared ECS cluster (created when
 //! missing, never deleted here), a CloudWatch log group, a task execution role allowed
-//! exactly its log group, secrets and ECR repository, two security groups (`-alb` open on
+//! exactly its log group, secrets and ECR repository, a task role (the application's
+//! credentials) with the grants of what it references, two security groups (`-alb` open on
 //! the listener port, `-svc` open to the ALB only), the ALB with its target group and
 //! listener, a task definition revision, the ECS service, and CPU target tracking when
 //! autoscaling is on.
@@ -112,6 +113,15 @@ impl MicroServiceReconciler {
     ) -> Result<Option<serde_json::Value>, ProviderError> {
         let names = Names::new(ctx);
         iam::policy(&self.iam, &names.execution_role, &names.execution_policy).await
+    }
+
+    /// The task role's inline policy, decoded (for inspection and tests).
+    pub async fn task_policy(
+        &self,
+        ctx: &ResourceContext,
+    ) -> Result<Option<serde_json::Value>, ProviderError> {
+        let names = Names::new(ctx);
+        iam::policy(&self.iam, &names.task_role, &names.task_policy).await
     }
 
     /// Where the readiness path answers over the load balancer: its DNS name, the
@@ -292,6 +302,7 @@ impl Reconciler for MicroServiceReconciler {
         task_definition::deregister_family(&self.ecs, &names.family).await?;
         logs::delete(&self.logs, ctx, &names.log_group).await?;
         iam::delete(&self.iam, ctx, &names.execution_role).await?;
+        iam::delete(&self.iam, ctx, &names.task_role).await?;
         let vpc_id = match network::resolve(&self.ec2, ctx.network.as_ref()).await {
             Ok(net) => net.vpc_id,
             // No network, no security groups in it.

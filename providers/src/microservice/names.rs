@@ -18,6 +18,9 @@ pub struct Names {
     pub log_group: String,
     pub execution_role: String,
     pub execution_policy: String,
+    /// The role the application's containers run with.
+    pub task_role: String,
+    pub task_policy: String,
     pub load_balancer: String,
     pub target_group: String,
     pub alb_security_group: String,
@@ -39,6 +42,8 @@ impl Names {
             ),
             execution_role: naming::physical(ctx, "-exec", limits::IAM_ROLE),
             execution_policy: "panka-task-execution".to_string(),
+            task_role: naming::physical(ctx, "-task", limits::IAM_ROLE),
+            task_policy: "panka-task".to_string(),
             load_balancer: naming::physical(ctx, "", limits::ALB),
             target_group: naming::physical(ctx, "", limits::TARGET_GROUP),
             alb_security_group: naming::physical(ctx, "-alb", limits::SECURITY_GROUP),
@@ -51,12 +56,13 @@ impl Names {
     /// under an older naming rule is still found.
     pub fn with_known(ctx: &ResourceContext, known: &KnownIds) -> Self {
         let mut names = Names::new(ctx);
-        let fields: [(&str, &mut String); 8] = [
+        let fields: [(&str, &mut String); 9] = [
             (ids::CLUSTER, &mut names.cluster),
             (ids::SERVICE_NAME, &mut names.service),
             (ids::TASK_FAMILY, &mut names.family),
             (ids::LOG_GROUP, &mut names.log_group),
             (ids::EXECUTION_ROLE, &mut names.execution_role),
+            (ids::TASK_ROLE, &mut names.task_role),
             (ids::LOAD_BALANCER_NAME, &mut names.load_balancer),
             (ids::TARGET_GROUP_NAME, &mut names.target_group),
             (ids::SCALING_POLICY, &mut names.scaling_policy),
@@ -85,6 +91,8 @@ pub mod ids {
     pub const LOG_GROUP: &str = "log_group";
     pub const EXECUTION_ROLE: &str = "execution_role";
     pub const EXECUTION_ROLE_ARN: &str = "execution_role_arn";
+    pub const TASK_ROLE: &str = "task_role";
+    pub const TASK_ROLE_ARN: &str = "task_role_arn";
     pub const LOAD_BALANCER_NAME: &str = "load_balancer_name";
     pub const LOAD_BALANCER_ARN: &str = "load_balancer_arn";
     pub const TARGET_GROUP_NAME: &str = "target_group_name";

@@ -1,8 +1,10 @@
 //! `read`: the live resources, normalised into the same fields `normalise` builds.
 
-use super::fields::{self, Fields, LoadBalancerField, PortField, Replicas};
+use super::fields::{self, Fields, LoadBalancerField, PortField, Replicas, TaskRoleField};
 use super::names::{Names, ids};
-use super::{MicroServiceReconciler, alb, autoscaling, ecs_service, logs, render, task_definition};
+use super::{
+    MicroServiceReconciler, alb, autoscaling, ecs_service, iam, logs, render, task_definition,
+};
 use crate::sdk_error::provider_error;
 use panka_core::reconcile::{ErrorKind, KnownIds, Observed, ProviderError, ResourceContext};
 use std::collections::BTreeMap;
@@ -27,10 +29,11 @@ impl MicroServiceReconciler {
         let (main, ports) = container_fields(&td.definition, &names);
         let network = ecs_service::live_network(&service);
         let mapping = ecs_service::live_load_balancer(&service);
-        let (log_group, scaling, service_sg) = tokio::try_join!(
+        let (log_group, scaling, service_sg, task_role) = tokio::try_join!(
             logs::find(&self.logs, &names.log_group),
             autoscaling::read(&self.autoscaling, &names),
             self.service_security_group_id(&names, &network.security_groups),
+            self.task_role(&names, &td.definition.task_role_arn),
         )?;
 
         let mut physical_ids = KnownIds::from([
@@ -61,6 +64,10 @@ impl MicroServiceReconciler {
             ),
             ("task_definition_arn".to_string(), task_definition_arn),
         ]);
+        if let Some((arn, _)) = &task_role {
+            physical_ids.insert(ids::TASK_ROLE.to_string(), names.task_role.clone());
+            physical_ids.insert(ids::TASK_ROLE_ARN.to_string(), arn.clone());
+        }
         if let Some(group) = &log_group {
             physical_ids.insert(ids::LOG_GROUP.to_string(), group.name.clone());
             outputs.insert("log_group".to_string(), group.name.clone());
@@ -161,6 +168,7 @@ impl MicroServiceReconciler {
             log_retention_days: log_group.and_then(|g| g.retention_days),
             assign_public_ip: network.assign_public_ip,
             client_security_groups,
+            task_role: task_role.and_then(|(_, field)| field),
         };
         Ok(Some(Observed {
             physical_ids,
@@ -172,6 +180,29 @@ impl MicroServiceReconciler {
             })?,
             outputs,
         }))
+    }
+
+    /// The task role's ARN when it exists, with its field: the live inline policy (none
+    /// is an empty policy), or `None` when the running task definition uses another role
+    /// or none (a definition registered before task roles existed).
+    async fn task_role(
+        &self,
+        names: &Names,
+        running_arn: &str,
+    ) -> Result<Option<(String, Option<TaskRoleField>)>, ProviderError> {
+        let Some(arn) = iam::role_arn(&self.iam, &names.task_role).await? else {
+            return Ok(None);
+        };
+        if arn != running_arn {
+            return Ok(Some((arn, None)));
+        }
+        let policy = iam::policy(&self.iam, &names.task_role, &names.task_policy).await?;
+        let field = TaskRoleField {
+            policy: policy
+                .map(|document| iam::statements_of(&document))
+                .unwrap_or_default(),
+        };
+        Ok(Some((arn, Some(field))))
     }
 
     /// The id of the service's own security group among `group_ids`.

@@ -32,6 +32,8 @@ pub struct TaskDefinition {
     pub memory: String,
     pub runtime_platform: RuntimePlatform,
     pub execution_role_arn: String,
+    /// The credentials the application gets (the component's task role).
+    pub task_role_arn: String,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub volumes: Vec<Volume>,
     pub container_definitions: Vec<Container>,
@@ -130,6 +132,7 @@ pub struct Tag {
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct TaskIds {
     pub execution_role_arn: String,
+    pub task_role_arn: String,
     /// Secret ARN by `secretRef` as written in the spec.
     pub secret_arns: BTreeMap<String, String>,
 }
@@ -421,6 +424,7 @@ pub fn render_task_definition(
             operating_system_family: "LINUX".to_string(),
         },
         execution_role_arn: ids.execution_role_arn.clone(),
+        task_role_arn: ids.task_role_arn.clone(),
         volumes,
         container_definitions,
         tags: ctx
@@ -536,6 +540,7 @@ pub(crate) mod tests {
                 log_retention_days: 30,
                 replicas_span: None,
             },
+            permissions: Vec::new(),
         }
     }
 
@@ -552,6 +557,7 @@ pub(crate) mod tests {
                 ),
             ]),
             dependencies: BTreeMap::new(),
+            dependency_kinds: BTreeMap::new(),
             config_files: BTreeMap::from([(
                 "app.yaml".to_string(),
                 "app:\n  name: email-api\n".to_string(),
@@ -564,6 +570,7 @@ pub(crate) mod tests {
     fn ids() -> TaskIds {
         TaskIds {
             execution_role_arn: "arn:aws:iam::123456789012:role/exec".into(),
+            task_role_arn: "arn:aws:iam::123456789012:role/task".into(),
             secret_arns: BTreeMap::from([(
                 "/stacks/notification-platform/email-service/db-password".to_string(),
                 SECRET_ARN.to_string(),
@@ -591,6 +598,7 @@ pub(crate) mod tests {
             "memory": "512",
             "runtimePlatform": {"cpuArchitecture": "X86_64", "operatingSystemFamily": "LINUX"},
             "executionRoleArn": "arn:aws:iam::123456789012:role/exec",
+            "taskRoleArn": "arn:aws:iam::123456789012:role/task",
             "volumes": [{"name": "configs"}],
             "containerDefinitions": [
                 {

@@ -123,6 +123,7 @@ pub async fn register(
                 .build(),
         )
         .execution_role_arn(&td.execution_role_arn)
+        .set_task_role_arn((!td.task_role_arn.is_empty()).then(|| td.task_role_arn.clone()))
         .set_volumes(Some(
             td.volumes
                 .iter()
@@ -276,6 +277,7 @@ pub fn from_sdk(td: &ecs::TaskDefinition, tags: &[ecs::Tag]) -> TaskDefinition {
                 .to_string(),
         },
         execution_role_arn: td.execution_role_arn().unwrap_or_default().to_string(),
+        task_role_arn: td.task_role_arn().unwrap_or_default().to_string(),
         volumes: td
             .volumes()
             .iter()
@@ -457,6 +459,7 @@ mod tests {
             .memory("512")
             .revision(1)
             .set_execution_role_arn(Some(rendered.execution_role_arn.clone()))
+            .set_task_role_arn(Some(rendered.task_role_arn.clone()))
             .volumes(ecs::Volume::builder().name("configs").build())
             .runtime_platform(
                 ecs::RuntimePlatform::builder()
