@@ -356,6 +356,7 @@ async fn the_log_group_recorded_in_state_wins() {
             status: ComponentStatus::Ready,
             updated_at: "2024-01-15T17:00:00Z".into(),
             deployment_id: "d1".into(),
+            depends_on: None,
         },
     );
     store.write(&key, &doc, None).await.expect("state");

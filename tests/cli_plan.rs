@@ -218,6 +218,7 @@ fn seed_state(repo: &Path, version: &str) {
                 status: ComponentStatus::Ready,
                 updated_at: "2026-11-27T08:00:00Z".into(),
                 deployment_id: "d-1".into(),
+                depends_on: None,
             },
         );
     }

@@ -355,6 +355,7 @@ fn components_aws_cannot_read_are_shown_as_unknown_and_exit_1() {
             status: ComponentStatus::Ready,
             updated_at: "2024-01-15T17:00:00Z".into(),
             deployment_id: "d1".into(),
+            depends_on: None,
         },
     );
     tokio::runtime::Runtime::new()

@@ -93,7 +93,15 @@ pub async fn run(
     } else {
         planning::offline_reconcilers(&loaded)
     };
-    let planned = planning::compute_from(&loaded, state, &reconcilers, args.inputs.refresh).await?;
+    let planned = planning::compute_from(
+        &loaded,
+        state,
+        t.backends.store.as_ref(),
+        &t.key,
+        &reconcilers,
+        args.inputs.refresh,
+    )
+    .await?;
     let planned = planning::restrict(planned, &loaded, &targets);
 
     if let Some(path) = &args.out {

@@ -7,14 +7,16 @@ use crate::error::UserError;
 use crate::output::Ui;
 use crate::settings::{self, ProcessEnv};
 use panka_core::cost::{Estimate, stack_monthly_cost};
-use panka_core::desired::{DesiredPiece, current_components, pieces, planned_components};
+use panka_core::desired::{
+    DesiredPiece, current_components, pieces, planned_components, records_for_deletes,
+};
 use panka_core::diag::{Diagnostics, Severity};
 use panka_core::graph::{Graph, report_cycles};
 use panka_core::loader::{ResolveOptions, ResolvedStack, read_stack_files, resolve};
 use panka_core::model::{ComponentId, ComponentSpec};
 use panka_core::plan::{Action, BasedOn, DurationHistory, Plan, plan};
 use panka_core::source::Sources;
-use panka_core::state::{StateKey, VersionedState};
+use panka_core::state::{DeploymentRecord, StateKey, StateStore, VersionedState};
 use panka_providers::aws::{AwsClients, load_sdk_config};
 use panka_providers::reconcilers::Reconcilers;
 use panka_providers::secrets::{PreflightError, SecretCheck, SecretUse, preflight_checks};
@@ -485,17 +487,38 @@ pub async fn compute(
     refresh: bool,
 ) -> anyhow::Result<Planned> {
     let state = (backends.store.read(key).await).map_err(crate::commands::state::state_error)?;
-    compute_from(loaded, state, reconcilers, refresh).await
+    compute_from(
+        loaded,
+        state,
+        backends.store.as_ref(),
+        key,
+        reconcilers,
+        refresh,
+    )
+    .await
 }
 
-/// [`compute`] from a state already read.
+/// [`compute`] from a state already read (`store` is where it was read, for the
+/// deployment records a state written by an older panka needs to order its deletes).
 pub async fn compute_from(
     loaded: &Loaded,
     state: Option<VersionedState>,
+    store: &dyn StateStore,
+    key: &StateKey,
     reconcilers: &Arc<Reconcilers>,
     refresh: bool,
 ) -> anyhow::Result<Planned> {
     let doc = state.as_ref().map(|s| &s.state);
+    let wanted = records_for_deletes(doc, &loaded.pieces);
+    let deployments: BTreeMap<String, DeploymentRecord> = if wanted.is_empty() {
+        BTreeMap::new()
+    } else {
+        (store.deployments_by_id(key, &wanted).await)
+            .map_err(crate::commands::state::state_error)?
+            .into_iter()
+            .map(|r| (r.id.clone(), r))
+            .collect()
+    };
     let durations = doc.map(DurationHistory::from_state).unwrap_or_default();
     let mut observed: BTreeMap<ComponentId, Option<serde_json::Value>> = BTreeMap::new();
     if refresh && let Some(doc) = doc {
@@ -550,7 +573,7 @@ pub async fn compute_from(
         let inputs = piece.map(|p| p.inputs(recorded)).unwrap_or_default();
         Some(reconcilers.for_kind(c.kind).normalise(&ctx, &spec, &inputs))
     };
-    let current = current_components(doc, &observed, &recorded_fields);
+    let current = current_components(doc, &observed, &recorded_fields, &deployments);
     let based_on = doc.map(|d| BasedOn {
         lineage: d.lineage.clone(),
         serial: d.serial,
