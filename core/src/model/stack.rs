@@ -318,7 +318,8 @@ pub fn check_placement<'a>(
     components: impl IntoIterator<Item = (&'a ComponentId, &'a ComponentSpec)>,
     diags: &mut Diagnostics,
 ) {
-    if !network.public_subnets.is_empty() {
+    // No list at all is already `E022`.
+    if !network.public_subnets.is_empty() || network.private_subnets.is_empty() {
         return;
     }
     let Some(span) = network.at.network else {
