@@ -10,14 +10,23 @@ use std::time::Duration;
 
 /// How long the one `GetCallerIdentity` call may take: the name is a convenience, never a
 /// reason to hold up a deployment (offline, the caller falls back to `$USER@host`).
-const CALL_TIMEOUT: Duration = Duration::from_secs(10);
+const CALL_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Attempts of that call: one retry for a blip, not the five of panka's other calls,
+/// whose backoff would make an offline run wait for a name it can do without.
+const CALL_ATTEMPTS: u32 = 2;
 
 /// The caller's user name or role session name (see [`name_from_arn`]).
 ///
 /// Errors: the classified SDK error, `TimedOut` after [`CALL_TIMEOUT`], `Invalid` when STS
 /// answers with an ARN that names nobody.
 pub async fn caller_name(sdk_config: &SdkConfig) -> Result<String, ProviderError> {
-    let sts = aws_sdk_sts::Client::new(sdk_config);
+    let config = aws_sdk_sts::config::Builder::from(sdk_config)
+        .retry_config(
+            aws_sdk_sts::config::retry::RetryConfig::standard().with_max_attempts(CALL_ATTEMPTS),
+        )
+        .build();
+    let sts = aws_sdk_sts::Client::from_conf(config);
     let call = sts.get_caller_identity().send();
     let out = tokio::time::timeout(CALL_TIMEOUT, call)
         .await
