@@ -151,7 +151,7 @@ fn production_overrides_merge_into_spec_and_infra() {
             .environment_spec
             .as_ref()
             .and_then(|e| e.network.as_ref())
-            .map(|n| n.subnets.len()),
+            .map(|n| n.all_subnets().len()),
         Some(2)
     );
 }
