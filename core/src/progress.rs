@@ -11,6 +11,7 @@
 
 use crate::engine::{Event, EventSink, StepState};
 use crate::model::ComponentId;
+use crate::plan::Action;
 use std::future::Future;
 use std::sync::{Arc, Mutex};
 use tokio::time::Instant;
@@ -22,6 +23,7 @@ tokio::task_local! {
 /// Where the steps of one change go.
 struct Reporter {
     component: ComponentId,
+    action: Action,
     events: Arc<dyn EventSink>,
     /// Steps opened by [`waiting`] or [`item`], not yet finished, in opening order.
     open: Mutex<Vec<(String, Instant)>>,
@@ -74,10 +76,11 @@ fn with_reporter(f: impl FnOnce(&Reporter)) {
     let _ = REPORTER.try_with(|r| f(r));
 }
 
-/// Runs one change of `component` with its steps reported to `events`; steps still open
+/// Runs `action` on `component` with its steps reported to `events`; steps still open
 /// when it ends are closed as done when it succeeded and failed otherwise.
 pub async fn scope<T, E, F>(
     component: ComponentId,
+    action: Action,
     events: Arc<dyn EventSink>,
     change: F,
 ) -> Result<T, E>
@@ -86,6 +89,7 @@ where
 {
     let reporter = Arc::new(Reporter {
         component,
+        action,
         events,
         open: Mutex::new(Vec::new()),
     });
@@ -108,6 +112,19 @@ pub struct Step {
     name: String,
     started: Instant,
     ended: bool,
+}
+
+/// How a step of the change in scope begins, for code shared by create and update:
+/// `Creating`, `Updating` (also outside a scope), `Replacing`, `Deleting`.
+pub fn verb() -> &'static str {
+    REPORTER
+        .try_with(|r| match r.action {
+            Action::Create => "Creating",
+            Action::Replace => "Replacing",
+            Action::Delete => "Deleting",
+            Action::Update | Action::Noop => "Updating",
+        })
+        .unwrap_or("Updating")
 }
 
 /// Starts the step `name` of the change in scope.
@@ -234,7 +251,8 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn steps_report_start_and_end_with_elapsed_time() {
         let recorder = Arc::new(Recorder::default());
-        let result: Result<(), ()> = scope(id(), recorder.clone(), async {
+        let result: Result<(), ()> = scope(id(), Action::Create, recorder.clone(), async {
+            assert_eq!(verb(), "Creating");
             let s = step("Creating DB subnet group");
             tokio::time::sleep(Duration::from_secs(15)).await;
             s.done();
@@ -285,7 +303,7 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn a_failed_change_fails_its_unfinished_steps() {
         let recorder = Arc::new(Recorder::default());
-        let result: Result<(), &str> = scope(id(), recorder.clone(), async {
+        let result: Result<(), &str> = scope(id(), Action::Create, recorder.clone(), async {
             waiting("Waiting for tasks to start", "0/2 tasks running", Some(0));
             let _s = step("Creating ECS service");
             Err("boom")
@@ -318,6 +336,7 @@ mod tests {
     #[tokio::test]
     async fn outside_a_scope_nothing_happens() {
         let s = step("Creating queue");
+        assert_eq!(verb(), "Updating");
         waiting("x", "y", None);
         item("x", "k", "v");
         finish("x");

@@ -208,8 +208,13 @@ pub async fn execute(
                         events.as_ref(),
                         &options,
                     );
-                    let result =
-                        crate::progress::scope(job.ctx.id.clone(), events.clone(), change).await;
+                    let result = crate::progress::scope(
+                        job.ctx.id.clone(),
+                        job.action,
+                        events.clone(),
+                        change,
+                    )
+                    .await;
                     (index, result, start.elapsed())
                 });
             }
@@ -370,7 +375,7 @@ pub async fn execute(
             events.as_ref(),
             options,
         );
-        let result = crate::progress::scope(id.clone(), events.clone(), change).await;
+        let result = crate::progress::scope(id.clone(), action, events.clone(), change).await;
         match result {
             Ok(observed) => {
                 match (action, before) {
