@@ -239,3 +239,86 @@ async fn day_one_week_two_week_three() {
     let week3 = run_json(&mut apply("v1.1.0"));
     assert_eq!(week3["result"], "success", "{week3}");
 }
+
+/// Day 1's `panka apply` as a CI log shows it (text, not a terminal; stdout and stderr in
+/// one stream, as a terminal or a CI log interleaves them): the header, the lock, the plan
+/// box, the waves with each resource's steps, Finalizing, and the summary. Times,
+/// durations, ids, ports, account ids and moto's hostnames are filtered.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn day_one_apply_screen() {
+    let moto = MotoServer::start_with_env(&[("MOTO_ECS_SERVICE_RUNNING", "2")]);
+    let repo = tempfile::tempdir().expect("tempdir");
+    copy_dir(
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/notification-platform"),
+        &repo.path().join("stacks/notification-platform"),
+    );
+    let settings = moto.settings();
+    let clients =
+        panka_providers::aws::AwsClients::new(&test_sdk_config(&settings).await, &settings);
+    clients
+        .secretsmanager
+        .create_secret()
+        .name("/stacks/notification-platform/email-service/db-password")
+        .secret_string(r#"{"password":"super-secure-db-password-12345"}"#)
+        .send()
+        .await
+        .expect("secret");
+
+    // One file for both streams keeps their real order.
+    let log_path = repo.path().join("apply.log");
+    let log = std::fs::File::create(&log_path).expect("log file");
+    let mut cmd = std::process::Command::new(assert_cmd::cargo::cargo_bin("panka"));
+    cmd.current_dir(repo.path())
+        .env("HOME", repo.path())
+        .env_remove("PANKA_CONFIG")
+        .env_remove("PANKA_ENVIRONMENT")
+        .env("AWS_ENDPOINT_URL", moto.endpoint())
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .env("AWS_CONFIG_FILE", repo.path().join("none"))
+        .env("AWS_SHARED_CREDENTIALS_FILE", repo.path().join("none"))
+        .env("PANKA_USER", "alice")
+        .env("NO_COLOR", "1")
+        .args([
+            "apply",
+            "--stack",
+            "notification-platform",
+            "--environment",
+            "development",
+            "--auto-approve",
+            "--var",
+            "VERSION=v1.0.0",
+        ])
+        .stdin(std::process::Stdio::null())
+        .stdout(log.try_clone().expect("clone"))
+        .stderr(log);
+    let status = cmd.status().expect("run panka");
+    let screen = std::fs::read_to_string(&log_path).expect("log");
+    assert_eq!(status.code(), Some(0), "{screen}");
+
+    let mut settings = insta::Settings::clone_current();
+    settings.set_snapshot_suffix("day-one-apply");
+    for (pattern, replacement) in [
+        // Lock and deployment ids.
+        (
+            r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}",
+            "[uuid]",
+        ),
+        // Durations: `(5m 46s)`, `Duration: 8s`.
+        (r"\b\d+m \d{2}s\b", "[d]"),
+        (r"\b\d+s\b", "[d]"),
+        // moto's host and port, account ids, AWS's generated name parts.
+        (r"127\.0\.0\.1:\d+", "[moto]"),
+        (r"localhost:\d+", "[moto]"),
+        (r"\b\d{12}\b", "[account]"),
+        (r"https?://[A-Za-z0-9.:-]*amazonaws\.com[^\s]*", "[aws-url]"),
+        (r"[A-Za-z0-9.-]+\.amazonaws\.com(:\d+)?", "[aws-host]"),
+        (r"\(serial \d+\)", "(serial [n])"),
+        // The plan box's cost and duration estimates come from dated tables.
+        (r"\$[0-9.,]+(/month)?", "$[cost]"),
+        (r"~\d+ (minutes?|seconds?)", "~[estimate]"),
+    ] {
+        settings.add_filter(pattern, replacement);
+    }
+    settings.bind(|| insta::assert_snapshot!(screen));
+}

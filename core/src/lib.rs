@@ -13,6 +13,7 @@ pub mod model;
 pub mod names;
 pub mod plan;
 pub mod policy;
+pub mod progress;
 pub mod read;
 pub mod reconcile;
 pub mod recorded;

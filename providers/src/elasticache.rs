@@ -39,6 +39,7 @@ use aws_sdk_elasticache::types::{
     ParameterNameValue, ReplicationGroup, Tag,
 };
 use panka_core::model::{ComponentKind, ComponentSpec, RedisSpec};
+use panka_core::progress;
 use panka_core::reconcile::{
     DeleteOptions, ErrorKind, FieldChange, Inputs, KnownIds, Observed, ProviderError, Readiness,
     Reconciler, ResourceContext,
@@ -1622,6 +1623,7 @@ impl Reconciler for RedisReconciler {
             self.wait_for(primary.mode(), primary.id(), Goal::Gone)
                 .await?;
         }
+        let step = progress::step("Creating security groups");
         let client_group = network::ensure_security_group(
             &self.ec2,
             ctx,
@@ -1646,12 +1648,19 @@ impl Reconciler for RedisReconciler {
             }],
         )
         .await?;
+        step.done();
+        let step = progress::step("Creating cache subnet group");
         self.ensure_subnet_group(ctx, &names.subnet_group, &net.private_subnet_ids)
             .await?;
+        step.done();
+        let step = progress::step("Creating parameter group");
         let parameter_group = self.ensure_parameter_group(ctx, spec).await?;
+        step.done();
         if existing.is_none() {
+            let step = progress::step(format!("Creating {}", what(spec.mode)));
             self.create_primary(ctx, spec, &names, &group, parameter_group.as_deref())
                 .await?;
+            step.done();
         }
         let mut known = KnownIds::from([
             (id_key(spec.mode).to_string(), names.cache.clone()),
@@ -1773,7 +1782,16 @@ impl Reconciler for RedisReconciler {
         known: &KnownIds,
     ) -> Result<Readiness, ProviderError> {
         match self.locate(ctx, known).await? {
-            Some(primary) => Ok(readiness(primary.what(), primary.id(), primary.status())),
+            Some(primary) => {
+                let ready = readiness(primary.what(), primary.id(), primary.status());
+                let step = format!("Waiting for the {} to be available", primary.what());
+                match &ready {
+                    Readiness::Waiting { .. } => progress::waiting(&step, primary.status(), None),
+                    Readiness::Ready => progress::finish(&step),
+                    Readiness::Failed { .. } => {}
+                }
+                Ok(ready)
+            }
             None => Err(ProviderError::new(
                 ErrorKind::NotFound,
                 format!(

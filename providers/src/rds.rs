@@ -24,6 +24,7 @@ use aws_sdk_rds::types::{
     ApplyMethod, DbInstance, DbParameterGroup, DbSubnetGroup, Parameter, Tag,
 };
 use panka_core::model::{ComponentKind, ComponentSpec, RdsSpec};
+use panka_core::progress;
 use panka_core::reconcile::{
     DeleteOptions, ErrorKind, FieldChange, Inputs, KnownIds, Observed, ProviderError, Readiness,
     Reconciler, ResourceContext,
@@ -485,6 +486,9 @@ fn changes(current: &Fields, desired: &Fields) -> Changes {
 }
 
 // -------------------------------------------------------------------- readiness
+
+/// The progress step of the wait for the instance (`available`).
+const INSTANCE_WAIT: &str = "Waiting for the DB instance to be available";
 
 /// What an instance status means for a deployment waiting on it.
 fn readiness(status: &str, progress: Option<u8>) -> Readiness {
@@ -1369,16 +1373,24 @@ impl Reconciler for RdsReconciler {
                 })?,
             ),
         };
+        let step = progress::step("Creating security groups");
         let (db_group, _) = self
             .ensure_security_groups(ctx, &network, &names, spec.port)
             .await?;
+        step.done();
+        let step = progress::step("Creating DB subnet group");
         self.ensure_subnet_group(ctx, &names, &network).await?;
+        step.done();
+        let step = progress::step("Creating parameter group");
         self.ensure_parameter_group(ctx, &names, &family).await?;
         self.sync_parameters(&names.parameter_group, &spec.parameters)
             .await?;
+        step.done();
         if let Some(password) = password {
+            let step = progress::step("Creating RDS instance");
             self.create_instance(ctx, spec, &names, &db_group, &password)
                 .await?;
+            step.done();
         }
         let instance = self.described(&names.instance).await?;
         self.observe(&names, &instance, autoscaling_floor(spec))
@@ -1441,8 +1453,10 @@ impl Reconciler for RdsReconciler {
             changes.security_group = Some(db_group);
         }
         if !changes.is_empty() {
+            let step = progress::step("Modifying RDS instance");
             self.modify_instance(&names.instance, &changes, !ctx.production)
                 .await?;
+            step.done();
         }
         let instance = self.described(&names.instance).await?;
         self.observe(&names, &instance, autoscaling_floor(spec))
@@ -1500,10 +1514,21 @@ impl Reconciler for RdsReconciler {
     ) -> Result<Readiness, ProviderError> {
         let names = Names::new(ctx, known)?;
         Ok(match self.describe_instance(&names.instance).await? {
-            Some(instance) => readiness(
-                instance.db_instance_status().unwrap_or("unknown"),
-                instance.percent_progress().and_then(|p| p.parse().ok()),
-            ),
+            Some(instance) => {
+                let ready = readiness(
+                    instance.db_instance_status().unwrap_or("unknown"),
+                    instance.percent_progress().and_then(|p| p.parse().ok()),
+                );
+                match &ready {
+                    Readiness::Waiting {
+                        detail,
+                        progress: percent,
+                    } => progress::waiting(INSTANCE_WAIT, detail.clone(), *percent),
+                    Readiness::Ready => progress::finish(INSTANCE_WAIT),
+                    Readiness::Failed { .. } => {}
+                }
+                ready
+            }
             None => Readiness::Failed {
                 reason: format!(
                     "DB instance {} does not exist: it was deleted while panka waited for it",

@@ -15,6 +15,7 @@ use async_trait::async_trait;
 use aws_sdk_sqs::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_sqs::types::QueueAttributeName;
 use panka_core::model::{ComponentKind, ComponentSpec, DeadLetterQueue, SqsSpec};
+use panka_core::progress;
 use panka_core::reconcile::{
     DeleteOptions, ErrorKind, FieldChange, Inputs, KnownIds, Observed, ProviderError, Readiness,
     Reconciler, ResourceContext,
@@ -549,16 +550,21 @@ impl SqsReconciler {
         let dlq_arn = match &unlinked.dlq {
             Some(rendered_dlq) => {
                 dlq.refuse_foreign()?;
+                let step = progress::step(format!("{} DLQ", step_verb(&dlq)));
                 let url = self.ensure(ctx, rendered_dlq, &dlq, false).await?;
-                Some(self.arn(&url).await?)
+                let arn = self.arn(&url).await?;
+                step.done();
+                Some(arn)
             }
             None => None,
         };
         let rendered = render(ctx, spec, dlq_arn.as_deref());
         let removing_redrive = rendered.dlq.is_none();
+        let step = progress::step(format!("{} queue", step_verb(&queue)));
         let url = self
             .ensure(ctx, &rendered.queue, &queue, removing_redrive)
             .await?;
+        step.done();
         // The redrive policy is gone by now, so the DLQ can go without stranding messages'
         // route; a foreign queue under the DLQ's name is left alone.
         if let (None, Some(dlq_url)) = (&rendered.dlq, dlq.owned_url()) {
@@ -759,6 +765,15 @@ impl Reconciler for SqsReconciler {
             return Ok(waiting(url));
         }
         Ok(Readiness::Ready)
+    }
+}
+
+/// How the progress step for a queue reads: a queue found is brought up to date.
+fn step_verb(found: &Found) -> &'static str {
+    if found.owned_url().is_some() {
+        "Updating"
+    } else {
+        "Creating"
     }
 }
 

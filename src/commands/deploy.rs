@@ -7,10 +7,12 @@ use crate::cli::{ExecutionArgs, GlobalArgs, OnFailureArg};
 use crate::error::UserError;
 use crate::output::Ui;
 use crate::render::plan_box;
-use crate::render::progress::{Progress, took};
+use crate::render::progress::{Progress, json_event, took};
 use crate::settings::ProcessEnv;
 use panka_core::desired::{DesiredPiece, jobs};
 use panka_core::engine::{ExecOptions, OnFailure, Outcome, execute};
+use panka_core::model::{ComponentId, ComponentKind};
+use panka_core::plan::Action;
 use panka_core::reconcile::DeleteOptions;
 use panka_core::state::{
     DeploymentRecord, DeploymentResult, FencedState, HeldLock, LockError, LockInfo, LockRequest,
@@ -19,7 +21,7 @@ use panka_core::state::{
 use panka_providers::reconcilers::Reconcilers;
 use serde_json::json;
 use std::collections::BTreeMap;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// `env` with `who` set to the caller's AWS identity: STS `GetCallerIdentity`, asked once
@@ -41,6 +43,22 @@ pub async fn as_caller(
     );
     let sdk = panka_providers::aws::load_sdk_config(&settings).await;
     env.with_caller(panka_providers::identity::caller_name(&sdk).await.ok())
+}
+
+/// What a deployment shows once the lock is released: the end of its *Finalizing* block
+/// and the summary. Passed from [`Deployment::run`] to [`under_lock`] through a task-local
+/// so that apply, rollback and destroy keep handing `under_lock` a closure that returns an
+/// [`Exit`], whatever else their closures do.
+#[derive(Clone, Debug, Default)]
+struct Epilogue {
+    /// `Deployment complete! ✓`, or how it ended otherwise.
+    complete: String,
+    /// Everything after the Finalizing block.
+    summary: String,
+}
+
+tokio::task_local! {
+    static EPILOGUE: Arc<Mutex<Option<Epilogue>>>;
 }
 
 /// Takes the lock of `t` for `operation` (waiting up to `lock_timeout`), keeps it renewed
@@ -104,13 +122,25 @@ where
         info.clone(),
         request.lease,
     );
-    let result = work(info).await;
+    let epilogue = Arc::new(Mutex::new(None));
+    let result = EPILOGUE.scope(epilogue.clone(), work(info)).await;
     let released = held.release().await;
-    if !ui.is_json() {
-        ui.out(match released {
-            Ok(()) => "Releasing lock... ✓\n",
-            Err(_) => "Releasing lock... ✗ (it expires on its own)\n",
-        });
+    let epilogue = epilogue.lock().ok().and_then(|mut e| e.take());
+    let release_line = match &released {
+        Ok(()) => "Releasing lock... ✓".to_string(),
+        Err(e) => format!("Releasing lock... ✗ ({e}; it expires on its own)"),
+    };
+    match (ui.is_json(), epilogue) {
+        (true, Some(_)) => ui.err(&format!(
+            "{}\n",
+            json_event(json!({"event": "lock_released", "ok": released.is_ok()}))
+        )),
+        (true, None) => {}
+        (false, Some(epilogue)) => ui.out(&format!(
+            "├── {release_line}\n└── {}\n{}",
+            epilogue.complete, epilogue.summary
+        )),
+        (false, None) => ui.out(&format!("{release_line}\n")),
     }
     result
 }
@@ -289,6 +319,12 @@ impl Deployment<'_> {
             delete_options: self.delete_options,
         };
         let progress = Arc::new(Progress::for_plan(&plan, ui.is_json(), env.no_color));
+        if ui.is_json() {
+            ui.err(&format!(
+                "{}\n",
+                json_event(json!({"event": "start", "deployment_id": deployment_id, "operation": self.operation, "stack": loaded.stack.name, "environment": loaded.environment}))
+            ));
+        }
         let work = jobs(&plan, self.pieces, &loaded.stack, &loaded.environment);
         let outcome = execute(
             work,
@@ -300,6 +336,7 @@ impl Deployment<'_> {
         )
         .await;
         interrupt.abort();
+        progress.finish();
 
         let (result, exit) = match &outcome {
             Outcome::Success => (DeploymentResult::Success, Exit::Success),
@@ -312,7 +349,14 @@ impl Deployment<'_> {
         record.durations_s = progress.durations();
         let recorded = t.backends.store.put_deployment(&t.key, &record).await;
         let outputs = outputs(&state.state.components);
+        let save_failed = failures_of(&outcome)
+            .iter()
+            .any(|(id, _)| id.to_string() == "state/save");
         if ui.is_json() {
+            ui.err(&format!(
+                "{}\n",
+                json_event(json!({"event": "deployment_recorded", "ok": recorded.is_ok()}))
+            ));
             ui.json(&json!({
                 "deployment_id": deployment_id,
                 "result": result,
@@ -321,28 +365,65 @@ impl Deployment<'_> {
                 "failed": failures(&outcome),
             }));
         } else {
-            ui.out(&self.report(&outcome, &outputs, env));
+            // The executor saved state after every change; this reports the last save.
+            let state_line = match (save_failed, progress.last_serial()) {
+                (true, _) => "Saving state... ✗ (see the error below)".to_string(),
+                (false, Some(serial)) => format!("Saving state... ✓ (serial {serial})"),
+                (false, None) => "Saving state... (nothing changed)".to_string(),
+            };
+            let record_line = match &recorded {
+                Ok(()) => "Recording deployment... ✓".to_string(),
+                Err(e) => format!("Recording deployment... ✗ ({e})"),
+            };
+            ui.out(&format!(
+                "\nFinalizing...\n├── {state_line}\n├── {record_line}\n"
+            ));
         }
-        if let Err(e) = recorded {
+        if let Err(e) = &recorded {
             ui.err(&format!(
                 "warning: the deployment record could not be saved: {e}\n"
             ));
         }
+        let epilogue = Epilogue {
+            complete: match &outcome {
+                Outcome::Success => format!("{} complete! ✓", capitalise(noun(self.operation))),
+                Outcome::RolledBack { .. } => "Rolled back ✗".to_string(),
+                Outcome::Failed { .. } => "Failed ✗".to_string(),
+                Outcome::Interrupted => "Interrupted ✗".to_string(),
+            },
+            summary: self.report(&outcome, &plan, &progress.finished(), &state, env),
+        };
+        let deferred = EPILOGUE
+            .try_with(|slot| {
+                if let Ok(mut slot) = slot.lock() {
+                    *slot = Some(epilogue.clone());
+                }
+            })
+            .is_ok();
+        if !deferred && !ui.is_json() {
+            // Not under `under_lock` (no caller today): shown at once.
+            ui.out(&format!("└── {}\n{}", epilogue.complete, epilogue.summary));
+        }
         Ok(exit)
     }
 
+    /// Everything after the Finalizing block: the result, duration, version and who; on
+    /// success the resources changed, the outputs and the next steps.
     fn report(
         &self,
         outcome: &Outcome,
-        outputs: &BTreeMap<String, BTreeMap<String, String>>,
+        plan: &panka_core::plan::Plan,
+        finished: &[(ComponentId, Action)],
+        state: &FencedState<'_>,
         env: &ProcessEnv,
     ) -> String {
         let loaded = self.loaded;
+        let what = capitalise(noun(self.operation));
         let mut text = format!("\n{}\n", "─".repeat(48));
         match outcome {
-            Outcome::Success => text.push_str("✓ Deployment successful!\n"),
+            Outcome::Success => text.push_str(&format!("✓ {what} successful!\n")),
             Outcome::RolledBack { failed } => {
-                text.push_str("⚠ Deployment failed and was rolled back\n");
+                text.push_str(&format!("⚠ {what} failed and was rolled back\n"));
                 for (id, e) in failed {
                     text.push_str(&format!("  ✗ {id}: {e}\n"));
                 }
@@ -351,7 +432,7 @@ impl Deployment<'_> {
                 failed,
                 rollback_errors,
             } => {
-                text.push_str("✗ Deployment failed\n");
+                text.push_str(&format!("✗ {what} failed\n"));
                 for (id, e) in failed.iter().chain(rollback_errors) {
                     text.push_str(&format!("  ✗ {id}: {e}\n"));
                 }
@@ -365,23 +446,106 @@ impl Deployment<'_> {
             text.push_str(&format!("Version: {}\n", self.version));
         }
         text.push_str(&format!("Deployed by: {}\n", env.who));
-        if !outputs.is_empty() {
+        // A rolled-back run changed nothing that stayed.
+        if !matches!(outcome, Outcome::RolledBack { .. }) {
+            text.push_str(&resources_changed(plan, finished));
+        }
+        let components = &state.state.components;
+        let main = main_outputs(components);
+        if !main.is_empty() {
             text.push_str("\nOutputs:\n");
-            for (component, values) in outputs {
-                for (name, value) in values {
-                    text.push_str(&format!("  {component} {name}: {value}\n"));
-                }
+            for (name, value) in &main {
+                text.push_str(&format!("  {name}: {value}\n"));
             }
         }
-        if *outcome == Outcome::Success {
+        if *outcome == Outcome::Success && self.operation != "destroy" {
+            let (stack, environment) = (&loaded.stack.name, &loaded.environment);
+            text.push_str("\nNext steps:\n");
+            let services = components
+                .iter()
+                .filter(|(_, c)| c.kind == ComponentKind::MicroService);
+            for (id, c) in services {
+                if let Some(url) = c.outputs.get("url") {
+                    text.push_str(&format!(
+                        "  • Test: curl {}/health\n",
+                        url.trim_end_matches('/')
+                    ));
+                }
+                text.push_str(&format!(
+                    "  • Logs: panka logs --component {id} --stack {stack} --environment {environment} --follow\n"
+                ));
+            }
             text.push_str(&format!(
-                "\nNext steps:\n  • State: panka state show --stack {} --environment {}\n",
-                loaded.stack.name, loaded.environment
+                "  • Status: panka status --stack {stack} --environment {environment}\n"
             ));
         }
         text.push_str(&format!("{}\n", "─".repeat(48)));
         text
     }
+}
+
+/// What the operation is called in its result line.
+fn noun(operation: &str) -> &'static str {
+    match operation {
+        "rollback" => "rollback",
+        "destroy" => "destroy",
+        _ => "deployment",
+    }
+}
+
+/// `Resources created:` and the like, each with the changes of this run that finished, in
+/// plan order.
+fn resources_changed(plan: &panka_core::plan::Plan, finished: &[(ComponentId, Action)]) -> String {
+    let mut text = String::new();
+    for (action, title) in [
+        (Action::Create, "created"),
+        (Action::Update, "updated"),
+        (Action::Replace, "replaced"),
+        (Action::Delete, "deleted"),
+    ] {
+        let lines: Vec<String> = plan
+            .waves
+            .iter()
+            .flatten()
+            .filter(|c| c.action == action && finished.contains(&(c.component.clone(), action)))
+            .map(|c| format!("  • {} ({})\n", c.component, c.kind))
+            .collect();
+        if !lines.is_empty() {
+            text.push_str(&format!("\nResources {title}:\n{}", lines.concat()));
+        }
+    }
+    text
+}
+
+/// The outputs people use first (a service's or queue's `url`, a database's or cache's
+/// `endpoint`), named `<component>_<output>` with hyphens as underscores (`api_url`,
+/// `database_endpoint`); a component name used by several services is prefixed with its
+/// service (`email_service_api_url`), so a name never stands for two components.
+pub fn main_outputs(
+    components: &BTreeMap<String, panka_core::state::ComponentState>,
+) -> BTreeMap<String, String> {
+    let ids: Vec<ComponentId> = components
+        .keys()
+        .filter_map(|k| ComponentId::parse(k, ""))
+        .collect();
+    let mut named = BTreeMap::new();
+    for id in &ids {
+        let Some(c) = components.get(&id.to_string()) else {
+            continue;
+        };
+        let shared = ids.iter().filter(|o| o.component == id.component).count() > 1;
+        let base = if shared {
+            format!("{}_{}", id.service, id.component)
+        } else {
+            id.component.clone()
+        };
+        for key in ["url", "endpoint"] {
+            if let Some(value) = c.outputs.get(key) {
+                named.insert(format!("{base}_{key}").replace('-', "_"), value.clone());
+            }
+        }
+    }
+    named
 }
 
 fn capitalise(word: &str) -> String {
@@ -410,6 +574,13 @@ pub fn outputs(
             )
         })
         .collect()
+}
+
+fn failures_of(outcome: &Outcome) -> &[(ComponentId, String)] {
+    match outcome {
+        Outcome::RolledBack { failed } | Outcome::Failed { failed, .. } => failed,
+        _ => &[],
+    }
 }
 
 fn failures(outcome: &Outcome) -> Vec<serde_json::Value> {

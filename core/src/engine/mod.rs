@@ -67,6 +67,34 @@ pub enum Event {
         component: ComponentId,
         error: String,
     },
+    /// A step of a change as the reconciler takes it (`crate::progress`).
+    Step {
+        component: ComponentId,
+        step: String,
+        state: StepState,
+    },
+}
+
+/// Where a step of a change is.
+#[derive(Clone, Debug, PartialEq)]
+pub enum StepState {
+    Started,
+    /// What AWS says about a long step, with a percentage when it gives one.
+    Progress {
+        detail: String,
+        percent: Option<u8>,
+    },
+    /// The latest state of one thing under the step (`Task 1` is `PENDING`).
+    Item {
+        key: String,
+        status: String,
+    },
+    Done {
+        elapsed: Duration,
+    },
+    Failed {
+        elapsed: Duration,
+    },
 }
 
 pub trait EventSink: Send + Sync {
@@ -170,7 +198,7 @@ pub async fn execute(
                 );
                 running.spawn(async move {
                     let start = tokio::time::Instant::now();
-                    let result = run(
+                    let change = run(
                         &job,
                         job.action,
                         job.desired.as_ref(),
@@ -179,6 +207,12 @@ pub async fn execute(
                         reconcilers.as_ref(),
                         events.as_ref(),
                         &options,
+                    );
+                    let result = crate::progress::scope(
+                        job.ctx.id.clone(),
+                        job.action,
+                        events.clone(),
+                        change,
                     )
                     .await;
                     (index, result, start.elapsed())
@@ -331,7 +365,7 @@ pub async fn execute(
         });
         let inputs = job.inputs(&previous);
         let known = known_ids(&state.state.components, &id);
-        let result = run(
+        let change = run(
             job,
             action,
             spec.as_ref(),
@@ -340,8 +374,8 @@ pub async fn execute(
             reconcilers.as_ref(),
             events.as_ref(),
             options,
-        )
-        .await;
+        );
+        let result = crate::progress::scope(id.clone(), action, events.clone(), change).await;
         match result {
             Ok(observed) => {
                 match (action, before) {

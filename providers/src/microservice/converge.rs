@@ -11,6 +11,7 @@ use super::{
 use crate::network::{self, IngressRule, Source};
 use crate::sdk_error::provider_error;
 use panka_core::model::MicroServiceSpec;
+use panka_core::progress;
 use panka_core::reconcile::{
     ErrorKind, Inputs, KnownIds, Observed, ProviderError, ResourceContext,
 };
@@ -151,6 +152,7 @@ impl MicroServiceReconciler {
         alb_security_group: &str,
         port: u16,
     ) -> Result<LoadBalancerMapping, ProviderError> {
+        let step = progress::step(format!("{} load balancer", progress::verb()));
         let alb = alb::ensure_load_balancer(
             &self.elbv2,
             ctx,
@@ -160,12 +162,14 @@ impl MicroServiceReconciler {
             spec.load_balancer.internal,
         )
         .await?;
+        step.done();
         let health = fields::health_check(spec).ok_or_else(|| {
             ProviderError::new(
                 ErrorKind::Invalid,
                 "a load balancer needs a health check and there is none",
             )
         })?;
+        let step = progress::step(format!("{} target group", progress::verb()));
         let tg = alb::ensure_target_group(
             &self.elbv2,
             ctx,
@@ -175,6 +179,8 @@ impl MicroServiceReconciler {
             &health,
         )
         .await?;
+        step.done();
+        let step = progress::step(format!("{} listener", progress::verb()));
         alb::ensure_listener(
             &self.elbv2,
             ctx,
@@ -183,6 +189,7 @@ impl MicroServiceReconciler {
             spec.load_balancer.listener_port,
         )
         .await?;
+        step.done();
         Ok(LoadBalancerMapping {
             target_group_arn: tg.arn,
             container_name: names.container.clone(),
@@ -231,6 +238,7 @@ impl MicroServiceReconciler {
         // Looked up before anything changes: a missing secret stops the create untouched.
         let secret_arns = secret_arns::resolve(&self.secretsmanager, &spec.secrets).await?;
 
+        let step = progress::step(format!("{} ECS cluster and log group", progress::verb()));
         cluster::ensure(&self.ecs, ctx, &names.cluster).await?;
         let log_group = logs::ensure(
             &self.logs,
@@ -239,11 +247,13 @@ impl MicroServiceReconciler {
             spec.infra.log_retention_days,
         )
         .await?;
+        step.done();
         let policy = iam::execution_policy(
             &log_group.streams_arn(),
             &secret_arns.values().cloned().collect::<Vec<_>>(),
             iam::ecr_repository_arn(&spec.image.repository).as_deref(),
         );
+        let step = progress::step(format!("{} execution role", progress::verb()));
         let execution_role_arn = iam::ensure(
             &self.iam,
             ctx,
@@ -262,8 +272,10 @@ impl MicroServiceReconciler {
         let task_role_arn = self
             .ensure_task_role(ctx, spec, inputs, &names, &log_group.arn)
             .await?;
+        step.done();
 
         let target_port = fields::target_port(spec);
+        let step = progress::step(format!("{} security groups", progress::verb()));
         let alb_security_group = match target_port {
             Some(_) => Some(
                 self.ensure_alb_security_group(ctx, spec, &names, &net.vpc_id)
@@ -281,6 +293,7 @@ impl MicroServiceReconciler {
             &service_rules,
         )
         .await?;
+        step.done();
         let load_balancer = match (target_port, &alb_security_group) {
             (Some(port), Some(sg)) => Some(
                 self.ensure_load_balancing(ctx, spec, &names, &net, sg, port)
@@ -299,6 +312,7 @@ impl MicroServiceReconciler {
                 secret_arns,
             },
         );
+        let step = progress::step(format!("{} task definition", progress::verb()));
         let current = ecs_service::describe(&self.ecs, &names).await?;
         let task_definition_arn = task_definition::ensure(
             &self.ecs,
@@ -307,6 +321,7 @@ impl MicroServiceReconciler {
             self.role_backoff(),
         )
         .await?;
+        step.done();
         let mut security_groups = vec![service_security_group];
         security_groups.extend(fields::client_security_groups(inputs));
         security_groups.sort();
@@ -326,6 +341,7 @@ impl MicroServiceReconciler {
             None => true,
             Some(range) => !fields::within(range, live.desired_count()),
         };
+        let step = progress::step(format!("{} ECS service", progress::verb()));
         ecs_service::ensure(
             &self.ecs,
             ctx,
@@ -336,6 +352,7 @@ impl MicroServiceReconciler {
         )
         .await?;
         autoscaling::ensure(&self.autoscaling, ctx, &names, scaling.as_ref()).await?;
+        step.done();
 
         if target_port.is_none() {
             // The load balancer was turned off: the service no longer points at it.

@@ -49,6 +49,10 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use wait::Wait;
 
+/// The progress steps of a MicroService's readiness.
+const TASKS_WAIT: &str = "Waiting for tasks to start";
+const HEALTH_CHECKS: &str = "Running health checks";
+
 /// Reconciles MicroService components.
 ///
 /// `poll_interval` and `patience` bound the waits `delete` owns (a draining service, a
@@ -154,7 +158,8 @@ impl MicroServiceReconciler {
         })
     }
 
-    /// ECS's readiness, then the readiness path over the load balancer.
+    /// ECS's readiness, then the readiness path over the load balancer; both reported as
+    /// progress steps.
     async fn readiness(
         &self,
         ctx: &ResourceContext,
@@ -163,14 +168,24 @@ impl MicroServiceReconciler {
         let names = Names::with_known(ctx, known);
         let expected = known.get(ids::TASK_DEFINITION_ARN).map(String::as_str);
         let ecs = readiness::probe(&self.ecs, &names, expected).await?;
+        if let Readiness::Waiting { detail, progress } = &ecs {
+            panka_core::progress::waiting(TASKS_WAIT, detail.clone(), *progress);
+        }
         if ecs != Readiness::Ready {
             return Ok(ecs);
         }
+        panka_core::progress::finish(TASKS_WAIT);
         let Some(target) = self.health_target(known).await? else {
             return Ok(Readiness::Ready);
         };
         let answer = health::get(&target, &self.health).await;
-        Ok(match health::verdict(&target, &answer) {
+        let verdict = health::verdict(&target, &answer);
+        let status = match &verdict {
+            health::Verdict::Healthy => "healthy".to_string(),
+            health::Verdict::Retry(detail) | health::Verdict::Skip(detail) => detail.clone(),
+        };
+        panka_core::progress::item(HEALTH_CHECKS, format!("GET {}", target.path), status);
+        let ready = match verdict {
             health::Verdict::Healthy => Readiness::Ready,
             health::Verdict::Retry(detail) => Readiness::Waiting {
                 detail,
@@ -193,7 +208,11 @@ impl MicroServiceReconciler {
                     Readiness::Ready
                 }
             }
-        })
+        };
+        if ready == Readiness::Ready {
+            panka_core::progress::finish(HEALTH_CHECKS);
+        }
+        Ok(ready)
     }
 
     /// Deletes a security group of this component; gone or foreign is left alone.
