@@ -1220,7 +1220,7 @@ Rolling back 2 changes...
     }
 
     #[test]
-    fn a_retry_note_is_kept_when_no_step_reports() {
+    fn the_spinner_shows_the_newest_open_step() {
         let mut block = Block {
             action: Action::Update,
             entries: Vec::new(),
