@@ -311,7 +311,14 @@ async fn day_one_apply_screen() {
         (r"127\.0\.0\.1:\d+", "[moto]"),
         (r"localhost:\d+", "[moto]"),
         (r"\b\d{12}\b", "[account]"),
-        (r"https?://[A-Za-z0-9.:-]*amazonaws\.com[^\s]*", "[aws-url]"),
+        (
+            r"https?://[A-Za-z0-9.:-]*amazonaws\.com(:\d+)?",
+            "[aws-url]",
+        ),
+        // Who deploys is the caller's identity or user@host (another change).
+        (r"Deployed by: .*", "Deployed by: [who]"),
+        // The resolver's wording differs between systems.
+        (r"does not resolve \(.*\)", "does not resolve (…)"),
         (r"[A-Za-z0-9.-]+\.amazonaws\.com(:\d+)?", "[aws-host]"),
         (r"\(serial \d+\)", "(serial [n])"),
         // The plan box's cost and duration estimates come from dated tables.

@@ -4,7 +4,8 @@
 
 use async_trait::async_trait;
 use panka_core::engine::{
-    EnvRef, Event, EventSink, ExecOptions, Job, OnFailure, Outcome, ReconcilerSet, execute,
+    EnvRef, Event, EventSink, ExecOptions, Job, OnFailure, Outcome, ReconcilerSet, StepState,
+    execute,
 };
 use panka_core::model::{ComponentId, ComponentKind, ComponentSpec, DeadLetterQueue, SqsSpec};
 use panka_core::plan::Action;
@@ -32,7 +33,10 @@ impl Fake {
     async fn work(&self, call: String) {
         let now = self.running.fetch_add(1, Ordering::SeqCst) + 1;
         self.max_running.fetch_max(now, Ordering::SeqCst);
+        // Reported as a step of the change in scope, as the AWS reconcilers do.
+        let step = panka_core::progress::step(format!("{} {call}", panka_core::progress::verb()));
         tokio::time::sleep(Duration::from_secs(10)).await;
+        step.done();
         self.running.fetch_sub(1, Ordering::SeqCst);
         if let Ok(mut calls) = self.calls.lock() {
             calls.push(call);
@@ -134,6 +138,7 @@ impl Reconciler for Fake {
             });
         }
         Ok(if n == 1 {
+            panka_core::progress::waiting("Waiting until ready", "0/1 running", Some(0));
             Readiness::Waiting {
                 detail: "0/1 running".into(),
                 progress: Some(0),
@@ -681,4 +686,90 @@ async fn deletes_run_dependents_first_from_recorded_dependencies() {
     assert_eq!(r.elapsed, Duration::from_secs(30));
     assert_eq!(r.fake.max_running.load(Ordering::SeqCst), 2);
     assert!(stored(&r.store).await.components.is_empty());
+
+#[tokio::test(start_paused = true)]
+async fn steps_are_reported_for_the_change_that_takes_them() {
+    // Two changes in parallel, one failing: each step is attributed to its own component,
+    // with the time it took; a wait still open when its change ended is closed with it;
+    // the rollback's steps are reported too, with the rollback's verb.
+    let fake = Fake {
+        fail_create: BTreeSet::from(["b".to_string()]),
+        ..Fake::default()
+    };
+    let r = run(
+        vec![
+            job("a", Action::Create, 1, &[]),
+            job("b", Action::Create, 1, &[]),
+        ],
+        fake,
+        options(10, OnFailure::Rollback),
+        None,
+    )
+    .await;
+    assert!(
+        matches!(r.outcome, Outcome::RolledBack { .. }),
+        "{:?}",
+        r.outcome
+    );
+    let steps: Vec<(String, String, StepState)> = r
+        .events
+        .iter()
+        .filter_map(|e| match e {
+            Event::Step {
+                component,
+                step,
+                state,
+            } => Some((component.component.clone(), step.clone(), state.clone())),
+            _ => None,
+        })
+        .collect();
+    let of = |name: &str| -> Vec<(String, StepState)> {
+        steps
+            .iter()
+            .filter(|(c, _, _)| c == name)
+            .map(|(_, s, st)| (s.clone(), st.clone()))
+            .collect()
+    };
+    let ten = Duration::from_secs(10);
+    assert_eq!(
+        of("a"),
+        vec![
+            ("Creating create a".to_string(), StepState::Started),
+            (
+                "Creating create a".to_string(),
+                StepState::Done { elapsed: ten }
+            ),
+            ("Waiting until ready".to_string(), StepState::Started),
+            (
+                "Waiting until ready".to_string(),
+                StepState::Progress {
+                    detail: "0/1 running".into(),
+                    percent: Some(0)
+                }
+            ),
+            // Closed as done when the change succeeded (the wait's 250 ms).
+            (
+                "Waiting until ready".to_string(),
+                StepState::Done {
+                    elapsed: Duration::from_millis(250)
+                }
+            ),
+            ("Deleting delete a".to_string(), StepState::Started),
+            (
+                "Deleting delete a".to_string(),
+                StepState::Done { elapsed: ten }
+            ),
+        ]
+    );
+    // b's create step itself ended (the fake fails after its work), then the change failed.
+    assert_eq!(
+        of("b")[..2],
+        [
+            ("Creating create b".to_string(), StepState::Started),
+            (
+                "Creating create b".to_string(),
+                StepState::Done { elapsed: ten }
+            ),
+        ]
+    );
 }

@@ -1220,7 +1220,7 @@ Rolling back 2 changes...
     }
 
     #[test]
-    fn a_retry_note_is_kept_when_no_step_reports() {
+    fn the_spinner_shows_the_newest_open_step() {
         let mut block = Block {
             action: Action::Update,
             entries: Vec::new(),
@@ -1291,7 +1291,7 @@ Rolling back 2 changes...
         // Not a terminal here: indicatif draws nothing, the bookkeeping is the same.
         let mut tree = Tree::new(Some(&plan()), Palette::PLAIN, false);
         let mut t = Terminal::new(Palette::PLAIN);
-        let mut feed = |tree: &mut Tree, t: &mut Terminal, e: Event| {
+        let feed = |tree: &mut Tree, t: &mut Terminal, e: Event| {
             let text = tree.show(&e);
             let current = inner_view(tree, &e);
             t.show(&e, &text, &current);

@@ -181,10 +181,10 @@ impl MicroServiceReconciler {
         let answer = health::get(&target, &self.health).await;
         let verdict = health::verdict(&target, &answer);
         let status = match &verdict {
-            health::Verdict::Healthy => "healthy".to_string(),
+            health::Verdict::Healthy => format!("GET {}: healthy", target.path),
             health::Verdict::Retry(detail) | health::Verdict::Skip(detail) => detail.clone(),
         };
-        panka_core::progress::item(HEALTH_CHECKS, format!("GET {}", target.path), status);
+        panka_core::progress::waiting(HEALTH_CHECKS, status, None);
         let ready = match verdict {
             health::Verdict::Healthy => Readiness::Ready,
             health::Verdict::Retry(detail) => Readiness::Waiting {
