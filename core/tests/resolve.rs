@@ -151,8 +151,9 @@ fn production_overrides_merge_into_spec_and_infra() {
             .environment_spec
             .as_ref()
             .and_then(|e| e.network.as_ref())
-            .map(|n| n.all_subnets().len()),
-        Some(2)
+            .map(|n| (n.public_subnets.len(), n.private_subnets.len())),
+        Some((2, 2)),
+        "the single `subnets` list serves as both"
     );
 }
 

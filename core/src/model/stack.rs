@@ -447,8 +447,14 @@ mod tests {
             private_subnets: ids(&["subnet-a2", "subnet-b2"]),
             at: NetworkSpans::default(),
         };
-        assert_eq!(split.load_balancer_subnets(false), ids(&["subnet-a1", "subnet-b1"]));
-        assert_eq!(split.load_balancer_subnets(true), ids(&["subnet-a2", "subnet-b2"]));
+        assert_eq!(
+            split.load_balancer_subnets(false),
+            ids(&["subnet-a1", "subnet-b1"])
+        );
+        assert_eq!(
+            split.load_balancer_subnets(true),
+            ids(&["subnet-a2", "subnet-b2"])
+        );
         assert_eq!(split.workload_subnets(), ids(&["subnet-a2", "subnet-b2"]));
         assert!(!split.tasks_need_public_ip());
 
@@ -456,11 +462,20 @@ mod tests {
             private_subnets: Vec::new(),
             ..split.clone()
         };
-        assert_eq!(public_only.workload_subnets(), ids(&["subnet-a1", "subnet-b1"]));
-        assert!(public_only.tasks_need_public_ip(), "no NAT: tasks need a public IP");
+        assert_eq!(
+            public_only.workload_subnets(),
+            ids(&["subnet-a1", "subnet-b1"])
+        );
+        assert!(
+            public_only.tasks_need_public_ip(),
+            "no NAT: tasks need a public IP"
+        );
 
         let single = Network::from_subnets("vpc-1".into(), ids(&["subnet-c", "subnet-d"]));
-        assert_eq!(single.load_balancer_subnets(false), ids(&["subnet-c", "subnet-d"]));
+        assert_eq!(
+            single.load_balancer_subnets(false),
+            ids(&["subnet-c", "subnet-d"])
+        );
         assert_eq!(single.workload_subnets(), ids(&["subnet-c", "subnet-d"]));
         assert!(!single.tasks_need_public_ip(), "as before the split");
         assert_eq!(single.all_subnets(), ids(&["subnet-c", "subnet-d"]));
