@@ -253,7 +253,7 @@ impl MicroServiceReconciler {
             &secret_arns.values().cloned().collect::<Vec<_>>(),
             iam::ecr_repository_arn(&spec.image.repository).as_deref(),
         );
-        let step = progress::step(format!("{} execution role", progress::verb()));
+        let step = progress::step(format!("{} execution and task roles", progress::verb()));
         let execution_role_arn = iam::ensure(
             &self.iam,
             ctx,
