@@ -686,6 +686,7 @@ async fn deletes_run_dependents_first_from_recorded_dependencies() {
     assert_eq!(r.elapsed, Duration::from_secs(30));
     assert_eq!(r.fake.max_running.load(Ordering::SeqCst), 2);
     assert!(stored(&r.store).await.components.is_empty());
+}
 
 #[tokio::test(start_paused = true)]
 async fn steps_are_reported_for_the_change_that_takes_them() {
