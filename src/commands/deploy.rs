@@ -259,7 +259,7 @@ impl Deployment<'_> {
             version: self.version.clone(),
             by: env.who.clone(),
             operation: self.operation.into(),
-            started_at: panka_core::state::rfc3339(jiff::Timestamp::now()),
+            started_at: panka_core::state::rfc3339_millis(jiff::Timestamp::now()),
             duration_s: None,
             result: DeploymentResult::InProgress,
             plan_summary: BTreeMap::from([

@@ -130,14 +130,53 @@ pub struct RecordedPiece {
 
 impl DeploymentRecord {
     /// The object name of product.md: `<start-time>-<id>.json`, with a start time that
-    /// sorts lexically (`20240115T170523Z`).
+    /// sorts lexically, to the millisecond (`20240115T170523456Z`), so two deployments
+    /// started within one second keep their order.
     pub fn file_name(&self) -> String {
-        let compact: String = self
-            .started_at
-            .chars()
-            .take(19)
-            .filter(|c| c.is_ascii_alphanumeric())
-            .collect();
+        let compact = match self.started_at.parse::<jiff::Timestamp>() {
+            Ok(t) => {
+                let seconds: String = super::rfc3339(t)
+                    .chars()
+                    .take(19)
+                    .filter(|c| c.is_ascii_alphanumeric())
+                    .collect();
+                format!("{seconds}{:03}", t.as_millisecond().rem_euclid(1000))
+            }
+            // Not a time (a hand-written record): keep its characters, as before.
+            Err(_) => self
+                .started_at
+                .chars()
+                .take(19)
+                .filter(|c| c.is_ascii_alphanumeric())
+                .collect(),
+        };
         format!("{compact}Z-{}.json", self.id)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn record_names_sort_by_start_to_the_millisecond() {
+        let named = |started_at: &str, id: &str| {
+            DeploymentRecord {
+                id: id.into(),
+                started_at: started_at.into(),
+                ..DeploymentRecord::default()
+            }
+            .file_name()
+        };
+        // The later one has the smaller id: only the milliseconds can order them.
+        let earlier = named("2026-01-15T17:05:23.090Z", "b");
+        let later = named("2026-01-15T17:05:23.4Z", "a");
+        assert_eq!(earlier, "20260115T170523090Z-b.json");
+        assert_eq!(later, "20260115T170523400Z-a.json");
+        assert!(earlier < later);
+        assert_eq!(
+            named("2026-01-15T17:05:23Z", "c"),
+            "20260115T170523000Z-c.json"
+        );
     }
 }

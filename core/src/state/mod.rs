@@ -25,6 +25,14 @@ use std::collections::BTreeSet;
 use std::fmt;
 
 /// RFC 3339 in whole seconds (`2026-11-27T09:20:32Z`), as every record shows times.
+/// RFC 3339 to the millisecond (`2024-01-15T17:05:23.456Z`): a deployment's start, so
+/// that deployments started within the same second still sort in the order they ran.
+pub fn rfc3339_millis(t: jiff::Timestamp) -> String {
+    jiff::Timestamp::from_millisecond(t.as_millisecond())
+        .unwrap_or(t)
+        .to_string()
+}
+
 pub fn rfc3339(t: jiff::Timestamp) -> String {
     jiff::Timestamp::from_second(t.as_second())
         .unwrap_or(t)
