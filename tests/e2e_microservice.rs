@@ -1384,10 +1384,18 @@ async fn the_task_role_reaches_exactly_its_queue_and_the_execution_role_its_secr
         .send()
         .await
         .expect_err("another queue is refused");
+    // moto answers an authorisation failure of the JSON SQS protocol in XML, which the SDK
+    // cannot parse into a code: read the code from the raw answer then.
     let code = aws_sdk_s3::error::ProvideErrorMetadata::code(&refused)
-        .unwrap_or_default()
-        .to_string();
-    assert!(code.contains("AccessDenied"), "{code}: {refused:?}");
+        .map(str::to_string)
+        .or_else(|| {
+            let raw = refused.raw_response()?;
+            let body = String::from_utf8_lossy(raw.body().bytes()?).into_owned();
+            (raw.status().as_u16() == 403 && body.contains("<Code>AccessDenied</Code>"))
+                .then(|| "AccessDenied".to_string())
+        })
+        .unwrap_or_default();
+    assert_eq!(code, "AccessDenied", "{refused:?}");
     // The admin's own (unknown) keys are refused too: the check above is enforcement.
     assert!(
         clients
