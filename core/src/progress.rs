@@ -72,6 +72,12 @@ impl Reporter {
     }
 }
 
+/// Whether a change is in scope: reconcilers skip AWS calls made only to show progress
+/// (listing tasks, reading target health) when nobody would see them.
+pub fn is_reporting() -> bool {
+    REPORTER.try_with(|_| ()).is_ok()
+}
+
 fn with_reporter(f: impl FnOnce(&Reporter)) {
     let _ = REPORTER.try_with(|r| f(r));
 }

@@ -52,6 +52,7 @@ use wait::Wait;
 /// The progress steps of a MicroService's readiness.
 const TASKS_WAIT: &str = "Waiting for tasks to start";
 const HEALTH_CHECKS: &str = "Running health checks";
+const REGISTERING: &str = "Registering with load balancer";
 
 /// Reconciles MicroService components.
 ///
@@ -168,6 +169,9 @@ impl MicroServiceReconciler {
         let names = Names::with_known(ctx, known);
         let expected = known.get(ids::TASK_DEFINITION_ARN).map(String::as_str);
         let ecs = readiness::probe(&self.ecs, &names, expected).await?;
+        if panka_core::progress::is_reporting() {
+            self.report_tasks(&names).await;
+        }
         if let Readiness::Waiting { detail, progress } = &ecs {
             panka_core::progress::waiting(TASKS_WAIT, detail.clone(), *progress);
         }
@@ -175,6 +179,11 @@ impl MicroServiceReconciler {
             return Ok(ecs);
         }
         panka_core::progress::finish(TASKS_WAIT);
+        if panka_core::progress::is_reporting()
+            && let Some(target_group) = known.get(ids::TARGET_GROUP_ARN)
+        {
+            self.report_targets(target_group).await;
+        }
         let Some(target) = self.health_target(known).await? else {
             return Ok(Readiness::Ready);
         };
@@ -213,6 +222,91 @@ impl MicroServiceReconciler {
             panka_core::progress::finish(HEALTH_CHECKS);
         }
         Ok(ready)
+    }
+
+    /// Each task of the service and its last status (`PROVISIONING`, `PENDING`,
+    /// `RUNNING`), as progress. Only shown: a failed look-up changes nothing about
+    /// readiness, which ECS's deployment counts decide.
+    async fn report_tasks(&self, names: &Names) {
+        let Ok(listed) = self
+            .ecs
+            .list_tasks()
+            .cluster(&names.cluster)
+            .service_name(&names.service)
+            .send()
+            .await
+        else {
+            return;
+        };
+        if listed.task_arns().is_empty() {
+            return;
+        }
+        let Ok(described) = self
+            .ecs
+            .describe_tasks()
+            .cluster(&names.cluster)
+            .set_tasks(Some(listed.task_arns().to_vec()))
+            .send()
+            .await
+        else {
+            return;
+        };
+        let mut tasks: Vec<_> = described
+            .tasks()
+            .iter()
+            .map(|t| {
+                (
+                    t.created_at().map(|c| c.as_nanos()),
+                    t.task_arn().unwrap_or_default().to_string(),
+                    t.last_status().unwrap_or("UNKNOWN").to_string(),
+                )
+            })
+            .collect();
+        tasks.sort();
+        for (n, (_, _, status)) in tasks.into_iter().enumerate() {
+            panka_core::progress::item(TASKS_WAIT, format!("Task {}", n + 1), status);
+        }
+    }
+
+    /// The targets the service registered in its target group and their health, as
+    /// progress; the step ends when every target is healthy. Only shown: the readiness
+    /// path over the load balancer decides readiness. No targets (an emulator registers
+    /// none): no step.
+    async fn report_targets(&self, target_group_arn: &str) {
+        let Ok(out) = self
+            .elbv2
+            .describe_target_health()
+            .target_group_arn(target_group_arn)
+            .send()
+            .await
+        else {
+            return;
+        };
+        let targets = out.target_health_descriptions();
+        if targets.is_empty() {
+            return;
+        }
+        let mut healthy = 0;
+        for description in targets {
+            let target = description.target();
+            let key = format!(
+                "Target {}:{}",
+                target.and_then(|t| t.id()).unwrap_or("?"),
+                target.and_then(|t| t.port()).unwrap_or_default()
+            );
+            let state = description
+                .target_health()
+                .and_then(|h| h.state())
+                .map(|s| s.as_str().to_string())
+                .unwrap_or_else(|| "unknown".to_string());
+            if state == "healthy" {
+                healthy += 1;
+            }
+            panka_core::progress::item(REGISTERING, key, state);
+        }
+        if healthy == targets.len() {
+            panka_core::progress::finish(REGISTERING);
+        }
     }
 
     /// Deletes a security group of this component; gone or foreign is left alone.
@@ -390,6 +484,79 @@ pub(crate) mod tests {
         ] {
             assert_eq!(r.field_change(path), FieldChange::InPlace, "{path}");
         }
+    }
+
+    /// Collects what a reconciler reports.
+    #[derive(Default)]
+    struct Collected(Mutex<Vec<panka_core::engine::Event>>);
+
+    impl panka_core::engine::EventSink for Collected {
+        fn emit(&self, event: panka_core::engine::Event) {
+            if let Ok(mut events) = self.0.lock() {
+                events.push(event);
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn each_task_is_shown_with_its_last_status_in_the_order_it_started() {
+        use aws_sdk_ecs::operation::describe_tasks::DescribeTasksOutput;
+        use aws_sdk_ecs::operation::list_tasks::ListTasksOutput;
+        use aws_sdk_ecs::types::Task;
+        use aws_smithy_mocks::{mock, mock_client};
+        use panka_core::engine::{Event, StepState};
+
+        let listed = mock!(aws_sdk_ecs::Client::list_tasks).then_output(|| {
+            ListTasksOutput::builder()
+                .task_arns("arn:task/b")
+                .task_arns("arn:task/a")
+                .build()
+        });
+        let described = mock!(aws_sdk_ecs::Client::describe_tasks).then_output(|| {
+            let task = |arn: &str, secs: i64, status: &str| {
+                Task::builder()
+                    .task_arn(arn)
+                    .created_at(aws_sdk_ecs::primitives::DateTime::from_secs(secs))
+                    .last_status(status)
+                    .build()
+            };
+            DescribeTasksOutput::builder()
+                .tasks(task("arn:task/a", 20, "PENDING"))
+                .tasks(task("arn:task/b", 10, "RUNNING"))
+                .build()
+        });
+        let r = reconciler_with_ecs(mock_client!(aws_sdk_ecs, [&listed, &described]));
+        let names = Names::new(&crate::microservice::render::tests::ctx());
+
+        let sink = Arc::new(Collected::default());
+        let id = crate::microservice::render::tests::ctx().id;
+        panka_core::progress::scope(id, panka_core::plan::Action::Create, sink.clone(), async {
+            r.report_tasks(&names).await;
+            Ok::<(), ()>(())
+        })
+        .await
+        .expect("reported");
+        let items: Vec<(String, String)> = sink
+            .0
+            .lock()
+            .expect("events")
+            .iter()
+            .filter_map(|e| match e {
+                Event::Step {
+                    step,
+                    state: StepState::Item { key, status },
+                    ..
+                } if step == TASKS_WAIT => Some((key.clone(), status.clone())),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(
+            items,
+            [
+                ("Task 1".to_string(), "RUNNING".to_string()),
+                ("Task 2".to_string(), "PENDING".to_string())
+            ]
+        );
     }
 
     fn idle_ecs() -> aws_sdk_ecs::Client {
