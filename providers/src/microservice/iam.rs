@@ -339,22 +339,30 @@ pub async fn ensure(
                     provider_error(&format!("cannot set the policy of IAM role {name}"), &e)
                 })?;
         }
-        None => {
-            let gone = client
-                .delete_role_policy()
-                .role_name(name)
-                .policy_name(policy_name)
-                .send()
-                .await;
-            not_found(gone.map_err(|e| {
-                provider_error(
-                    &format!("cannot delete policy {policy_name} of IAM role {name}"),
-                    &e,
-                )
-            }))?;
-        }
+        None => delete_inline_policy(client, name, policy_name).await?,
     }
     Ok(arn)
+}
+
+/// Deletes inline policy `policy_name` of role `name`; already gone is fine.
+async fn delete_inline_policy(
+    client: &aws_sdk_iam::Client,
+    name: &str,
+    policy_name: &str,
+) -> Result<(), ProviderError> {
+    let gone = client
+        .delete_role_policy()
+        .role_name(name)
+        .policy_name(policy_name)
+        .send()
+        .await;
+    not_found(gone.map_err(|e| {
+        provider_error(
+            &format!("cannot delete policy {policy_name} of IAM role {name}"),
+            &e,
+        )
+    }))?;
+    Ok(())
 }
 
 /// The role's inline policy `policy_name`, decoded; `None` when either is missing.
@@ -400,18 +408,7 @@ pub async fn delete(
         .await
         .map_err(|e| provider_error(&format!("cannot list the policies of IAM role {name}"), &e))?;
     for policy_name in inline.policy_names() {
-        let gone = client
-            .delete_role_policy()
-            .role_name(name)
-            .policy_name(policy_name)
-            .send()
-            .await;
-        not_found(gone.map_err(|e| {
-            provider_error(
-                &format!("cannot delete policy {policy_name} of IAM role {name}"),
-                &e,
-            )
-        }))?;
+        delete_inline_policy(client, name, policy_name).await?;
     }
     let attached = client
         .list_attached_role_policies()
