@@ -408,7 +408,10 @@ mod poll_tests {
                 )
                 .build()
         });
-        mock_client!(aws_sdk_ecs, RuleMode::MatchAny, [&rule])
+        // The apply screen lists the service's tasks while it waits: none here.
+        let tasks = mock!(aws_sdk_ecs::Client::list_tasks)
+            .then_output(|| aws_sdk_ecs::operation::list_tasks::ListTasksOutput::builder().build());
+        mock_client!(aws_sdk_ecs, RuleMode::MatchAny, [&rule, &tasks])
     }
 
     /// ELBv2: the ALB `api.example.test`, its listener on 8080 forwarding to the target
@@ -458,10 +461,16 @@ mod poll_tests {
                     )
                     .build()
             });
+        // …and the targets registering with the load balancer: none registered yet.
+        let targets = mock!(aws_sdk_elasticloadbalancingv2::Client::describe_target_health)
+            .then_output(|| {
+                aws_sdk_elasticloadbalancingv2::operation::describe_target_health::DescribeTargetHealthOutput::builder()
+                    .build()
+            });
         mock_client!(
             aws_sdk_elasticloadbalancingv2,
             RuleMode::MatchAny,
-            [&lb, &tg, &listener]
+            [&lb, &tg, &listener, &targets]
         )
     }
 
