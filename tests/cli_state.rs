@@ -2,6 +2,7 @@
 //! (no configuration file): state under `.panka/` in the deployment repo.
 
 use assert_cmd::Command;
+use predicates::prelude::PredicateBooleanExt;
 use predicates::str::contains;
 use serde_json::Value;
 use std::path::Path;
@@ -89,7 +90,53 @@ fn corrupt_state_is_a_clear_error() {
         .args(["state", "show", "--stack", "shop"])
         .assert()
         .code(1)
-        .stderr(contains("is not a valid panka state"));
+        .stderr(contains("is not a valid panka state"))
+        .stderr(contains("restore the file from a backup"))
+        // A local file has no bucket to restore a version from.
+        .stderr(contains("bucket").not());
+}
+
+/// A newer panka's state is never rewritten by this one: every command that reads it
+/// stops before a lock, an AWS call or a write, naming the version found and the ones
+/// it reads.
+#[test]
+fn a_state_of_an_unknown_format_is_refused_before_any_lock_call_or_write() {
+    let repo = repo();
+    let dir = repo.path().join(".panka/stacks/shop/development");
+    std::fs::create_dir_all(&dir).expect("mkdir");
+    let newer = r#"{"format_version":99,"lineage":"l","serial":7,"stack":"shop","environment":"development","updated_at":"2030-01-01T00:00:00Z","components":{},"kept_by_a_newer_panka":{"x":1}}"#;
+    std::fs::write(dir.join("state.json"), newer).expect("write");
+    let commands: [&[&str]; 5] = [
+        &["state", "show"],
+        &["plan"],
+        &["apply", "--auto-approve"],
+        &["destroy", "--auto-approve"],
+        &["rollback", "--auto-approve"],
+    ];
+    for args in commands {
+        panka(repo.path(), repo.path())
+            .args(args)
+            .args(["--stack", "shop"])
+            // Any AWS call would go here and fail with a different message.
+            .env("AWS_ENDPOINT_URL", "http://127.0.0.1:9")
+            .env("AWS_ACCESS_KEY_ID", "testing")
+            .env("AWS_SECRET_ACCESS_KEY", "testing")
+            .assert()
+            .code(1)
+            .stderr(contains("has format_version 99"))
+            .stderr(contains("this panka reads format_version 1"))
+            .stderr(contains("a newer panka wrote this state"));
+    }
+    assert_eq!(
+        std::fs::read_to_string(dir.join("state.json")).expect("state"),
+        newer,
+        "the state is left as the newer panka wrote it"
+    );
+    assert!(!dir.join("lock").exists(), "no lock was taken");
+    assert!(
+        !dir.join("deployments").exists(),
+        "no deployment was recorded"
+    );
 }
 
 #[test]

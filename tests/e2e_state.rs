@@ -545,6 +545,40 @@ async fn unreadable_state_is_corrupt_not_missing() {
     }
 }
 
+/// A state a newer panka wrote is named by its version, never half-read: reading it as
+/// version 1 would drop what the newer format keeps, and the next write would lose it.
+#[tokio::test]
+async fn a_state_of_an_unknown_format_is_refused_by_version() {
+    let moto = MotoServer::start();
+    let account = moto.account().await;
+    bootstrapped(&account.clients).await;
+    let store = store(&account.clients, "team-a", Encryption::Aes256);
+    let key = StateKey::new("notification-platform", "development");
+    account
+        .clients
+        .s3
+        .put_object()
+        .bucket(BUCKET)
+        .key(layout::state_path("team-a", &key))
+        .body(ByteStream::from_static(
+            br#"{"format_version": 2, "lineage": "l", "serial": "a newer shape"}"#,
+        ))
+        .send()
+        .await
+        .expect("put a newer state");
+
+    let err = store.read(&key).await.expect_err("refused");
+    assert!(
+        matches!(&err, StateError::UnknownVersion { found, .. } if found == "2"),
+        "{err:?}"
+    );
+    let message = err.to_string();
+    assert!(
+        message.contains("has format_version 2; this panka reads format_version 1"),
+        "{message}"
+    );
+}
+
 #[tokio::test]
 async fn a_missing_bucket_or_table_points_to_bootstrap() {
     let moto = MotoServer::start();

@@ -11,6 +11,7 @@ pub mod interp;
 pub mod loader;
 pub mod model;
 pub mod names;
+pub mod naming;
 pub mod plan;
 pub mod policy;
 pub mod progress;

@@ -5,6 +5,7 @@ use crate::graph::{Graph, report_cycles};
 use crate::interp::Variables;
 use crate::loader::{ResolveOptions, ResolvedStack, StackFiles, read_stack_files, resolve};
 use crate::model::{ComponentId, ComponentKind};
+use crate::naming;
 use crate::policy;
 use crate::source::{SourceId, Sources};
 use std::collections::BTreeSet;
@@ -84,6 +85,7 @@ pub fn validate(root: &Path, options: &ValidateOptions, sources: &mut Sources) -
 
     let unreadable = files.unreadable_components();
     let mut base: Option<(ResolvedStack, Graph)> = None;
+    let mut taken_names = naming::TakenNames::default();
     for env in &environments {
         let resolved = resolve(
             &files,
@@ -98,6 +100,7 @@ pub fn validate(root: &Path, options: &ValidateOptions, sources: &mut Sources) -
         let cycles = graph.cycles();
         report_cycles(&cycles, &resolved.components, &mut diags);
         policy::check(&resolved, &mut diags);
+        naming::check_collisions(&resolved, &mut taken_names, sources, &mut diags);
         if base.is_none() {
             base = Some((resolved, graph));
         }

@@ -103,7 +103,7 @@ impl Names {
     pub fn of(ctx: &ResourceContext) -> Self {
         Names {
             cache: cache_id(ctx),
-            subnet_group: elasticache_name(&naming::physical(
+            subnet_group: naming::elasticache_name(&naming::physical(
                 ctx,
                 "",
                 limits::ELASTICACHE_SUBNET_GROUP,
@@ -116,31 +116,14 @@ impl Names {
 
 /// The replication group (or cache cluster) id: at most 40 characters.
 pub fn cache_id(ctx: &ResourceContext) -> String {
-    elasticache_name(&naming::physical(
-        ctx,
-        "",
-        limits::ELASTICACHE_REPLICATION_GROUP,
-    ))
+    naming::elasticache_id(ctx)
 }
 
 /// The parameter group of `family`. The family is part of the name so that a major
 /// upgrade gets a new group the cache can switch to while the old one still exists.
 pub fn parameter_group_name(ctx: &ResourceContext, family: &str) -> String {
     let suffix = format!("-{}", family.replace('.', "-"));
-    elasticache_name(&naming::physical(ctx, &suffix, PARAMETER_GROUP_LIMIT))
-}
-
-/// ElastiCache stores ids lowercased and rejects `--` and a trailing hyphen; names read
-/// back from AWS must compare equal to the ones we computed.
-fn elasticache_name(name: &str) -> String {
-    let mut out = String::with_capacity(name.len());
-    for c in name.chars().map(|c| c.to_ascii_lowercase()) {
-        if c == '-' && out.ends_with('-') {
-            continue;
-        }
-        out.push(c);
-    }
-    out.trim_end_matches('-').to_string()
+    naming::elasticache_name(&naming::physical(ctx, &suffix, PARAMETER_GROUP_LIMIT))
 }
 
 // ---------------------------------------------------------------- engine versions
@@ -2074,6 +2057,26 @@ mod tests {
 
     // ------------------------------------------------------------ pure parts
 
+    /// `validate` finds components that would share a name from the core's list.
+    #[test]
+    fn every_shared_name_is_one_validate_checks_for_collisions() {
+        let ctx = ctx();
+        let names = Names::of(&ctx);
+        let spec = ComponentSpec::ElastiCacheRedis(spec(2, "cache.t3.micro"));
+        let checked: Vec<String> = panka_core::naming::physical_names(&ctx, &spec)
+            .into_iter()
+            .map(|(_, name)| name)
+            .collect();
+        for name in [
+            &names.cache,
+            &names.subnet_group,
+            &names.security_group,
+            &names.client_security_group,
+        ] {
+            assert!(checked.contains(name), "{name} is not checked: {checked:?}");
+        }
+    }
+
     #[test]
     fn names_follow_elasticache_rules() {
         let long = ResourceContext {
@@ -2102,7 +2105,7 @@ mod tests {
             parameter_group_name(&ctx(), "redis6.x"),
             "shop-development-web-cache-redis6-x"
         );
-        assert_eq!(elasticache_name("Ab--c-"), "ab-c");
+        assert_eq!(naming::elasticache_name("Ab--c-"), "ab-c");
     }
 
     #[test]

@@ -1627,6 +1627,27 @@ mod tests {
         )
     }
 
+    /// `validate` finds components that would share a name from the core's list.
+    #[test]
+    fn every_shared_name_is_one_validate_checks_for_collisions() {
+        let ctx = ctx(false);
+        let names = Names::new(&ctx, &KnownIds::new()).expect("names");
+        let checked: Vec<String> =
+            panka_core::naming::physical_names(&ctx, &ComponentSpec::Rds(spec()))
+                .into_iter()
+                .map(|(_, name)| name)
+                .collect();
+        for name in [
+            &names.instance,
+            &names.subnet_group,
+            &names.parameter_group,
+            &names.db_security_group,
+            &names.client_security_group,
+        ] {
+            assert!(checked.contains(name), "{name} is not checked: {checked:?}");
+        }
+    }
+
     #[test]
     fn families_and_major_versions() {
         assert_eq!(

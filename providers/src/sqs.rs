@@ -856,6 +856,23 @@ mod tests {
             .collect()
     }
 
+    /// `validate` finds components that would share a queue name from the core's list.
+    #[test]
+    fn every_queue_name_is_one_validate_checks_for_collisions() {
+        for (fifo, dlq) in [(false, true), (true, true), (false, false)] {
+            let spec = spec(fifo, dlq);
+            let rendered = render(&ctx(), &spec, None);
+            let mut built = vec![rendered.queue.name];
+            built.extend(rendered.dlq.map(|q| q.name));
+            let checked: Vec<String> =
+                panka_core::naming::physical_names(&ctx(), &ComponentSpec::Sqs(spec))
+                    .into_iter()
+                    .map(|(_, name)| name)
+                    .collect();
+            assert_eq!(built, checked);
+        }
+    }
+
     #[test]
     fn renders_a_standard_queue_with_its_dead_letter_queue() {
         let rendered = render(&ctx(), &spec(false, true), Some(DLQ_ARN));

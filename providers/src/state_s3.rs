@@ -23,10 +23,14 @@ use aws_sdk_s3::types::ServerSideEncryption;
 use futures_util::{StreamExt, TryStreamExt};
 use panka_core::state::{
     DeploymentRecord, StateDocument, StateError, StateKey, StateStore, Version, VersionedState,
-    layout,
+    decode_state, layout,
 };
 use std::collections::BTreeSet;
 use std::error::Error;
+
+/// The bucket is created versioned (`panka init`), so every earlier state is still there.
+const CORRUPT_HINT: &str =
+    "restore a previous version of the state object (the bucket is versioned)";
 
 /// How many deployment records [`S3StateStore::list_deployments`] reads at once.
 const CONCURRENT_READS: usize = 8;
@@ -172,6 +176,7 @@ impl S3StateStore {
             key: key.clone(),
             location: self.url(object),
             reason: err.to_string(),
+            hint: CORRUPT_HINT.to_string(),
         })?;
         Ok(Some((value, etag)))
     }
@@ -261,9 +266,12 @@ impl StateStore for S3StateStore {
 
     async fn read(&self, key: &StateKey) -> Result<Option<VersionedState>, StateError> {
         let object = self.state_object_key(key);
-        let Some((state, etag)) = self.get_json::<StateDocument>(key, &object).await? else {
+        let Some((bytes, etag)) = self.current_object(&object).await? else {
             return Ok(None);
         };
+        let state = decode_state(&bytes).map_err(|problem| {
+            StateError::undecodable(key, self.url(&object), problem, CORRUPT_HINT)
+        })?;
         let etag = etag.ok_or_else(|| {
             StateError::backend(format!(
                 "S3 returned {} without an ETag, so it cannot be written back conditionally",

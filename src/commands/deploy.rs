@@ -433,9 +433,7 @@ impl Deployment<'_> {
                 rollback_errors,
             } => {
                 text.push_str(&format!("✗ {what} failed\n"));
-                for (id, e) in failed.iter().chain(rollback_errors) {
-                    text.push_str(&format!("  ✗ {id}: {e}\n"));
-                }
+                text.push_str(&failure_lines(failed, rollback_errors));
             }
             Outcome::Interrupted => {
                 text.push_str("Interrupted: finished work is saved; run apply again to continue.\n")
@@ -576,6 +574,26 @@ pub fn outputs(
         .collect()
 }
 
+/// One line per failed change, then one per change that could not be reverted. Reverting
+/// a failed change often fails for the same reason (a create refused by AWS cannot be
+/// deleted either); that repeats nothing the reader needs, so it is not said twice.
+fn failure_lines(
+    failed: &[(ComponentId, String)],
+    rollback_errors: &[(ComponentId, String)],
+) -> String {
+    let mut text = String::new();
+    for (id, e) in failed {
+        text.push_str(&format!("  ✗ {id}: {e}\n"));
+    }
+    for (id, e) in rollback_errors {
+        if failed.iter().any(|(f, fe)| f == id && fe == e) {
+            continue;
+        }
+        text.push_str(&format!("  ✗ {id} (not reverted): {e}\n"));
+    }
+    text
+}
+
 fn failures_of(outcome: &Outcome) -> &[(ComponentId, String)] {
     match outcome {
         Outcome::RolledBack { failed } | Outcome::Failed { failed, .. } => failed,
@@ -590,5 +608,25 @@ fn failures(outcome: &Outcome) -> Vec<serde_json::Value> {
             .map(|(id, e)| json!({"component": id.to_string(), "error": e}))
             .collect(),
         _ => Vec::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_failure_that_also_stopped_its_revert_is_said_once() {
+        let id = ComponentId::new("orders", "reports");
+        let other = ComponentId::new("orders", "audit");
+        let refused = "SQS queue q exists and was not created by panka".to_string();
+        let lines = failure_lines(
+            &[(id.clone(), refused.clone())],
+            &[(id, refused.clone()), (other, "throttled".into())],
+        );
+        assert_eq!(
+            lines,
+            format!("  ✗ orders/reports: {refused}\n  ✗ orders/audit (not reverted): throttled\n")
+        );
     }
 }

@@ -158,6 +158,12 @@ fn load_with(
     );
     report_cycles(&graph.cycles(), &stack.components, &mut diags);
     panka_core::policy::check(&stack, &mut diags);
+    panka_core::naming::check_collisions(
+        &stack,
+        &mut panka_core::naming::TakenNames::default(),
+        &sources,
+        &mut diags,
+    );
     let sorted = diags.into_sorted();
     if sorted.iter().any(|d| d.severity == Severity::Error) {
         ui.diagnostics(&sources, &sorted);

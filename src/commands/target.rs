@@ -28,10 +28,16 @@ pub async fn for_loaded(
         settings::endpoint_url(global.endpoint_url.as_ref(), env),
     )
     .await?;
-    Ok(Target {
-        key: StateKey::new(&loaded.stack.name, &loaded.environment),
-        backends,
-    })
+    let key = StateKey::new(&loaded.stack.name, &loaded.environment);
+    // Read once before anything else: a state this binary cannot read (corrupt, or of
+    // a newer format) is refused before a lock is taken, AWS is called or a file is
+    // written, so nothing the newer panka keeps in it is lost.
+    backends
+        .store
+        .read(&key)
+        .await
+        .map_err(crate::commands::state::state_error)?;
+    Ok(Target { key, backends })
 }
 
 /// Finds the stack (by folder when there is one; a bare name is enough for a remote

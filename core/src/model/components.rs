@@ -4,7 +4,7 @@ use super::{ComponentKind, InfraSpec, Located};
 use crate::diag::{Diagnostic, Diagnostics};
 use crate::read::{self, MapReader};
 use crate::source::Span;
-use crate::yaml::Node;
+use crate::yaml::{Node, Value};
 use serde::{Deserialize, Deserializer, Serialize};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -558,6 +558,8 @@ fn lower_microservice(
             let env_node = m.get("envVar");
             let env_var = m.string("envVar", diags);
             let key = m.string("key", diags);
+            check_secret_ref(m.get("secretRef"), &format!("{path}.secretRef"), diags);
+            check_secret_key(m.get("key"), &format!("{path}.key"), diags);
             m.finish(diags);
             if let (Some(name), Some(secret_ref)) = (name, secret_ref) {
                 let env_var = env_var.unwrap_or_else(|| name.clone());
@@ -740,6 +742,83 @@ fn lower_microservice(
         infra,
         permissions: lower_permissions(spec, diags),
     }
+}
+
+/// A Secrets Manager secret as a reference names it: its name (1–512 of letters, digits
+/// and `/_+=.@-`, as Secrets Manager allows) or its ARN. Anything else fails only when ECS
+/// or RDS resolves it during apply, after other changes were made.
+fn check_secret_ref(node: Option<&Node>, path: &str, diags: &mut Diagnostics) {
+    let Some(node) = node else { return };
+    let Value::Scalar(scalar) = &node.value else {
+        return;
+    };
+    if scalar.unresolved {
+        return;
+    }
+    let text = scalar.text.as_str();
+    let problem = if text.trim().is_empty() {
+        Some("is empty")
+    } else if text.starts_with("arn:") {
+        (text.split(':').nth(2) != Some("secretsmanager"))
+            .then_some("is an ARN, but not of a Secrets Manager secret")
+    } else if text.chars().count() > 512 {
+        Some("is longer than the 512 characters of a secret name")
+    } else if !text
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || "/_+=.@-".contains(c))
+    {
+        Some("is not a secret name (letters, digits and `/_+=.@-`) or ARN")
+    } else {
+        None
+    };
+    if let Some(problem) = problem {
+        diags.push(
+            Diagnostic::at(
+                "E025",
+                Span {
+                    len: text.chars().count().max(1) as u32,
+                    ..node.span
+                },
+                format!("`{path}` {problem}"),
+            )
+            .with_label("not a secret")
+            .with_hint("name the Secrets Manager secret by its name or ARN"),
+        );
+    }
+}
+
+/// The JSON key read inside a secret. ECS joins it into `<arn>:<key>::`, so a key with
+/// `:` would name a different part; an empty key would inject the whole document.
+fn check_secret_key(node: Option<&Node>, path: &str, diags: &mut Diagnostics) {
+    let Some(node) = node else { return };
+    let Value::Scalar(scalar) = &node.value else {
+        return;
+    };
+    if scalar.unresolved {
+        return;
+    }
+    let text = scalar.text.as_str();
+    let problem = if text.trim().is_empty() {
+        "is empty"
+    } else if text.contains(':') {
+        "contains `:`, which ECS reads as the end of the key"
+    } else {
+        return;
+    };
+    diags.push(
+        Diagnostic::at(
+            "E025",
+            Span {
+                len: text.chars().count().max(1) as u32,
+                ..node.span
+            },
+            format!("`{path}` {problem}"),
+        )
+        .with_label("not a JSON key")
+        .with_hint(
+            "name a key of the secret's JSON object, or remove `key` to use the whole secret",
+        ),
+    );
 }
 
 /// `service:Action`: the service in lowercase letters, digits and `-`; the action in
@@ -998,6 +1077,8 @@ fn lower_rds(spec: &mut MapReader, diags: &mut Diagnostics) -> RdsSpec {
         if let Some(mut secret) = m.required_map("passwordSecret", diags) {
             rds.password_secret = secret.required_string("ref", diags).unwrap_or_default();
             rds.password_key = secret.string("key", diags);
+            check_secret_ref(secret.get("ref"), "spec.database.passwordSecret.ref", diags);
+            check_secret_key(secret.get("key"), "spec.database.passwordSecret.key", diags);
             secret.finish(diags);
         }
         m.finish(diags);

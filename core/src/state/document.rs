@@ -6,6 +6,43 @@ use std::collections::BTreeMap;
 
 pub const STATE_FORMAT_VERSION: u32 = 1;
 
+/// The state formats this binary reads. A state of any other version was written by a
+/// panka this one does not understand: reading it would drop the fields it does not know
+/// and the next write would lose them, so it is refused before anything else happens.
+pub const READABLE_STATE_VERSIONS: &[u32] = &[STATE_FORMAT_VERSION];
+
+/// Why stored bytes are not a state this binary can use.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum DecodeProblem {
+    /// Not JSON, not an object, or missing or mistyped fields.
+    Corrupt(String),
+    /// A well-formed document of a format version this binary does not read; `found` as
+    /// written in the file.
+    UnknownVersion(String),
+}
+
+/// Reads a stored state: the version first, then the document, so that a newer format
+/// is named as such instead of failing on whichever of its fields changed.
+pub fn decode_state(bytes: &[u8]) -> Result<StateDocument, DecodeProblem> {
+    let value: serde_json::Value =
+        serde_json::from_slice(bytes).map_err(|e| DecodeProblem::Corrupt(e.to_string()))?;
+    let Some(object) = value.as_object() else {
+        return Err(DecodeProblem::Corrupt("not a JSON object".into()));
+    };
+    match object.get("format_version") {
+        None => return Err(DecodeProblem::Corrupt("no `format_version`".into())),
+        Some(found) => {
+            let readable = found
+                .as_u64()
+                .is_some_and(|v| READABLE_STATE_VERSIONS.iter().any(|r| u64::from(*r) == v));
+            if !readable {
+                return Err(DecodeProblem::UnknownVersion(found.to_string()));
+            }
+        }
+    }
+    serde_json::from_value(value).map_err(|e| DecodeProblem::Corrupt(e.to_string()))
+}
+
 /// What panka knows it created for one stack and environment.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct StateDocument {
@@ -157,6 +194,46 @@ impl DeploymentRecord {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn state_with_version(version: &str) -> String {
+        format!(
+            r#"{{"format_version":{version},"lineage":"l","serial":1,"stack":"s","environment":"e","updated_at":"2026-01-01T00:00:00Z"}}"#
+        )
+    }
+
+    #[test]
+    fn reads_the_versions_it_knows() {
+        let state = decode_state(state_with_version("1").as_bytes()).expect("version 1");
+        assert_eq!(state.serial, 1);
+    }
+
+    #[test]
+    fn names_a_version_it_does_not_know_before_reading_the_rest() {
+        // A newer format may change any field: the version is what the reader reports.
+        let newer = r#"{"format_version":2,"serial":"changed"}"#;
+        assert_eq!(
+            decode_state(newer.as_bytes()),
+            Err(DecodeProblem::UnknownVersion("2".into()))
+        );
+        for found in ["99", "0", r#""1""#, "1.5", "-1", "null"] {
+            assert_eq!(
+                decode_state(state_with_version(found).as_bytes()),
+                Err(DecodeProblem::UnknownVersion(found.into())),
+                "{found}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_document_without_a_version_or_not_an_object_is_corrupt() {
+        for bytes in [&b"{not json"[..], b"[1]", br#"{"serial":1}"#] {
+            assert!(
+                matches!(decode_state(bytes), Err(DecodeProblem::Corrupt(_))),
+                "{}",
+                String::from_utf8_lossy(bytes)
+            );
+        }
+    }
 
     #[test]
     fn record_names_sort_by_start_to_the_millisecond() {

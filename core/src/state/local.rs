@@ -26,6 +26,9 @@ pub fn default_root(stack_dir: &Path) -> PathBuf {
     repo.join(".panka")
 }
 
+/// panka replaces local files atomically, so a broken one was changed by something else.
+const CORRUPT_HINT: &str = "restore the file from a backup, or move it aside to start from an empty state (`panka drift` then lists what it tracked as orphans)";
+
 fn io_error(what: &str, path: &Path, err: std::io::Error) -> StateError {
     StateError::backend(format!("cannot {what} {}: {err}", path.display()))
 }
@@ -88,13 +91,9 @@ impl LocalStore {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
             Err(e) => return Err(io_error("read", &path, e)),
         };
-        serde_json::from_slice(&bytes)
-            .map(Some)
-            .map_err(|e| StateError::Corrupt {
-                key: key.clone(),
-                location: path.display().to_string(),
-                reason: e.to_string(),
-            })
+        super::decode_state(&bytes).map(Some).map_err(|problem| {
+            StateError::undecodable(key, path.display().to_string(), problem, CORRUPT_HINT)
+        })
     }
 }
 
@@ -232,6 +231,7 @@ fn read_record(key: &StateKey, path: &Path) -> Result<DeploymentRecord, StateErr
         key: key.clone(),
         location: path.display().to_string(),
         reason: e.to_string(),
+        hint: CORRUPT_HINT.to_string(),
     })
 }
 

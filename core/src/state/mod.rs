@@ -90,12 +90,25 @@ pub enum StateError {
         expected: String,
         found: String,
     },
-    /// The stored document cannot be read as state.
+    /// The stored document cannot be read as state. `hint` says how to recover with the
+    /// backend that holds it (a versioned bucket, a local file).
     #[error("state of {key} at {location} is not a valid panka state: {reason}")]
     Corrupt {
         key: StateKey,
         location: String,
         reason: String,
+        hint: String,
+    },
+    /// The stored state is of a format this binary does not read (a newer panka wrote
+    /// it). Refused before any lock, AWS call or write, so nothing it holds is lost.
+    #[error(
+        "state of {key} at {location} has format_version {found}; this panka reads format_version {}",
+        readable_versions()
+    )]
+    UnknownVersion {
+        key: StateKey,
+        location: String,
+        found: String,
     },
     /// The backend failed (I/O, permissions, network); `message` carries the whole cause.
     #[error("{message}")]
@@ -105,7 +118,38 @@ pub enum StateError {
     },
 }
 
+fn readable_versions() -> String {
+    document::READABLE_STATE_VERSIONS
+        .iter()
+        .map(u32::to_string)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 impl StateError {
+    /// The error for stored state bytes that [`document::decode_state`] refused;
+    /// `corrupt_hint` is the backend's way back to a good state.
+    pub fn undecodable(
+        key: &StateKey,
+        location: String,
+        problem: document::DecodeProblem,
+        corrupt_hint: &str,
+    ) -> Self {
+        match problem {
+            document::DecodeProblem::Corrupt(reason) => StateError::Corrupt {
+                key: key.clone(),
+                location,
+                reason,
+                hint: corrupt_hint.to_string(),
+            },
+            document::DecodeProblem::UnknownVersion(found) => StateError::UnknownVersion {
+                key: key.clone(),
+                location,
+                found,
+            },
+        }
+    }
+
     pub fn backend(message: impl Into<String>) -> Self {
         StateError::Backend {
             message: message.into(),
@@ -117,9 +161,10 @@ impl StateError {
         match self {
             StateError::Backend { hint, .. } => hint.as_deref(),
             StateError::Conflict { .. } => Some("run the command again; it reads the newer state"),
-            StateError::Corrupt { .. } => {
-                Some("restore a previous version of the state object (the bucket is versioned)")
-            }
+            StateError::Corrupt { hint, .. } => Some(hint),
+            StateError::UnknownVersion { .. } => Some(
+                "a newer panka wrote this state: run that version (or newer); nothing was read from AWS or changed",
+            ),
         }
     }
 }

@@ -109,6 +109,33 @@ mod tests {
     use super::*;
     use crate::microservice::render::tests::ctx;
 
+    /// `validate` finds components that would share a name from the core's list; a name
+    /// built here and missing there would escape that check.
+    #[test]
+    fn every_shared_name_is_one_validate_checks_for_collisions() {
+        let ctx = ctx();
+        let names = Names::new(&ctx);
+        let spec = panka_core::model::ComponentSpec::MicroService(
+            crate::microservice::render::tests::spec(),
+        );
+        let checked: Vec<String> = panka_core::naming::physical_names(&ctx, &spec)
+            .into_iter()
+            .map(|(_, name)| name)
+            .collect();
+        for name in [
+            &names.service,
+            &names.family,
+            &names.execution_role,
+            &names.task_role,
+            &names.load_balancer,
+            &names.target_group,
+            &names.alb_security_group,
+            &names.service_security_group,
+        ] {
+            assert!(checked.contains(name), "{name} is not checked: {checked:?}");
+        }
+    }
+
     #[test]
     fn names_fit_their_limits() {
         let names = Names::new(&ctx());
