@@ -248,6 +248,9 @@ fn json_line(event: &Event) -> serde_json::Value {
         Event::RollbackStep { component, action } => {
             json!({"event": "rollback_step", "component": component.to_string(), "action": action})
         }
+        Event::RollbackFinished { component, elapsed } => {
+            json!({"event": "rollback_finished", "component": component.to_string(), "elapsed_s": elapsed.as_secs_f64()})
+        }
         Event::RollbackFailed { component, error } => {
             json!({"event": "rollback_failed", "component": component.to_string(), "error": error})
         }
@@ -729,6 +732,12 @@ impl Tree {
                 "├── Reverting {component} ({})\n",
                 verb(*action).0.to_lowercase()
             ),
+            Event::RollbackFinished { elapsed, .. } => format!(
+                "│   └── {}✓{} Reverted ({})\n",
+                p.ok,
+                p.reset,
+                took(*elapsed)
+            ),
             Event::RollbackFailed { component, error } => format!(
                 "│   └── {}✗{} could not revert {component}: {error}\n",
                 p.error, p.reset
@@ -1163,6 +1172,10 @@ Wave 2: Application (1 resource)
             action: Action::Delete,
         });
         events.extend(done("database", "Deleting DB instance", 3));
+        events.push(Event::RollbackFinished {
+            component: id("database"),
+            elapsed: Duration::from_secs(4),
+        });
         events.push(Event::RollbackStep {
             component: id("queue"),
             action: Action::Delete,
@@ -1187,6 +1200,7 @@ Wave 1: Dependencies (2 resources, parallel)
 Rolling back 2 changes...
 ├── Reverting email-service/database (deleting)
 │   ├── Deleting DB instance... ✓ (3s)
+│   └── ✓ Reverted (4s)
 ├── Reverting email-service/queue (deleting)
 │   └── ✗ could not revert email-service/queue: still there
 "

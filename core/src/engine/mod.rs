@@ -63,6 +63,11 @@ pub enum Event {
         component: ComponentId,
         action: Action,
     },
+    /// A change of this run was undone; its state is saved.
+    RollbackFinished {
+        component: ComponentId,
+        elapsed: Duration,
+    },
     RollbackFailed {
         component: ComponentId,
         error: String,
@@ -375,6 +380,7 @@ pub async fn execute(
             events.as_ref(),
             options,
         );
+        let reverting = tokio::time::Instant::now();
         let result = crate::progress::scope(id.clone(), action, events.clone(), change).await;
         match result {
             Ok(observed) => {
@@ -398,6 +404,10 @@ pub async fn execute(
                 }
                 events.emit(Event::StateSaved {
                     serial: state.state.serial,
+                });
+                events.emit(Event::RollbackFinished {
+                    component: id,
+                    elapsed: reverting.elapsed(),
                 });
             }
             Err(e) => {
