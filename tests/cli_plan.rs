@@ -383,12 +383,17 @@ fn a_service_folder_linked_outside_the_repo_stops_the_plan_before_it_proposes_de
         let err = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(1), "{command}: {err}");
         assert!(
-            err.contains("error[E035]: `stacks/notification-platform/services/email-service` is a link to"),
+            err.contains(
+                "error[E035]: `stacks/notification-platform/services/email-service` is a link to"
+            ),
             "{command}: {err}"
         );
         assert!(err.contains("outside the deployment repo"), "{err}");
         let text = String::from_utf8_lossy(&out.stdout).to_lowercase();
-        assert!(!text.contains("delete") && !text.contains("destroy"), "{command}: {text}");
+        assert!(
+            !text.contains("delete") && !text.contains("destroy"),
+            "{command}: {text}"
+        );
     }
     assert_eq!(
         snapshot_files(&repo.path().join(".panka")),

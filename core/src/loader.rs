@@ -6,7 +6,9 @@ use crate::interp::{Variables, interpolate};
 use crate::model::*;
 use crate::names::check_name;
 use crate::read::{MapReader, did_you_mean};
-use crate::repo_path::{Boundary, Kind, PathProblem, is_yaml, lexical_join};
+use crate::repo_path::{
+    Boundary, Folder, Kind, Listed, PathProblem, is_yaml, lexical_join, read_checked,
+};
 use crate::source::{SourceId, Sources, Span};
 use crate::yaml::{Node, deep_merge, parse_document};
 use std::collections::{BTreeMap, BTreeSet};
@@ -145,31 +147,37 @@ enum Found {
     Refused,
 }
 
+/// Whether the file `relative` below `parent` is there to read (problems reported).
 fn find_file(
-    path: &Path,
+    parent: &Folder,
+    relative: &str,
     boundary: &Boundary,
     sources: &Sources,
     diags: &mut Diagnostics,
 ) -> Found {
-    match boundary.probe_kind(path, Kind::File) {
-        Ok(()) => Found::Yes,
-        Err(PathProblem::Missing) => Found::No,
-        Err(problem) => {
-            diags.push(path_diagnostic(&problem, path, boundary, sources));
-            Found::Refused
-        }
-    }
+    let problem = match boundary.find(parent, relative) {
+        Ok((_, Kind::File)) => return Found::Yes,
+        Ok(_) => PathProblem::WrongKind {
+            expected: Kind::File,
+        },
+        Err(PathProblem::Missing) => return Found::No,
+        Err(problem) => problem,
+    };
+    let path = parent.path().join(relative);
+    diags.push(path_diagnostic(&problem, &path, boundary, sources));
+    Found::Refused
 }
 
-/// Reads a file into `sources`. A file that is not UTF-8 is kept as a lossy copy, so the
-/// error at its first invalid byte can be shown, and is not parsed (`None`).
+/// Reads a file into `sources`: one the caller found inside the boundary. A file that
+/// is not UTF-8 is kept as a lossy copy, so the error at its first invalid byte can be
+/// shown, and is not parsed (`None`).
 fn read_file(
     path: &Path,
     boundary: &Boundary,
     sources: &mut Sources,
     diags: &mut Diagnostics,
 ) -> Option<SourceId> {
-    let bytes = match boundary.read(path) {
+    let bytes = match read_checked(path) {
         Ok(bytes) => bytes,
         Err(problem) => {
             diags.push(path_diagnostic(&problem, path, boundary, sources));
@@ -265,56 +273,65 @@ fn parse_all(sources: &Sources, ids: &[SourceId]) -> Vec<Result<Node, Vec<Diagno
     })
 }
 
-/// The entries of `dir` that are a `kind` (and pass `wanted`), sorted, each with its
-/// problem when it cannot be used (reported here). A missing `dir` has no entries; one
-/// that cannot be listed is reported (`None`).
+/// The folder `name` in `parent`: `Some(None)` when nothing is there, `None` when it is
+/// refused or not a folder (reported).
+fn open_folder(
+    parent: &Folder,
+    name: &str,
+    boundary: &Boundary,
+    sources: &Sources,
+    diags: &mut Diagnostics,
+) -> Option<Option<Folder>> {
+    match boundary.folder(parent, name) {
+        Ok(folder) => Some(folder),
+        Err(problem) => {
+            let path = parent.path().join(name);
+            diags.push(path_diagnostic(&problem, &path, boundary, sources));
+            None
+        }
+    }
+}
+
+/// The entries of `dir` that are a `kind` (and pass `wanted`), sorted; an entry that
+/// cannot be used is reported here and kept (its `problem` is set). `None`: `dir` cannot
+/// be listed (reported).
 fn listed(
-    dir: &Path,
+    dir: &Folder,
     kind: Kind,
     wanted: impl Fn(&Path) -> bool,
     boundary: &Boundary,
     sources: &Sources,
     diags: &mut Diagnostics,
-) -> Option<Vec<(String, PathBuf, bool)>> {
-    Some(match boundary.list(dir, kind, wanted) {
-        Ok(entries) => entries
-            .into_iter()
-            .map(|e| {
+) -> Option<Vec<Listed>> {
+    match boundary.list(dir, kind, wanted) {
+        Ok(entries) => {
+            for e in &entries {
                 if let Some(problem) = &e.problem {
                     diags.push(path_diagnostic(problem, &e.path, boundary, sources));
                 }
-                (e.name, e.path, e.problem.is_none())
-            })
-            .collect(),
-        Err(PathProblem::Missing) => Vec::new(),
-        Err(problem) => {
-            diags.push(path_diagnostic(&problem, dir, boundary, sources));
-            return None;
+            }
+            Some(entries)
         }
-    })
+        Err(problem) => {
+            diags.push(path_diagnostic(&problem, dir.path(), boundary, sources));
+            None
+        }
+    }
 }
 
-/// Sorted sub-folders of `dir`, skipping hidden ones; `false`: refused (reported). A
-/// folder that cannot be listed has none (reported).
-fn sub_dirs(
-    dir: &Path,
+/// The sub-folders of the folder `name` in `parent` (see [`listed`]); none when it is
+/// missing, refused or cannot be listed (reported). `None`: refused or unlistable.
+fn sub_folders(
+    parent: &Folder,
+    name: &str,
     boundary: &Boundary,
     sources: &Sources,
     diags: &mut Diagnostics,
-) -> Vec<(String, PathBuf, bool)> {
-    listed(dir, Kind::Dir, |_| true, boundary, sources, diags).unwrap_or_default()
-}
-
-/// Sorted YAML files of `dir`, skipping hidden ones; `false`: refused (reported).
-/// `None`: `dir` cannot be listed (reported).
-fn yaml_files(
-    dir: &Path,
-    boundary: &Boundary,
-    sources: &Sources,
-    diags: &mut Diagnostics,
-) -> Option<Vec<(PathBuf, bool)>> {
-    let files = listed(dir, Kind::File, is_yaml, boundary, sources, diags)?;
-    Some(files.into_iter().map(|(_, path, ok)| (path, ok)).collect())
+) -> Option<Vec<Listed>> {
+    match open_folder(parent, name, boundary, sources, diags)? {
+        Some(dir) => listed(&dir, Kind::Dir, |_| true, boundary, sources, diags),
+        None => Some(Vec::new()),
+    }
 }
 
 /// Checks that `meta` (e.g. `metadata.service`) names `expected` (the folder it is in).
@@ -390,8 +407,9 @@ pub fn read_stack_files(root: &Path, sources: &mut Sources, diags: &mut Diagnost
             };
         }
     };
+    let stack_dir = boundary.stack().clone();
     let stack_path = root.join("stack.yaml");
-    let stack = match find_file(&stack_path, &boundary, sources, diags) {
+    let stack = match find_file(&stack_dir, "stack.yaml", &boundary, sources, diags) {
         Found::Yes => parse_file(
             &stack_path,
             &[DocKind::Stack],
@@ -422,8 +440,8 @@ pub fn read_stack_files(root: &Path, sources: &mut Sources, diags: &mut Diagnost
         environments: Vec::new(),
         infra_defaults: BTreeMap::new(),
     };
-    let boundary = files.boundary.clone();
-    let boundary = &boundary;
+    // A copy: `files` is filled in below while the boundary is in use.
+    let boundary = &files.boundary.clone();
     if let Some(doc) = &files.stack {
         check_doc_name(doc, "stack", diags);
         check_matches(
@@ -437,7 +455,7 @@ pub fn read_stack_files(root: &Path, sources: &mut Sources, diags: &mut Diagnost
     let stack_name = files.name().to_string();
 
     let default_infra = root.join(DEFAULT_INFRA);
-    let default_infra_found = find_file(&default_infra, boundary, sources, diags);
+    let default_infra_found = find_file(&stack_dir, DEFAULT_INFRA, boundary, sources, diags);
     if default_infra_found == Found::Yes
         && let Some(doc) = parse_file(
             &default_infra,
@@ -454,10 +472,10 @@ pub fn read_stack_files(root: &Path, sources: &mut Sources, diags: &mut Diagnost
     }
 
     let mut unparsed: Vec<UnparsedComponent> = Vec::new();
-    for (service_folder, service_dir, usable) in
-        sub_dirs(&root.join("services"), boundary, sources, diags)
-    {
-        if !usable {
+    let services = sub_folders(&stack_dir, "services", boundary, sources, diags);
+    for entry in services.into_iter().flatten() {
+        let service_folder = entry.name.clone();
+        let Some(service_dir) = entry.folder() else {
             // Kept, so the service shows as failed; its problem is reported.
             files.services.push(ServiceFiles {
                 folder: service_folder,
@@ -467,9 +485,9 @@ pub fn read_stack_files(root: &Path, sources: &mut Sources, diags: &mut Diagnost
                 listed: false,
             });
             continue;
-        }
-        let service_path = service_dir.join("service.yaml");
-        let doc = match find_file(&service_path, boundary, sources, diags) {
+        };
+        let service_path = service_dir.path().join("service.yaml");
+        let doc = match find_file(&service_dir, "service.yaml", boundary, sources, diags) {
             Found::Yes => parse_file(
                 &service_path,
                 &[DocKind::Service],
@@ -528,15 +546,9 @@ pub fn read_stack_files(root: &Path, sources: &mut Sources, diags: &mut Diagnost
                 }
             }
         }
-        let components_dir = service_dir.join("components");
-        let Some(component_dirs) = listed(
-            &components_dir,
-            Kind::Dir,
-            |_| true,
-            boundary,
-            sources,
-            diags,
-        ) else {
+        let Some(component_dirs) =
+            sub_folders(&service_dir, "components", boundary, sources, diags)
+        else {
             files.services.push(ServiceFiles {
                 folder: service_folder,
                 doc,
@@ -546,31 +558,27 @@ pub fn read_stack_files(root: &Path, sources: &mut Sources, diags: &mut Diagnost
             });
             continue;
         };
-        for (folder, dir, usable) in component_dirs {
-            let yaml = if usable {
-                yaml_files(&dir, boundary, sources, diags)
-            } else {
-                None
-            };
-            let yaml = match yaml {
-                Some(yaml) => Some(
-                    yaml.into_iter()
-                        .map(|(path, usable)| {
-                            let source = if usable {
-                                read_file(&path, boundary, sources, diags)
-                            } else {
-                                None
+        for entry in component_dirs {
+            // `None`: the folder is refused or cannot be listed (reported).
+            let yaml = entry.folder().and_then(|dir| {
+                let files = listed(&dir, Kind::File, is_yaml, boundary, sources, diags)?;
+                Some(
+                    files
+                        .into_iter()
+                        .map(|file| {
+                            let source = match file.problem {
+                                None => read_file(&file.path, boundary, sources, diags),
+                                Some(_) => None,
                             };
-                            (path, source)
+                            (file.path, source)
                         })
                         .collect(),
-                ),
-                None => None,
-            };
+                )
+            });
             unparsed.push(UnparsedComponent {
                 service: files.services.len(),
-                folder,
-                dir,
+                folder: entry.name,
+                dir: entry.path,
                 yaml,
             });
         }
@@ -601,11 +609,14 @@ pub fn read_stack_files(root: &Path, sources: &mut Sources, diags: &mut Diagnost
         files.services[service].components.push(component);
     }
 
-    for (env_folder, env_dir, usable) in
-        sub_dirs(&root.join("environments"), boundary, sources, diags)
-    {
-        let path = env_dir.join("environment.yaml");
-        if !usable || find_file(&path, boundary, sources, diags) != Found::Yes {
+    let environments = sub_folders(&stack_dir, "environments", boundary, sources, diags);
+    for entry in environments.into_iter().flatten() {
+        let Some(env_dir) = entry.folder() else {
+            continue;
+        };
+        let env_folder = entry.name;
+        let path = env_dir.path().join("environment.yaml");
+        if find_file(&env_dir, "environment.yaml", boundary, sources, diags) != Found::Yes {
             continue;
         }
         if let Some(doc) = parse_file(

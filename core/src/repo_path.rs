@@ -11,6 +11,11 @@
 //!
 //! Files outside the boundary are never opened, so no message can quote them: written
 //! paths are first checked without touching the disk, and links before reading.
+//!
+//! Loading a large stack reads thousands of entries, so a folder is carried as a
+//! [`Folder`] (its path as named and its real path): an entry that is not a link is
+//! inside because its folder is, and costs no system call beyond the listing; only links
+//! are resolved (`canonicalize`).
 
 use std::ffi::OsStr;
 use std::io;
@@ -23,6 +28,21 @@ pub struct Boundary {
     /// Whether `root` is a deployment repo (it holds the stack under `stacks/`) rather
     /// than the stack folder itself; only changes how messages name it.
     is_repo: bool,
+    stack: Folder,
+}
+
+/// A folder inside the boundary, checked: its path as named (messages show it, files
+/// are read through it) and its real path (links resolved).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Folder {
+    path: PathBuf,
+    real: PathBuf,
+}
+
+impl Folder {
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
 }
 
 /// What is at a path once links are followed.
@@ -106,8 +126,13 @@ impl PathProblem {
                 "write the path relative to its folder; panka reads only files inside {}",
                 boundary.name()
             ),
-            PathProblem::Outside { .. } => format!(
-                "panka reads only files inside {} ({}); copy the file in, or point the link at a place inside it",
+            PathProblem::Outside { link: Some(_) } => format!(
+                "panka reads only files inside {} ({}); copy the file in, or point the link inside it",
+                boundary.name(),
+                boundary.explained()
+            ),
+            PathProblem::Outside { link: None } => format!(
+                "panka reads only files inside {} ({}); copy the file in, and keep the path and any link on it inside",
                 boundary.name(),
                 boundary.explained()
             ),
@@ -136,6 +161,17 @@ pub struct Listed {
     pub name: String,
     /// Why it cannot be used; `None`: it is of the kind asked for, inside the boundary.
     pub problem: Option<PathProblem>,
+    real: PathBuf,
+}
+
+impl Listed {
+    /// The entry as a folder, when it is a usable one.
+    pub fn folder(&self) -> Option<Folder> {
+        self.problem.is_none().then(|| Folder {
+            path: self.path.clone(),
+            real: self.real.clone(),
+        })
+    }
 }
 
 impl Boundary {
@@ -151,14 +187,20 @@ impl Boundary {
                     .is_ok_and(|below| !below.as_os_str().is_empty())
             })
             .map(Path::to_path_buf);
+        let stack = Folder {
+            path: stack_dir.to_path_buf(),
+            real: real.clone(),
+        };
         Ok(match repo {
             Some(root) => Boundary {
                 root,
                 is_repo: true,
+                stack,
             },
             None => Boundary {
                 root: real,
                 is_repo: false,
+                stack,
             },
         })
     }
@@ -166,10 +208,20 @@ impl Boundary {
     /// A boundary at `root` as given, for tests and for stacks that could not be
     /// resolved (then nothing inside is found either).
     pub fn at(root: impl Into<PathBuf>) -> Boundary {
+        let root = root.into();
         Boundary {
-            root: root.into(),
+            stack: Folder {
+                path: root.clone(),
+                real: root.clone(),
+            },
+            root,
             is_repo: false,
         }
+    }
+
+    /// The stack folder.
+    pub fn stack(&self) -> &Folder {
+        &self.stack
     }
 
     pub fn root(&self) -> &Path {
@@ -189,44 +241,77 @@ impl Boundary {
         if self.is_repo {
             "the folder that holds `stacks/`"
         } else {
-            "it is not under a `stacks/` folder"
+            "the boundary of a stack that is not under a `stacks/` folder"
         }
     }
 
-    /// What `path` is once links are followed, if it is inside the boundary.
+    /// What `path` is once links are followed, if it is inside the boundary. Resolves
+    /// the whole path: for paths not reached through a [`Folder`].
     pub fn probe(&self, path: &Path) -> Result<Kind, PathProblem> {
         let meta = std::fs::symlink_metadata(path).map_err(missing_or)?;
-        let link = meta.is_symlink().then(|| std::fs::read_link(path).ok());
+        if meta.is_symlink() {
+            return self.follow(path).map(|(_, kind)| kind);
+        }
+        match std::fs::canonicalize(path) {
+            Ok(real) if real.starts_with(&self.root) => Ok(kind_of(&meta)),
+            // A link on the way.
+            Ok(_) => Err(PathProblem::Outside { link: None }),
+            Err(e) => Err(missing_or(e)),
+        }
+    }
+
+    /// What `relative` (names separated by `/`, no `..`) is below `parent`: one `lstat`
+    /// per name, and a `canonicalize` only for a link. A file on the way counts as
+    /// missing, as the operating system has it.
+    pub fn find(&self, parent: &Folder, relative: &str) -> Result<(Folder, Kind), PathProblem> {
+        let mut at = parent.clone();
+        let mut kind = Kind::Dir;
+        for name in relative.split('/').filter(|n| !n.is_empty() && *n != ".") {
+            if kind != Kind::Dir {
+                return Err(PathProblem::Missing);
+            }
+            let path = at.path.join(name);
+            let meta = std::fs::symlink_metadata(&path).map_err(missing_or)?;
+            let (real, found) = if meta.is_symlink() {
+                self.follow(&path)?
+            } else {
+                (at.real.join(name), kind_of(&meta))
+            };
+            at = Folder { path, real };
+            kind = found;
+        }
+        Ok((at, kind))
+    }
+
+    /// The folder `relative` below `parent`; `None` when nothing is there.
+    pub fn folder(&self, parent: &Folder, relative: &str) -> Result<Option<Folder>, PathProblem> {
+        match self.find(parent, relative) {
+            Ok((folder, Kind::Dir)) => Ok(Some(folder)),
+            Ok(_) => Err(PathProblem::WrongKind {
+                expected: Kind::Dir,
+            }),
+            Err(PathProblem::Missing) => Ok(None),
+            Err(problem) => Err(problem),
+        }
+    }
+
+    /// Where the link at `path` leads and what is there, if that is inside.
+    fn follow(&self, path: &Path) -> Result<(PathBuf, Kind), PathProblem> {
+        let link = std::fs::read_link(path).ok();
         let real = match std::fs::canonicalize(path) {
             Ok(real) => real,
             Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                return Err(match link {
-                    Some(link) => PathProblem::Dangling {
-                        link: link.unwrap_or_default(),
-                    },
-                    // Removed since we looked.
-                    None => PathProblem::Missing,
+                return Err(PathProblem::Dangling {
+                    link: link.unwrap_or_default(),
                 });
             }
             Err(e) => return Err(problem(e)),
         };
         if !real.starts_with(&self.root) {
-            return Err(PathProblem::Outside {
-                link: link.flatten(),
-            });
+            return Err(PathProblem::Outside { link });
         }
-        let meta = if meta.is_symlink() {
-            std::fs::metadata(&real).map_err(problem)?
-        } else {
-            meta
-        };
-        Ok(if meta.is_dir() {
-            Kind::Dir
-        } else if meta.is_file() {
-            Kind::File
-        } else {
-            Kind::Other
-        })
+        let meta = std::fs::metadata(&real).map_err(problem)?;
+        Ok((real, kind_of(&meta)))
     }
 
     /// Like [`probe`](Self::probe), requiring `expected`.
@@ -249,13 +334,24 @@ impl Boundary {
             return Err(PathProblem::Absolute);
         }
         // Checked on the real folder, so `..` counts from where it really is.
-        let real_base = std::fs::canonicalize(relative_to).map_err(missing_or)?;
-        if !lexical_join(&real_base, written).starts_with(&self.root) {
+        let real_base = if relative_to == self.stack.path {
+            // Known: every service's defaults path is relative to it.
+            self.stack.real.clone()
+        } else {
+            std::fs::canonicalize(relative_to).map_err(missing_or)?
+        };
+        let real_path = lexical_join(&real_base, written);
+        if !real_path.starts_with(&self.root) {
             return Err(PathProblem::Outside { link: None });
         }
-        // Read through the folder as named (messages show paths as the user wrote them),
-        // and checked again once links on the way are followed.
-        let path = lexical_join(relative_to, written);
+        // Read through the folder as named, so messages show the path the user knows;
+        // but `..` means the real parent, as the operating system has it. Checked again
+        // once links further on are followed.
+        let path = if written.split('/').any(|part| part == "..") {
+            real_path
+        } else {
+            lexical_join(relative_to, written)
+        };
         self.probe(&path)?;
         Ok(path)
     }
@@ -264,48 +360,79 @@ impl Boundary {
     /// whose names `wanted` keeps (names starting with `.` are skipped), sorted, plus
     /// those that might be one but cannot be used (a link that leads outside, dangles or
     /// loops; a name that is not UTF-8). Entries of another kind are left out: a
-    /// `README.md` among service folders is not a service. Errors: `dir` itself is
-    /// missing (`Missing`), not a folder, outside, or cannot be listed.
+    /// `README.md` among service folders is not a service. Errors: `dir` cannot be
+    /// listed.
     pub fn list(
         &self,
-        dir: &Path,
+        dir: &Folder,
         kind: Kind,
         wanted: impl Fn(&Path) -> bool,
     ) -> Result<Vec<Listed>, PathProblem> {
-        self.probe_kind(dir, Kind::Dir)?;
         let mut out = Vec::new();
-        for entry in std::fs::read_dir(dir).map_err(problem)? {
+        for entry in std::fs::read_dir(&dir.path).map_err(problem)? {
             let entry = entry.map_err(problem)?;
             let file_name = entry.file_name();
             if file_name.as_encoded_bytes().starts_with(b".") {
                 continue;
             }
-            let path = dir.join(&file_name);
+            let path = dir.path.join(&file_name);
             if !wanted(&path) {
                 continue;
             }
-            let problem = match self.probe(&path) {
-                Ok(found) if found != kind => continue,
-                Ok(_) if file_name.to_str().is_none() => Some(PathProblem::NotUtf8Name),
-                Ok(_) => None,
-                // Gone since it was listed.
-                Err(PathProblem::Missing) => continue,
-                Err(problem) => Some(problem),
+            // Most file systems give the type with the listing: no system call.
+            let file_type = entry.file_type().map_err(problem)?;
+            let found = if file_type.is_symlink() {
+                self.follow(&path)
+            } else {
+                let found = if file_type.is_dir() {
+                    Kind::Dir
+                } else if file_type.is_file() {
+                    Kind::File
+                } else {
+                    Kind::Other
+                };
+                Ok((dir.real.join(&file_name), found))
+            };
+            let (real, problem) = match found {
+                Ok((_, found)) if found != kind => continue,
+                Ok((real, _)) if file_name.to_str().is_none() => {
+                    (real, Some(PathProblem::NotUtf8Name))
+                }
+                Ok((real, _)) => (real, None),
+                Err(problem) => (PathBuf::new(), Some(problem)),
             };
             out.push(Listed {
                 name: file_name.to_string_lossy().into_owned(),
                 path,
                 problem,
+                real,
             });
         }
         out.sort_by(|a, b| a.path.cmp(&b.path));
         Ok(out)
     }
 
-    /// The bytes of the file at `path`, checked first.
+    /// The bytes of the file at `path`, checked first (the whole path is resolved: for
+    /// a file read again later, which may have been swapped for a link since).
     pub fn read(&self, path: &Path) -> Result<Vec<u8>, PathProblem> {
         self.probe_kind(path, Kind::File)?;
-        std::fs::read(path).map_err(problem)
+        read_checked(path)
+    }
+}
+
+/// The bytes of a file already found inside the boundary (by [`Boundary::find`] or
+/// [`Boundary::list`]).
+pub fn read_checked(path: &Path) -> Result<Vec<u8>, PathProblem> {
+    std::fs::read(path).map_err(problem)
+}
+
+fn kind_of(meta: &std::fs::Metadata) -> Kind {
+    if meta.is_dir() {
+        Kind::Dir
+    } else if meta.is_file() {
+        Kind::File
+    } else {
+        Kind::Other
     }
 }
 
