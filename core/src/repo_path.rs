@@ -241,7 +241,7 @@ impl Boundary {
         if self.is_repo {
             "the folder that holds `stacks/`"
         } else {
-            "the boundary of a stack that is not under a `stacks/` folder"
+            "the stack is not in a repo's `stacks/` folder"
         }
     }
 
