@@ -334,6 +334,74 @@ fn week_two_plans_exactly_the_image_change() {
     assert!(text.contains("✓ 1 to update"), "{text}");
 }
 
+/// Every file under `dir` with its contents, to see that nothing was written.
+fn snapshot_files(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).expect("read_dir").flatten() {
+        let path = entry.path();
+        if entry.file_type().expect("type").is_dir() {
+            out.extend(snapshot_files(&path));
+        } else {
+            out.push((path.clone(), std::fs::read(&path).expect("read")));
+        }
+    }
+    out.sort();
+    out
+}
+
+#[cfg(unix)]
+#[test]
+fn a_service_folder_linked_outside_the_repo_stops_the_plan_before_it_proposes_deletes() {
+    // Deployed, then the service folder became a link to outside the repo: before links
+    // were checked it vanished silently and the plan deleted its three components.
+    let repo = repo();
+    seed_state(repo.path(), "v1.0.0");
+    let outside = tempfile::tempdir().expect("tempdir");
+    let service = repo
+        .path()
+        .join("stacks/notification-platform/services/email-service");
+    std::fs::rename(&service, outside.path().join("email-service")).expect("move");
+    std::os::unix::fs::symlink(outside.path().join("email-service"), &service).expect("link");
+    let before = snapshot_files(&repo.path().join(".panka"));
+
+    for command in ["validate", "plan"] {
+        let out = panka(repo.path())
+            .args([
+                command,
+                "--stack",
+                "notification-platform",
+                "--var",
+                "VERSION=v1.0.0",
+            ])
+            .args(if command == "plan" {
+                &["--refresh=false"][..]
+            } else {
+                &[]
+            })
+            .output()
+            .expect("run");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{command}: {err}");
+        assert!(
+            err.contains(
+                "error[E036]: `stacks/notification-platform/services/email-service` is a link to"
+            ),
+            "{command}: {err}"
+        );
+        assert!(err.contains("outside the deployment repo"), "{err}");
+        let text = String::from_utf8_lossy(&out.stdout).to_lowercase();
+        assert!(
+            !text.contains("delete") && !text.contains("destroy"),
+            "{command}: {text}"
+        );
+    }
+    assert_eq!(
+        snapshot_files(&repo.path().join(".panka")),
+        before,
+        "nothing written"
+    );
+}
+
 fn plan_json(repo: &Path, extra: &[&str]) -> (Option<i32>, Value, String) {
     let out = panka(repo)
         .args([

@@ -76,7 +76,9 @@ pub fn context(stack: &ResolvedStack, environment: &str, id: &ComponentId) -> Re
 
 /// Every component of a valid stack (no diagnostics left) as a [`DesiredPiece`].
 ///
-/// Errors: a config file that cannot be read (it existed at validation).
+/// Errors: a config file that cannot be read (it existed at validation), or that now
+/// leads outside the boundary (a file swapped for a link since): checked again here,
+/// since its contents go into the task definition and the deployment record.
 pub fn pieces(
     stack: &ResolvedStack,
     graph: &Graph,
@@ -99,8 +101,12 @@ pub fn pieces(
                 }
             }
             for file in ms.configs.iter().flat_map(|c| &c.files) {
-                let text = std::fs::read_to_string(&file.path)
-                    .map_err(|e| format!("cannot read config file {}: {e}", file.path.display()))?;
+                let shown = file.path.display().to_string();
+                let bytes = stack.boundary.read(&file.path).map_err(|problem| {
+                    format!("config file: {}", problem.message(&shown, &stack.boundary))
+                })?;
+                let text = String::from_utf8(bytes)
+                    .map_err(|_| format!("config file `{shown}` is not UTF-8 text"))?;
                 config_files.insert(file.name.clone(), text);
             }
         }

@@ -69,7 +69,7 @@ impl Graph {
                     continue;
                 };
                 let Some(target) = by_id.get(&target_id) else {
-                    if unreadable.contains(&target_id) {
+                    if target_id.is_in(unreadable) {
                         continue;
                     }
                     let code = if via_value_from { "E060" } else { "E062" };

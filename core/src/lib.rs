@@ -18,6 +18,7 @@ pub mod progress;
 pub mod read;
 pub mod reconcile;
 pub mod recorded;
+pub mod repo_path;
 pub mod secret_keys;
 pub mod source;
 pub mod state;

@@ -6,6 +6,9 @@ use crate::interp::{Variables, interpolate};
 use crate::model::*;
 use crate::names::check_name;
 use crate::read::{MapReader, did_you_mean};
+use crate::repo_path::{
+    Boundary, Folder, Kind, Listed, PathProblem, is_yaml, lexical_join, read_checked,
+};
 use crate::source::{SourceId, Sources, Span};
 use crate::yaml::{Node, deep_merge, parse_document};
 use std::collections::{BTreeMap, BTreeSet};
@@ -46,6 +49,12 @@ pub struct ServiceFiles {
     pub folder: String,
     pub doc: Option<ParsedDoc>,
     pub components: Vec<ComponentFiles>,
+    /// Its infra defaults file: a key of `StackFiles::infra_defaults`, absent from it
+    /// when the file is missing or refused (already reported).
+    pub defaults: PathBuf,
+    /// `false`: the service folder itself is refused or cannot be read (reported), so
+    /// which components it has is unknown.
+    pub listed: bool,
 }
 
 #[derive(Debug)]
@@ -58,6 +67,8 @@ pub struct EnvironmentFile {
 #[derive(Debug)]
 pub struct StackFiles {
     pub root: PathBuf,
+    /// What may be read: every file above was checked against it.
+    pub boundary: Boundary,
     pub folder: String,
     pub stack: Option<ParsedDoc>,
     pub services: Vec<ServiceFiles>,
@@ -81,15 +92,18 @@ impl StackFiles {
         self.environments.iter().find(|e| e.folder == name)
     }
 
-    /// Components whose folder exists but whose document could not be read.
+    /// Components whose folder exists but whose document could not be read, and
+    /// [`ComponentId::whole_service`] for each service whose folder could not be read.
     pub fn unreadable_components(&self) -> BTreeSet<ComponentId> {
         self.services
             .iter()
             .flat_map(|s| {
+                let whole = (!s.listed).then(|| ComponentId::whole_service(&s.folder));
                 s.components
                     .iter()
                     .filter(|c| c.kind().is_none())
                     .map(move |c| ComponentId::new(&s.folder, &c.folder))
+                    .chain(whole)
             })
             .collect()
     }
@@ -108,15 +122,91 @@ impl StackFiles {
     }
 }
 
-fn read_file(path: &Path, sources: &mut Sources, diags: &mut Diagnostics) -> Option<SourceId> {
-    match std::fs::read_to_string(path) {
+/// A diagnostic about the file or folder at `path`.
+fn path_diagnostic(
+    problem: &PathProblem,
+    path: &Path,
+    boundary: &Boundary,
+    sources: &Sources,
+) -> Diagnostic {
+    let shown = sources.display_name(path);
+    Diagnostic::error(
+        problem.code(),
+        Location::Path(shown.clone()),
+        problem.message(&shown, boundary),
+    )
+    .with_hint(problem.hint(boundary))
+}
+
+/// Whether an optional or required file is there to read.
+#[derive(PartialEq)]
+enum Found {
+    Yes,
+    No,
+    /// There, but refused or unreadable (reported).
+    Refused,
+}
+
+/// Whether the file `relative` below `parent` is there to read (problems reported).
+fn find_file(
+    parent: &Folder,
+    relative: &str,
+    boundary: &Boundary,
+    sources: &Sources,
+    diags: &mut Diagnostics,
+) -> Found {
+    let problem = match boundary.find(parent, relative) {
+        Ok((_, Kind::File)) => return Found::Yes,
+        Ok(_) => PathProblem::WrongKind {
+            expected: Kind::File,
+        },
+        Err(PathProblem::Missing) => return Found::No,
+        Err(problem) => problem,
+    };
+    let path = parent.path().join(relative);
+    diags.push(path_diagnostic(&problem, &path, boundary, sources));
+    Found::Refused
+}
+
+/// Reads a file into `sources`: one the caller found inside the boundary. A file that
+/// is not UTF-8 is kept as a lossy copy, so the error at its first invalid byte can be
+/// shown, and is not parsed (`None`).
+fn read_file(
+    path: &Path,
+    boundary: &Boundary,
+    sources: &mut Sources,
+    diags: &mut Diagnostics,
+) -> Option<SourceId> {
+    let bytes = match read_checked(path) {
+        Ok(bytes) => bytes,
+        Err(problem) => {
+            diags.push(path_diagnostic(&problem, path, boundary, sources));
+            return None;
+        }
+    };
+    match String::from_utf8(bytes) {
         Ok(text) => Some(sources.add(path, text)),
         Err(err) => {
-            diags.push(Diagnostic::error(
-                "E034",
-                Location::Path(sources.display_name(path)),
-                format!("cannot read {}: {err}", sources.display_name(path)),
-            ));
+            let valid = err.utf8_error().valid_up_to();
+            let bytes = err.into_bytes();
+            let prefix = String::from_utf8_lossy(&bytes[..valid]);
+            let line = prefix.matches('\n').count() + 1;
+            let column = prefix.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+            let source = sources.add(path, String::from_utf8_lossy(&bytes).into_owned());
+            diags.push(
+                Diagnostic::at(
+                    "E001",
+                    Span {
+                        source,
+                        line: line as u32,
+                        column: column as u32,
+                        len: 1,
+                    },
+                    "this file is not UTF-8 text",
+                )
+                .with_label("not UTF-8")
+                .with_hint("save the file as UTF-8 (a Latin-1 `é`, for example, is not)"),
+            );
             None
         }
     }
@@ -126,10 +216,11 @@ fn parse_file(
     path: &Path,
     allowed: &[DocKind],
     place: &str,
+    boundary: &Boundary,
     sources: &mut Sources,
     diags: &mut Diagnostics,
 ) -> Option<ParsedDoc> {
-    let source = read_file(path, sources, diags)?;
+    let source = read_file(path, boundary, sources, diags)?;
     let parsed = parse_document(source, &sources.get(source).text);
     typed_doc(source, parsed, allowed, place, diags)
 }
@@ -182,38 +273,65 @@ fn parse_all(sources: &Sources, ids: &[SourceId]) -> Vec<Result<Node, Vec<Diagno
     })
 }
 
-/// Sorted sub-folders of `dir`, skipping hidden ones.
-fn sub_dirs(dir: &Path) -> Vec<(String, PathBuf)> {
-    let mut out: Vec<(String, PathBuf)> = std::fs::read_dir(dir)
-        .into_iter()
-        .flatten()
-        .flatten()
-        .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
-        .filter_map(|e| {
-            let name = e.file_name().to_str()?.to_string();
-            (!name.starts_with('.')).then(|| (name, e.path()))
-        })
-        .collect();
-    out.sort();
-    out
+/// The folder `name` in `parent`: `Some(None)` when nothing is there, `None` when it is
+/// refused or not a folder (reported).
+fn open_folder(
+    parent: &Folder,
+    name: &str,
+    boundary: &Boundary,
+    sources: &Sources,
+    diags: &mut Diagnostics,
+) -> Option<Option<Folder>> {
+    match boundary.folder(parent, name) {
+        Ok(folder) => Some(folder),
+        Err(problem) => {
+            let path = parent.path().join(name);
+            diags.push(path_diagnostic(&problem, &path, boundary, sources));
+            None
+        }
+    }
 }
 
-fn yaml_files(dir: &Path) -> Vec<PathBuf> {
-    let mut out: Vec<PathBuf> = std::fs::read_dir(dir)
-        .into_iter()
-        .flatten()
-        .flatten()
-        .filter(|e| e.file_type().is_ok_and(|t| t.is_file()))
-        .map(|e| e.path())
-        .filter(|p| {
-            p.extension().is_some_and(|x| x == "yaml" || x == "yml")
-                && !p
-                    .file_name()
-                    .is_some_and(|n| n.to_string_lossy().starts_with('.'))
-        })
-        .collect();
-    out.sort();
-    out
+/// The entries of `dir` that are a `kind` (and pass `wanted`), sorted; an entry that
+/// cannot be used is reported here and kept (its `problem` is set). `None`: `dir` cannot
+/// be listed (reported).
+fn listed(
+    dir: &Folder,
+    kind: Kind,
+    wanted: impl Fn(&Path) -> bool,
+    boundary: &Boundary,
+    sources: &Sources,
+    diags: &mut Diagnostics,
+) -> Option<Vec<Listed>> {
+    match boundary.list(dir, kind, wanted) {
+        Ok(entries) => {
+            for e in &entries {
+                if let Some(problem) = &e.problem {
+                    diags.push(path_diagnostic(problem, &e.path, boundary, sources));
+                }
+            }
+            Some(entries)
+        }
+        Err(problem) => {
+            diags.push(path_diagnostic(&problem, dir.path(), boundary, sources));
+            None
+        }
+    }
+}
+
+/// The sub-folders of the folder `name` in `parent` (see [`listed`]); none when it is
+/// missing, refused or cannot be listed (reported). `None`: refused or unlistable.
+fn sub_folders(
+    parent: &Folder,
+    name: &str,
+    boundary: &Boundary,
+    sources: &Sources,
+    diags: &mut Diagnostics,
+) -> Option<Vec<Listed>> {
+    match open_folder(parent, name, boundary, sources, diags)? {
+        Some(dir) => listed(&dir, Kind::Dir, |_| true, boundary, sources, diags),
+        None => Some(Vec::new()),
+    }
 }
 
 /// Checks that `meta` (e.g. `metadata.service`) names `expected` (the folder it is in).
@@ -256,34 +374,74 @@ const COMPONENT_KINDS: [DocKind; 4] = [
 ];
 
 /// Reads and parses every file of the stack at `root`. Problems are collected in
-/// `diags`; what could be read is returned either way.
+/// `diags`; what could be read is returned either way. Every file and folder is checked
+/// against the stack's [`Boundary`] before it is read (`crate::repo_path`).
 pub fn read_stack_files(root: &Path, sources: &mut Sources, diags: &mut Diagnostics) -> StackFiles {
     let folder = root
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
+    let boundary = match Boundary::of_stack(root) {
+        Ok(boundary) => boundary,
+        Err(err) => {
+            // Nothing below it can be found either; what follows reports no more.
+            diags.push(
+                Diagnostic::error(
+                    "E034",
+                    Location::Path(sources.display_name(root)),
+                    format!(
+                        "cannot read the stack folder {}: {err}",
+                        sources.display_name(root)
+                    ),
+                )
+                .with_hint("check that the folder exists and that panka may read it"),
+            );
+            return StackFiles {
+                root: root.to_path_buf(),
+                boundary: Boundary::at(root),
+                folder,
+                stack: None,
+                services: Vec::new(),
+                environments: Vec::new(),
+                infra_defaults: BTreeMap::new(),
+            };
+        }
+    };
+    let stack_dir = boundary.stack().clone();
     let stack_path = root.join("stack.yaml");
-    let stack = if stack_path.is_file() {
-        parse_file(&stack_path, &[DocKind::Stack], "stack.yaml", sources, diags)
-    } else {
-        diags.push(
-            Diagnostic::error(
-                "E034",
-                Location::Path(sources.display_name(&stack_path)),
-                format!("no stack.yaml in {}", sources.display_name(root)),
-            )
-            .with_hint("run `panka stack init` in the stack folder"),
-        );
-        None
+    let stack = match find_file(&stack_dir, "stack.yaml", &boundary, sources, diags) {
+        Found::Yes => parse_file(
+            &stack_path,
+            &[DocKind::Stack],
+            "stack.yaml",
+            &boundary,
+            sources,
+            diags,
+        ),
+        Found::No => {
+            diags.push(
+                Diagnostic::error(
+                    "E034",
+                    Location::Path(sources.display_name(&stack_path)),
+                    format!("no stack.yaml in {}", sources.display_name(root)),
+                )
+                .with_hint("run `panka stack init` in the stack folder"),
+            );
+            None
+        }
+        Found::Refused => None,
     };
     let mut files = StackFiles {
         root: root.to_path_buf(),
+        boundary,
         folder,
         stack,
         services: Vec::new(),
         environments: Vec::new(),
         infra_defaults: BTreeMap::new(),
     };
+    // A copy: `files` is filled in below while the boundary is in use.
+    let boundary = &files.boundary.clone();
     if let Some(doc) = &files.stack {
         check_doc_name(doc, "stack", diags);
         check_matches(
@@ -296,45 +454,64 @@ pub fn read_stack_files(root: &Path, sources: &mut Sources, diags: &mut Diagnost
     }
     let stack_name = files.name().to_string();
 
-    let default_infra = root.join("infra").join("defaults.yaml");
-    if default_infra.is_file()
+    let default_infra = root.join(DEFAULT_INFRA);
+    let default_infra_found = find_file(&stack_dir, DEFAULT_INFRA, boundary, sources, diags);
+    if default_infra_found == Found::Yes
         && let Some(doc) = parse_file(
             &default_infra,
             &[DocKind::InfraDefaults],
             "infra/",
+            boundary,
             sources,
             diags,
         )
     {
         files
             .infra_defaults
-            .insert(PathBuf::from("infra/defaults.yaml"), doc);
+            .insert(PathBuf::from(DEFAULT_INFRA), doc);
     }
 
     let mut unparsed: Vec<UnparsedComponent> = Vec::new();
-    for (service_folder, service_dir) in sub_dirs(&root.join("services")) {
-        let service_path = service_dir.join("service.yaml");
-        let doc = if service_path.is_file() {
-            parse_file(
+    let services = sub_folders(&stack_dir, "services", boundary, sources, diags);
+    for entry in services.into_iter().flatten() {
+        let service_folder = entry.name.clone();
+        let Some(service_dir) = entry.folder() else {
+            // Kept, so the service shows as failed; its problem is reported.
+            files.services.push(ServiceFiles {
+                folder: service_folder,
+                doc: None,
+                components: Vec::new(),
+                defaults: PathBuf::from(DEFAULT_INFRA),
+                listed: false,
+            });
+            continue;
+        };
+        let service_path = service_dir.path().join("service.yaml");
+        let doc = match find_file(&service_dir, "service.yaml", boundary, sources, diags) {
+            Found::Yes => parse_file(
                 &service_path,
                 &[DocKind::Service],
                 "service.yaml",
+                boundary,
                 sources,
                 diags,
-            )
-        } else {
-            diags.push(
-                Diagnostic::error(
-                    "E034",
-                    Location::Path(sources.display_name(&service_path)),
-                    format!("service folder `{service_folder}` has no service.yaml"),
-                )
-                .with_hint(
-                    "every folder under services/ is a service described by its service.yaml",
-                ),
-            );
-            None
+            ),
+            Found::No => {
+                diags.push(
+                    Diagnostic::error(
+                        "E034",
+                        Location::Path(sources.display_name(&service_path)),
+                        format!("service folder `{service_folder}` has no service.yaml"),
+                    )
+                    .with_hint(
+                        "every folder under services/ is a service described by its service.yaml",
+                    ),
+                );
+                None
+            }
+            Found::Refused => None,
         };
+        let mut defaults = PathBuf::from(DEFAULT_INFRA);
         if let Some(doc) = &doc {
             check_doc_name(doc, "service", diags);
             check_matches(
@@ -357,48 +534,51 @@ pub fn read_stack_files(root: &Path, sources: &mut Sources, diags: &mut Diagnost
                 let service_spec = lower_service_spec(&mut m, diags);
                 m.finish(diags);
                 if let Some(path) = service_spec.defaults {
-                    let relative = normalise_relative(&path.value);
-                    let full = root.join(&relative);
-                    if let std::collections::btree_map::Entry::Vacant(e) =
-                        files.infra_defaults.entry(relative)
+                    let key = defaults_key(root, &path.value);
+                    // A refused `infra/defaults.yaml` is reported once, where it is.
+                    defaults = if default_infra_found == Found::Refused
+                        && key == Path::new(DEFAULT_INFRA)
                     {
-                        if full.is_file() {
-                            if let Some(d) = parse_file(
-                                &full,
-                                &[DocKind::InfraDefaults],
-                                "an infra defaults file",
-                                sources,
-                                diags,
-                            ) {
-                                e.insert(d);
-                            }
-                        } else {
-                            diags.push(
-                                    Diagnostic::at(
-                                        "E081",
-                                        path.span,
-                                        format!("infra defaults file `{}` does not exist", path.value),
-                                    )
-                                    .with_label("not found")
-                                    .with_hint("paths in `infrastructure.defaults` are relative to the stack folder"),
-                                );
-                        }
-                    }
+                        key
+                    } else {
+                        read_infra_defaults(&path, root, boundary, &mut files, sources, diags)
+                    };
                 }
             }
         }
-        for (folder, dir) in sub_dirs(&service_dir.join("components")) {
-            let yaml = yaml_files(&dir)
-                .into_iter()
-                .map(|path| {
-                    let source = read_file(&path, sources, diags);
-                    (path, source)
-                })
-                .collect();
+        let Some(component_dirs) =
+            sub_folders(&service_dir, "components", boundary, sources, diags)
+        else {
+            files.services.push(ServiceFiles {
+                folder: service_folder,
+                doc,
+                components: Vec::new(),
+                defaults,
+                listed: false,
+            });
+            continue;
+        };
+        for entry in component_dirs {
+            // `None`: the folder is refused or cannot be listed (reported).
+            let yaml = entry.folder().and_then(|dir| {
+                let files = listed(&dir, Kind::File, is_yaml, boundary, sources, diags)?;
+                Some(
+                    files
+                        .into_iter()
+                        .map(|file| {
+                            let source = match file.problem {
+                                None => read_file(&file.path, boundary, sources, diags),
+                                Some(_) => None,
+                            };
+                            (file.path, source)
+                        })
+                        .collect(),
+                )
+            });
             unparsed.push(UnparsedComponent {
                 service: files.services.len(),
-                folder,
-                dir,
+                folder: entry.name,
+                dir: entry.path,
                 yaml,
             });
         }
@@ -406,11 +586,13 @@ pub fn read_stack_files(root: &Path, sources: &mut Sources, diags: &mut Diagnost
             folder: service_folder,
             doc,
             components: Vec::new(),
+            defaults,
+            listed: true,
         });
     }
     let ids: Vec<SourceId> = unparsed
         .iter()
-        .flat_map(|c| c.yaml.iter().filter_map(|(_, source)| *source))
+        .flat_map(|c| c.yaml.iter().flatten().filter_map(|(_, source)| *source))
         .collect();
     let mut parsed = parse_all(sources, &ids).into_iter();
     for component in unparsed {
@@ -427,15 +609,21 @@ pub fn read_stack_files(root: &Path, sources: &mut Sources, diags: &mut Diagnost
         files.services[service].components.push(component);
     }
 
-    for (env_folder, env_dir) in sub_dirs(&root.join("environments")) {
-        let path = env_dir.join("environment.yaml");
-        if !path.is_file() {
+    let environments = sub_folders(&stack_dir, "environments", boundary, sources, diags);
+    for entry in environments.into_iter().flatten() {
+        let Some(env_dir) = entry.folder() else {
+            continue;
+        };
+        let env_folder = entry.name;
+        let path = env_dir.path().join("environment.yaml");
+        if find_file(&env_dir, "environment.yaml", boundary, sources, diags) != Found::Yes {
             continue;
         }
         if let Some(doc) = parse_file(
             &path,
             &[DocKind::Environment],
             "environment.yaml",
+            boundary,
             sources,
             diags,
         ) {
@@ -482,26 +670,86 @@ pub fn read_stack_files(root: &Path, sources: &mut Sources, diags: &mut Diagnost
     files
 }
 
-/// `./infra/defaults.yaml` → `infra/defaults.yaml`.
-fn normalise_relative(path: &str) -> PathBuf {
-    let mut out = PathBuf::new();
-    for part in path.split('/') {
-        match part {
-            "" | "." => {}
-            other => out.push(other),
+/// The infra defaults file a service uses when it names none.
+const DEFAULT_INFRA: &str = "infra/defaults.yaml";
+
+/// Reads the file a service names in `spec.infrastructure.defaults` (once per file) and
+/// returns its key in `files.infra_defaults`. A path that leaves the boundary, or a link
+/// that does, is refused at the value that names it, and the file is never opened.
+fn read_infra_defaults(
+    written: &Located<String>,
+    root: &Path,
+    boundary: &Boundary,
+    files: &mut StackFiles,
+    sources: &mut Sources,
+    diags: &mut Diagnostics,
+) -> PathBuf {
+    let full = match boundary.resolve(root, &written.value) {
+        Ok(full) => full,
+        Err(problem) => {
+            let (code, message, label, hint) = match &problem {
+                PathProblem::Missing => (
+                    "E081",
+                    format!("infra defaults file `{}` does not exist", written.value),
+                    "not found",
+                    "paths in `infrastructure.defaults` are relative to the stack folder"
+                        .to_string(),
+                ),
+                other => (
+                    other.code(),
+                    format!(
+                        "infra defaults file: {}",
+                        other.message(&written.value, boundary)
+                    ),
+                    "not read",
+                    other.hint(boundary),
+                ),
+            };
+            diags.push(
+                Diagnostic::at(code, written.span, message)
+                    .with_label(label)
+                    .with_hint(hint),
+            );
+            // A key no file has: the service's MicroServices get the built-in defaults,
+            // and the error above stops any plan.
+            return PathBuf::from(&written.value);
         }
+    };
+    let key = defaults_key(root, &written.value);
+    if let std::collections::btree_map::Entry::Vacant(e) = files.infra_defaults.entry(key.clone())
+        && let Some(d) = parse_file(
+            &full,
+            &[DocKind::InfraDefaults],
+            "an infra defaults file",
+            boundary,
+            sources,
+            diags,
+        )
+    {
+        e.insert(d);
     }
-    out
+    key
 }
 
-/// A component folder whose YAML files are read (in `sources`; `None`: unreadable, already
-/// reported) but not parsed yet.
+/// The key in `StackFiles::infra_defaults` of the defaults file `written` in a service:
+/// its path below the stack folder (`./infra/defaults.yaml` → `infra/defaults.yaml`), or
+/// the whole path when it is elsewhere in the repo.
+fn defaults_key(root: &Path, written: &str) -> PathBuf {
+    let full = lexical_join(root, written);
+    full.strip_prefix(root)
+        .map(Path::to_path_buf)
+        .unwrap_or(full)
+}
+
+/// A component folder whose YAML files are read (in `sources`; `None`: unreadable or
+/// refused, already reported) but not parsed yet.
 struct UnparsedComponent {
     /// Index of its service in `StackFiles::services`.
     service: usize,
     folder: String,
     dir: PathBuf,
-    yaml: Vec<(PathBuf, Option<SourceId>)>,
+    /// `None`: the folder itself is refused or cannot be listed (reported).
+    yaml: Option<Vec<(PathBuf, Option<SourceId>)>>,
 }
 
 /// The component's documents; `parsed` yields the parse result of each readable file of
@@ -517,6 +765,14 @@ fn read_component(
     let UnparsedComponent {
         folder, dir, yaml, ..
     } = unparsed;
+    let Some(yaml) = yaml else {
+        return ComponentFiles {
+            folder,
+            dir,
+            doc: None,
+            infra: None,
+        };
+    };
     let mut doc: Option<ParsedDoc> = None;
     let mut infra = None;
     let mut had_component_file = false;
@@ -644,6 +900,8 @@ impl Component {
 #[derive(Clone, Debug)]
 pub struct ResolvedStack {
     pub name: String,
+    /// What may be read; plan and apply read config files again through it.
+    pub boundary: Boundary,
     pub description: Option<String>,
     pub spec: StackSpec,
     pub environment: Option<String>,
@@ -703,12 +961,16 @@ pub fn resolve(
 
     // Overrides by target; unknown targets are reported once here.
     let ids = files.component_ids();
+    let unreadable = files.unreadable_components();
     let mut overrides: BTreeMap<ComponentId, Vec<&Override>> = BTreeMap::new();
     for o in environment_spec.iter().flat_map(|e| &e.overrides) {
         match ComponentId::parse(&o.target.value, "")
             .filter(|id| !id.service.is_empty() && ids.contains(id))
         {
             Some(id) => overrides.entry(id).or_default().push(o),
+            // Its folder could not be read (reported): not a second error.
+            None if ComponentId::parse(&o.target.value, "")
+                .is_some_and(|id| id.is_in(&unreadable)) => {}
             None => {
                 let names: Vec<String> = ids.iter().map(ToString::to_string).collect();
                 let mut d = Diagnostic::at(
@@ -731,16 +993,7 @@ pub fn resolve(
 
     let mut components = Vec::new();
     for service in &files.services {
-        let service_defaults = service
-            .doc
-            .as_ref()
-            .and_then(|d| d.envelope.spec.as_ref())
-            .and_then(|spec| spec.get("infrastructure"))
-            .and_then(|i| i.get("defaults"))
-            .and_then(Node::as_str)
-            .map(normalise_relative)
-            .unwrap_or_else(|| PathBuf::from("infra/defaults.yaml"));
-        let defaults_doc = files.infra_defaults.get(&service_defaults);
+        let defaults_doc = files.infra_defaults.get(&service.defaults);
         for cf in &service.components {
             let (Some(doc), Some(kind)) = (&cf.doc, cf.kind()) else {
                 continue;
@@ -796,6 +1049,7 @@ pub fn resolve(
 
             let mut ctx = LowerContext {
                 component_dir: &cf.dir,
+                boundary: &files.boundary,
                 service: &service.folder,
                 references: Vec::new(),
             };
@@ -827,6 +1081,7 @@ pub fn resolve(
     crate::secret_keys::fill(&mut components);
     ResolvedStack {
         name: files.name().to_string(),
+        boundary: files.boundary.clone(),
         description,
         spec: stack_spec,
         environment: options.environment.map(str::to_string),

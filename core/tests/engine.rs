@@ -644,6 +644,8 @@ async fn deletes_run_dependents_first_from_recorded_dependencies() {
 
     let stack = ResolvedStack {
         name: "shop".into(),
+        // No file is read: the stack has no components.
+        boundary: panka_core::repo_path::Boundary::at("/nonexistent"),
         description: None,
         spec: StackSpec {
             provider: "aws",

@@ -3,6 +3,7 @@
 use super::{ComponentKind, InfraSpec, Located};
 use crate::diag::{Diagnostic, Diagnostics};
 use crate::read::{self, MapReader};
+use crate::repo_path::{Boundary, Kind, PathProblem};
 use crate::source::Span;
 use crate::yaml::{Node, Value};
 use serde::{Deserialize, Deserializer, Serialize};
@@ -286,6 +287,8 @@ pub struct RedisSpec {
 pub struct LowerContext<'a> {
     /// Folder of the component, for `configs` files.
     pub component_dir: &'a Path,
+    /// What may be read: config files are checked against it.
+    pub boundary: &'a Boundary,
     /// The component's service, for bare component names in references.
     pub service: &'a str,
     pub references: Vec<Reference>,
@@ -623,21 +626,24 @@ fn lower_microservice(
                 len: name.chars().count().max(1) as u32,
                 ..span
             };
-            match resolve_config_file(ctx.component_dir, &name) {
+            match resolve_config_file(ctx.boundary, ctx.component_dir, &name) {
                 // Contents go into the task definition as text; plan and apply read the
                 // file again, so a file they could not use is reported here, in place
                 // (found by fuzzing, core/tests/fuzz_loader.rs).
-                Some(path) if std::fs::read_to_string(&path).is_err() => diags.push(
-                    Diagnostic::at(
-                        "E080",
-                        at,
-                        format!("config file `{name}` cannot be read as UTF-8 text"),
-                    )
-                    .with_label("not text")
-                    .with_hint("config files are mounted as text; save it as UTF-8"),
-                ),
-                Some(path) => files.push(ConfigFile { name, path }),
-                None => diags.push(
+                Ok(path) => match ctx.boundary.read(&path).map(String::from_utf8) {
+                    Ok(Ok(_)) => files.push(ConfigFile { name, path }),
+                    Ok(Err(_)) => diags.push(
+                        Diagnostic::at(
+                            "E080",
+                            at,
+                            format!("config file `{name}` cannot be read as UTF-8 text"),
+                        )
+                        .with_label("not text")
+                        .with_hint("config files are mounted as text; save it as UTF-8"),
+                    ),
+                    Err(problem) => diags.push(config_problem(&name, at, &problem, ctx.boundary)),
+                },
+                Err(PathProblem::Missing) => diags.push(
                     Diagnostic::at(
                         "E080",
                         at,
@@ -650,6 +656,7 @@ fn lower_microservice(
                         format!("put it at `configs/{}` in this component's folder", name.trim_start_matches("configs/"))
                     }),
                 ),
+                Err(problem) => diags.push(config_problem(&name, at, &problem, ctx.boundary)),
             }
         }
         m.finish(diags);
@@ -926,18 +933,40 @@ fn lower_permissions(spec: &mut MapReader, diags: &mut Diagnostics) -> Vec<Permi
 }
 
 /// `configs.files` entries are relative to the component's `configs/` folder; a path
-/// that already starts with `configs/` is relative to the component folder.
-fn resolve_config_file(component_dir: &Path, name: &str) -> Option<PathBuf> {
+/// that already starts with `configs/` is relative to the component folder. Absolute
+/// paths and `..` are not looked up (`Missing`, reported as not found with a hint); a
+/// link is followed only inside the boundary (`crate::repo_path`).
+fn resolve_config_file(
+    boundary: &Boundary,
+    component_dir: &Path,
+    name: &str,
+) -> Result<PathBuf, PathProblem> {
     if name.is_empty() || Path::new(name).is_absolute() || name.split('/').any(|part| part == "..")
     {
-        return None;
+        return Err(PathProblem::Missing);
     }
-    let path = if name.starts_with("configs/") {
-        component_dir.join(name)
+    let written = if name.starts_with("configs/") {
+        name.to_string()
     } else {
-        component_dir.join("configs").join(name)
+        format!("configs/{name}")
     };
-    path.is_file().then_some(path)
+    let path = boundary.resolve(component_dir, &written)?;
+    match boundary.probe(&path)? {
+        Kind::File => Ok(path),
+        _ => Err(PathProblem::Missing),
+    }
+}
+
+/// A config file that is refused (a link outside, dangling or looping) or unreadable,
+/// at the entry that names it; the file itself is never quoted.
+fn config_problem(name: &str, at: Span, problem: &PathProblem, boundary: &Boundary) -> Diagnostic {
+    Diagnostic::at(
+        problem.code(),
+        at,
+        format!("config file: {}", problem.message(name, boundary)),
+    )
+    .with_label("not read")
+    .with_hint(problem.hint(boundary))
 }
 
 fn lower_rds(spec: &mut MapReader, diags: &mut Diagnostics) -> RdsSpec {

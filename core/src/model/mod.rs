@@ -29,6 +29,19 @@ impl ComponentId {
         }
     }
 
+    /// Stands for every component of a service whose folder could not be read (a link
+    /// refused, a folder that cannot be listed): their names are unknown, so references
+    /// to any of them are not reported again. No component is named `""`.
+    pub fn whole_service(service: impl Into<String>) -> Self {
+        ComponentId::new(service, "")
+    }
+
+    /// Whether `unreadable` (see `StackFiles::unreadable_components`) holds this
+    /// component or its whole service.
+    pub fn is_in(&self, unreadable: &std::collections::BTreeSet<ComponentId>) -> bool {
+        unreadable.contains(self) || unreadable.contains(&ComponentId::whole_service(&self.service))
+    }
+
     /// Parses `service/component`; a bare `component` means one in `default_service`.
     pub fn parse(text: &str, default_service: &str) -> Option<Self> {
         match text.split_once('/') {
