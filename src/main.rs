@@ -8,6 +8,7 @@ mod config;
 mod error;
 mod output;
 mod render;
+mod saved_plan;
 mod settings;
 mod stack_dir;
 

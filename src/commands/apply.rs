@@ -5,11 +5,11 @@ use super::{Exit, planning, target};
 use crate::cli::{ApplyArgs, GlobalArgs};
 use crate::error::UserError;
 use crate::output::Ui;
+use crate::saved_plan::SavedPlan;
 use crate::settings::ProcessEnv;
 use panka_core::reconcile::DeleteOptions;
 use panka_providers::reconcilers::Reconcilers;
 use std::collections::BTreeSet;
-use std::path::Path;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -24,7 +24,7 @@ pub async fn run(
     // A saved plan is read before anything else: a wrong file fails before any AWS call,
     // and the plan's targets are the ones this apply uses.
     let saved = match &args.plan_file {
-        Some(file) => Some(read_saved_plan(&env.cwd.join(file))?),
+        Some(file) => Some(crate::saved_plan::read(&env.cwd.join(file))?),
         None => None,
     };
     let (loaded, secrets) = planning::load_with_secrets(
@@ -82,44 +82,13 @@ pub async fn run(
 }
 
 /// The saved plan document (`panka plan --out FILE`).
-fn read_saved_plan(path: &Path) -> anyhow::Result<serde_json::Value> {
-    let text = std::fs::read_to_string(path).map_err(|e| {
-        UserError::new(format!(
-            "cannot read the saved plan {}: {e}",
-            path.display()
-        ))
-    })?;
-    let saved: serde_json::Value = serde_json::from_str(&text).map_err(|e| {
-        UserError::new(format!("{} is not a saved panka plan: {e}", path.display()))
-    })?;
-    if !saved["plan"].is_object() {
-        return Err(UserError::new(format!(
-            "{} is not a saved panka plan: it has no `plan`",
-            path.display()
-        ))
-        .hint("save one with `panka plan --out FILE`")
-        .into());
-    }
-    Ok(saved)
-}
-
 /// The targets of this apply: `--target`, or those of the saved plan (the same ones when
 /// both are given: a saved plan applies exactly as it was made).
-fn target_names(
-    given: &[String],
-    saved: Option<&serde_json::Value>,
-) -> anyhow::Result<Vec<String>> {
+fn target_names(given: &[String], saved: Option<&SavedPlan>) -> anyhow::Result<Vec<String>> {
     let Some(saved) = saved else {
         return Ok(given.to_vec());
     };
-    let recorded: Vec<String> = saved["plan"]["targets"]
-        .as_array()
-        .map(|a| {
-            a.iter()
-                .filter_map(|v| v.as_str().map(str::to_string))
-                .collect()
-        })
-        .unwrap_or_default();
+    let recorded = saved.plan.targets.clone();
     let as_set = |names: &[String]| names.iter().cloned().collect::<BTreeSet<String>>();
     if !given.is_empty() && as_set(given) != as_set(&recorded) {
         return Err(UserError::new(format!(
@@ -138,22 +107,18 @@ fn target_names(
 
 /// A saved plan may be applied only against the state it was made from, and only while
 /// the stack files still give exactly that plan: apply does what the plan says.
-fn check_saved_plan(
-    saved: &serde_json::Value,
-    current: &panka_core::plan::Plan,
-) -> anyhow::Result<()> {
-    let saved_plan = &saved["plan"];
-    let now = serde_json::to_value(current)?;
-    if saved_plan["based_on"] != now["based_on"] {
+fn check_saved_plan(saved: &SavedPlan, current: &panka_core::plan::Plan) -> anyhow::Result<()> {
+    let now = SavedPlan::of(current)?;
+    if saved.plan.based_on != now.plan.based_on {
         return Err(UserError::new(format!(
             "the saved plan was made against state {}, but the state is now {}",
-            describe_base(&saved_plan["based_on"]),
-            describe_base(&now["based_on"])
+            describe_base(&saved.plan.based_on),
+            describe_base(&now.plan.based_on)
         ))
         .hint("another apply ran since: make a new plan with `panka plan --out FILE`")
         .into());
     }
-    if saved_plan["waves"] != now["waves"] {
+    if saved.plan.waves != now.plan.waves {
         return Err(
             UserError::new("the stack files no longer give the saved plan")
                 .hint("make a new plan with `panka plan --out FILE` and review it")

@@ -105,7 +105,7 @@ pub async fn run(
     let planned = planning::restrict(planned, &loaded, &targets);
 
     if let Some(path) = &args.out {
-        let saved = json!({"format_version": 1, "plan": planned.plan});
+        let saved = crate::saved_plan::SavedPlan::of(&planned.plan)?;
         let text = serde_json::to_string_pretty(&saved)?;
         std::fs::write(env.cwd.join(path), text)
             .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", path.display()))?;
