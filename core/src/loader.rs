@@ -6,7 +6,7 @@ use crate::interp::{Variables, interpolate};
 use crate::model::*;
 use crate::names::check_name;
 use crate::read::{MapReader, did_you_mean};
-use crate::source::{SourceId, Sources, Span};
+use crate::source::{ReadError, SourceId, Sources, Span};
 use crate::yaml::{Node, deep_merge, parse_document};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -109,8 +109,22 @@ impl StackFiles {
 }
 
 fn read_file(path: &Path, sources: &mut Sources, diags: &mut Diagnostics) -> Option<SourceId> {
-    match std::fs::read_to_string(path) {
+    match crate::source::read_text(path) {
         Ok(text) => Some(sources.add(path, text)),
+        Err(err @ ReadError::TooLarge { .. }) => {
+            diags.push(
+                Diagnostic::error(
+                    "E034",
+                    Location::Path(sources.display_name(path)),
+                    format!("{} is too large: {err}", sources.display_name(path)),
+                )
+                .with_hint(
+                    "stack documents are a few kilobytes; check that this is the file you \
+                     meant, or split it",
+                ),
+            );
+            None
+        }
         Err(err) => {
             diags.push(Diagnostic::error(
                 "E034",

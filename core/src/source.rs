@@ -71,6 +71,69 @@ impl SourceFile {
     }
 }
 
+/// The largest YAML file panka reads: 8 MiB. A stack's documents are a few kilobytes
+/// each (the walkthrough's largest is 2 KB); a file a thousand times that is a mistake (a
+/// wrong path, generated data), and parsing costs memory in proportion to it (a file
+/// that is one flow collection, `[...]`, costs the parser about 150 bytes per byte until
+/// it closes), so such a file is refused before it is read.
+pub const MAX_FILE_BYTES: u64 = 8 << 20;
+
+/// Why [`read_text`] failed.
+#[derive(Debug)]
+pub enum ReadError {
+    /// The file is larger than [`MAX_FILE_BYTES`]: `bytes` is its size, or at least how
+    /// much was read before stopping.
+    TooLarge {
+        bytes: u64,
+    },
+    Io(std::io::Error),
+}
+
+impl std::fmt::Display for ReadError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ReadError::TooLarge { bytes } => write!(
+                f,
+                "it is {}, and panka reads YAML files of at most {}",
+                mebibytes(*bytes),
+                mebibytes(MAX_FILE_BYTES)
+            ),
+            ReadError::Io(err) => err.fmt(f),
+        }
+    }
+}
+
+fn mebibytes(bytes: u64) -> String {
+    let mib = bytes as f64 / (1u64 << 20) as f64;
+    if mib.fract() == 0.0 {
+        format!("{mib:.0} MiB")
+    } else {
+        format!("{mib:.1} MiB")
+    }
+}
+
+/// Reads a YAML file as UTF-8 text, refusing one larger than [`MAX_FILE_BYTES`] from its
+/// size before reading it, and stopping at the limit when the size is unknown or wrong
+/// (a pipe, a file still growing).
+pub fn read_text(path: &Path) -> Result<String, ReadError> {
+    use std::io::Read as _;
+    let file = std::fs::File::open(path).map_err(ReadError::Io)?;
+    let size = file.metadata().map_err(ReadError::Io)?.len();
+    if size > MAX_FILE_BYTES {
+        return Err(ReadError::TooLarge { bytes: size });
+    }
+    let mut text = String::with_capacity(size as usize);
+    file.take(MAX_FILE_BYTES + 1)
+        .read_to_string(&mut text)
+        .map_err(ReadError::Io)?;
+    if text.len() as u64 > MAX_FILE_BYTES {
+        return Err(ReadError::TooLarge {
+            bytes: text.len() as u64,
+        });
+    }
+    Ok(text)
+}
+
 /// Every file read during one command, so diagnostics can quote them.
 #[derive(Debug, Default)]
 pub struct Sources {
@@ -160,6 +223,38 @@ mod tests {
             }
             assert_eq!(f.line_text(0), None);
             assert_eq!(f.line_text(expected.len() as u32 + 1), None);
+        }
+    }
+
+    #[test]
+    fn files_over_the_size_limit_are_refused_before_they_are_read() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("big.yaml");
+        let file = std::fs::File::create(&path).expect("create");
+        // A sparse file: its size says 20 MiB without writing them.
+        file.set_len(20 << 20).expect("set_len");
+        match read_text(&path) {
+            Err(e @ ReadError::TooLarge { bytes }) => {
+                assert_eq!(bytes, 20 << 20);
+                assert_eq!(
+                    e.to_string(),
+                    "it is 20 MiB, and panka reads YAML files of at most 8 MiB"
+                );
+            }
+            other => panic!("{other:?}"),
+        }
+        std::fs::write(&path, "a: 1\n").expect("write");
+        assert_eq!(read_text(&path).expect("small"), "a: 1\n");
+        std::fs::write(&path, [b'a', 0xff]).expect("write");
+        assert!(matches!(read_text(&path), Err(ReadError::Io(_))));
+        #[cfg(unix)]
+        {
+            // No size to go by: reading stops just past the limit.
+            let err = read_text(Path::new("/dev/zero")).expect_err("endless");
+            assert!(
+                matches!(err, ReadError::TooLarge { bytes } if bytes == MAX_FILE_BYTES + 1),
+                "{err:?}"
+            );
         }
     }
 

@@ -281,7 +281,7 @@ fn has_key(
         return entries.iter().any(|e| same_key(&e.key, key));
     }
     let index = index.get_or_insert_with(|| {
-        let mut index = HashMap::with_capacity(entries.len() * 2);
+        let mut index = HashMap::with_capacity(entries.len());
         for (i, e) in entries.iter().enumerate() {
             index.entry(hasher.hash_one(e.key.as_str())).or_insert(i);
         }
@@ -350,7 +350,10 @@ pub fn parse_document(source: SourceId, text: &str) -> Result<Node, Vec<Diagnost
                     Value::Null
                 } else {
                     Value::Scalar(Scalar {
-                        text: text.into_owned(),
+                        // A copy of exactly its length: the parser's own string has room
+                        // for 160 bytes or more (it reserves a read buffer's worth), and
+                        // keeping it made a tree of short values 5 to 10 times its text.
+                        text: String::from(&*text),
                         quoted,
                         unresolved: false,
                     })
@@ -422,9 +425,17 @@ pub fn parse_document(source: SourceId, text: &str) -> Result<Node, Vec<Diagnost
                 None
             }
             Event::SequenceEnd | Event::MappingEnd => stack.pop().map(|frame| {
+                // Lists are kept at their length: growth leaves up to half of a list's
+                // room unused, for the life of the tree.
                 let value = match frame.kind {
-                    FrameKind::Seq(items) => Value::Seq(items),
-                    FrameKind::Map { entries, .. } => Value::Map(entries),
+                    FrameKind::Seq(mut items) => {
+                        items.shrink_to_fit();
+                        Value::Seq(items)
+                    }
+                    FrameKind::Map { mut entries, .. } => {
+                        entries.shrink_to_fit();
+                        Value::Map(entries)
+                    }
                 };
                 (
                     Built {
