@@ -73,9 +73,10 @@ impl SourceFile {
 
 /// The largest YAML file panka reads: 8 MiB. A stack's documents are a few kilobytes
 /// each (the walkthrough's largest is 2 KB); a file a thousand times that is a mistake (a
-/// wrong path, generated data), and parsing costs memory in proportion to it (a file
-/// that is one flow collection, `[...]`, costs the parser about 150 bytes per byte until
-/// it closes), so such a file is refused before it is read.
+/// wrong path, generated data), and parsing costs memory in proportion to it: 4 to 5
+/// times the text for ordinary block YAML, and up to about 150 times while a flow
+/// collection that opens a document or a list item (`- [...]`) is being read (the parser
+/// keeps its tokens until it closes). Such a file is refused before it is read.
 pub const MAX_FILE_BYTES: u64 = 8 << 20;
 
 /// Why [`read_text`] failed.

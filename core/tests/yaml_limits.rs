@@ -271,10 +271,11 @@ fn memory_bound(text: &str) -> usize {
     24 * text.len() + (256 << 10)
 }
 
-/// The same for a document that is one flow collection (`{a: 1, b: 2, …}` on one line):
-/// the parser holds every token of a flow collection until it closes (it may still turn
-/// out to be a key), about 90 to 170 bytes per byte of text. That is saphyr-parser's, and
-/// the file-size limit bounds it.
+/// The same for a document that is one flow collection (`{a: 1, b: 2, …}`): where a key
+/// could start (the top of a document, a list item `- [`, not a value `key: [`), the
+/// parser holds every token of a flow collection until it closes (it may still turn out
+/// to be a key), about 60 to 170 bytes per byte of text. That is saphyr-parser's, and the
+/// file-size limit bounds it.
 fn flow_memory_bound(text: &str) -> usize {
     200 * text.len() + (256 << 10)
 }
