@@ -317,3 +317,29 @@ fn every_invalid_case_reports_its_errors_at_the_right_place() {
         }
     }
 }
+
+/// `invalid/deep-nesting` at 300,000 levels (600 KB, generated rather than kept as a
+/// fixture): the binary's main thread reports `E001` where level 101 opens, and neither
+/// the parser nor any later pass overflows the stack.
+#[test]
+fn a_list_nested_300000_levels_deep_is_an_error_not_a_crash() {
+    let scratch = tempfile::tempdir().expect("tempdir");
+    let stack = scratch.path().join("deep-nesting");
+    copy_dir(&fixtures().join("invalid/deep-nesting"), &stack);
+    let file = stack.join("services/web/components/queue/sqs.yaml");
+    let text = std::fs::read_to_string(&file).expect("read");
+    let deep = text.replace(&"- ".repeat(120), &"- ".repeat(300_000));
+    assert!(deep.len() > 600_000);
+    std::fs::write(&file, deep).expect("write");
+    let out = panka(&stack).arg("validate").output().expect("run");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("error[E001]: lists and mappings nest more than 100 levels deep"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("--> services/web/components/queue/sqs.yaml:11:201"),
+        "{stderr}"
+    );
+}

@@ -960,7 +960,11 @@ pub fn resolve(
     }
 
     // Overrides by target; unknown targets are reported once here.
-    let ids = files.component_ids();
+    // A set, and the names for suggestions built once: a scan of every component per
+    // override is quadratic when both lists are long.
+    let in_order = files.component_ids();
+    let names: Vec<String> = in_order.iter().map(ToString::to_string).collect();
+    let ids: BTreeSet<ComponentId> = in_order.into_iter().collect();
     let unreadable = files.unreadable_components();
     let mut overrides: BTreeMap<ComponentId, Vec<&Override>> = BTreeMap::new();
     for o in environment_spec.iter().flat_map(|e| &e.overrides) {
@@ -972,7 +976,6 @@ pub fn resolve(
             None if ComponentId::parse(&o.target.value, "")
                 .is_some_and(|id| id.is_in(&unreadable)) => {}
             None => {
-                let names: Vec<String> = ids.iter().map(ToString::to_string).collect();
                 let mut d = Diagnostic::at(
                     "E070",
                     o.target.span,

@@ -259,11 +259,17 @@ pub fn did_you_mean<'a>(
         .map(|(_, _, c)| c)
 }
 
+/// `E021`. `path` is empty for the document itself (a file whose whole content is `- a`).
 pub fn wrong_type(node: &Node, path: &str, expected: &str) -> Diagnostic {
+    let what = if path.is_empty() {
+        "the document".to_string()
+    } else {
+        format!("`{path}`")
+    };
     Diagnostic::at(
         "E021",
         node.span,
-        format!("`{path}` must be {expected}, found {}", node.type_name()),
+        format!("{what} must be {expected}, found {}", node.type_name()),
     )
     .with_label(format!("expected {expected}"))
 }
@@ -307,33 +313,34 @@ pub fn int(
     range: std::ops::RangeInclusive<i64>,
     diags: &mut Diagnostics,
 ) -> Option<i64> {
-    let value = match &node.value {
+    let text = match &node.value {
         Value::Scalar(s) if s.unresolved => return None,
-        Value::Scalar(s) if !s.quoted && plain_scalar_type(&s.text) == PlainType::Int => {
-            s.text.parse::<i64>().ok()
+        Value::Scalar(s) if !s.quoted && plain_scalar_type(&s.text) == PlainType::Int => &s.text,
+        _ => {
+            diags.push(wrong_type(node, path, "a whole number"));
+            return None;
         }
-        _ => None,
     };
-    let Some(value) = value else {
-        diags.push(wrong_type(node, path, "a whole number"));
-        return None;
-    };
-    if !range.contains(&value) {
-        diags.push(
-            Diagnostic::at(
-                "E024",
-                scalar_span(node),
-                format!(
-                    "`{path}` is {value}, outside the allowed range {}..={}",
-                    range.start(),
-                    range.end()
-                ),
-            )
-            .with_label("out of range"),
-        );
-        return None;
+    // A whole number too long for 64 bits is out of every range, not of another type.
+    match text.parse::<i64>() {
+        Ok(value) if range.contains(&value) => Some(value),
+        _ => {
+            let shown = text.strip_prefix('+').unwrap_or(text);
+            diags.push(
+                Diagnostic::at(
+                    "E024",
+                    scalar_span(node),
+                    format!(
+                        "`{path}` is {shown}, outside the allowed range {}..={}",
+                        range.start(),
+                        range.end()
+                    ),
+                )
+                .with_label("out of range"),
+            );
+            None
+        }
     }
-    Some(value)
 }
 
 pub fn one_of(
@@ -439,5 +446,42 @@ mod tests {
         assert_eq!(all[0].code, "E024");
         assert_eq!(all[1].code, "E023");
         assert_eq!(all[1].hint.as_deref(), Some("did you mean `fast`?"));
+    }
+
+    #[test]
+    fn whole_numbers_beyond_64_bits_are_out_of_range() {
+        let doc = node("port: 12345678901234567890123456\nlow: -99999999999999999999\n");
+        let mut diags = Diagnostics::default();
+        let mut m = MapReader::new(&doc, "spec", doc.span, &mut diags).expect("map");
+        assert_eq!(m.int("port", 1..=65535, &mut diags), None);
+        assert_eq!(m.int("low", 0..=10, &mut diags), None);
+        let all: Vec<_> = diags.iter().collect();
+        assert_eq!(all.len(), 2, "{all:?}");
+        assert_eq!(all[0].code, "E024");
+        assert_eq!(
+            all[0].message,
+            "`spec.port` is 12345678901234567890123456, outside the allowed range 1..=65535"
+        );
+        assert_eq!(
+            all[0].span().map(|s| (s.line, s.column, s.len)),
+            Some((1, 7, 26))
+        );
+        assert_eq!(all[1].code, "E024");
+        assert!(all[1].message.contains("is -99999999999999999999, outside"));
+    }
+
+    #[test]
+    fn a_document_of_the_wrong_type_is_named_as_the_document() {
+        for (text, found) in [("- a\n", "a list"), ("hello\n", "a string")] {
+            let doc = node(text);
+            let mut diags = Diagnostics::default();
+            assert!(MapReader::new(&doc, "", doc.span, &mut diags).is_none());
+            let all: Vec<_> = diags.iter().collect();
+            assert_eq!(all[0].code, "E021");
+            assert_eq!(
+                all[0].message,
+                format!("the document must be a mapping, found {found}")
+            );
+        }
     }
 }

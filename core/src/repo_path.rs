@@ -75,6 +75,9 @@ pub enum PathProblem {
     WrongKind { expected: Kind },
     /// It exists but cannot be read: permission denied, an I/O error.
     Unreadable(String),
+    /// A file over the size limit (`crate::source::MAX_FILE_BYTES`): its size, or how
+    /// much was read before stopping.
+    TooLarge { bytes: u64 },
 }
 
 impl PathProblem {
@@ -88,7 +91,8 @@ impl PathProblem {
             PathProblem::Missing
             | PathProblem::NotUtf8Name
             | PathProblem::WrongKind { .. }
-            | PathProblem::Unreadable(_) => "E034",
+            | PathProblem::Unreadable(_)
+            | PathProblem::TooLarge { .. } => "E034",
         }
     }
 
@@ -116,6 +120,10 @@ impl PathProblem {
             } => format!("`{shown}` is not a folder"),
             PathProblem::WrongKind { .. } => format!("`{shown}` is not a file"),
             PathProblem::Unreadable(err) => format!("cannot read `{shown}`: {err}"),
+            PathProblem::TooLarge { bytes } => format!(
+                "`{shown}` is too large: {}",
+                crate::source::ReadError::TooLarge { bytes: *bytes }
+            ),
         }
     }
 
@@ -146,6 +154,10 @@ impl PathProblem {
             PathProblem::WrongKind { .. } => "rename or remove it".to_string(),
             PathProblem::Unreadable(_) => {
                 "check its permissions: panka must be able to read every file and folder of the stack"
+                    .to_string()
+            }
+            PathProblem::TooLarge { .. } => {
+                "stack documents are a few kilobytes; check that this is the file you meant, or split it"
                     .to_string()
             }
         }
@@ -423,7 +435,10 @@ impl Boundary {
 /// The bytes of a file already found inside the boundary (by [`Boundary::find`] or
 /// [`Boundary::list`]).
 pub fn read_checked(path: &Path) -> Result<Vec<u8>, PathProblem> {
-    std::fs::read(path).map_err(problem)
+    crate::source::read_limited(path).map_err(|err| match err {
+        crate::source::ReadError::TooLarge { bytes } => PathProblem::TooLarge { bytes },
+        crate::source::ReadError::Io(err) => problem(err),
+    })
 }
 
 fn kind_of(meta: &std::fs::Metadata) -> Kind {

@@ -9,6 +9,7 @@ use crate::diag::{Diagnostic, Location};
 use crate::source::{SourceId, Span};
 use saphyr_parser::{Event, Parser, ScalarStyle};
 use std::collections::HashMap;
+use std::hash::{BuildHasher, RandomState};
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct Node {
@@ -193,23 +194,124 @@ fn error_span(source: SourceId, text: &str, line: usize, column: usize) -> Span 
     }
 }
 
-enum Frame {
-    Seq(Span, Vec<Node>, usize),
-    Map(Span, Vec<Entry>, Option<(String, Span)>, usize),
+/// How deeply lists and mappings may nest: the document's top-level mapping is level 1,
+/// `spec` level 2, and panka's deepest field (a MicroService's readiness check under
+/// `spec.healthCheck.readiness.http`) is level 5. A hundred levels leave room for any
+/// hand-written or generated configuration, and bound every recursive pass over the tree
+/// (merging, interpolation, the readers, cloning and dropping it), which would otherwise
+/// overflow the stack on a document nested a few hundred thousand levels deep.
+pub const MAX_DEPTH: usize = 100;
+
+/// Aliases may expand a document to at most this many nodes, plus
+/// [`ALIAS_NODES_PER_WRITTEN_NODE`] for every node written in the file before the alias.
+/// An alias copies its anchored value in full, so eleven lines of lists of ten aliases to
+/// the previous list describe 10^11 nodes; the bound keeps the tree proportional to the
+/// file (a file of n written nodes holds at most 10,000 + 11n) while a file that reuses a
+/// block of settings a few dozen times stays far below it.
+pub const ALIAS_NODES_BASE: usize = 10_000;
+/// See [`ALIAS_NODES_BASE`].
+pub const ALIAS_NODES_PER_WRITTEN_NODE: usize = 10;
+
+/// From this many entries on, a mapping keeps a hash index of its keys for the duplicate
+/// check: below it a scan is cheaper than hashing, above it a scan per key made a mapping
+/// of 100,000 keys take 51 s.
+const INDEXED_FROM: usize = 16;
+
+/// An open list or mapping while its events arrive.
+struct Frame {
+    span: Span,
+    anchor: usize,
+    /// Nodes in this collection so far, itself included (keys count as nodes).
+    nodes: usize,
+    /// Levels of lists and mappings below this one so far.
+    below: usize,
+    kind: FrameKind,
+}
+
+enum FrameKind {
+    Seq(Vec<Node>),
+    Map {
+        entries: Vec<Entry>,
+        /// The key read, waiting for its value.
+        pending_key: Option<(String, Span)>,
+        /// Key hash → position in `entries`, once the mapping has [`INDEXED_FROM`] entries.
+        index: Option<HashMap<u64, usize>>,
+    },
+}
+
+impl Frame {
+    fn new(span: Span, anchor: usize, kind: FrameKind) -> Frame {
+        Frame {
+            span,
+            anchor,
+            nodes: 1,
+            below: 0,
+            kind,
+        }
+    }
+}
+
+/// A finished node with what the limits need to know about it.
+#[derive(Clone)]
+struct Built {
+    node: Node,
+    /// Nodes in it, itself included.
+    nodes: usize,
+    /// Levels of lists and mappings it has (0 for a scalar).
+    height: usize,
+}
+
+/// Key equality for the duplicate check and merging; tests count the comparisons to show
+/// that wide mappings are handled in linear time without timing anything.
+fn same_key(a: &str, b: &str) -> bool {
+    #[cfg(test)]
+    tests::KEY_COMPARISONS.with(|n| n.set(n.get() + 1));
+    a == b
+}
+
+/// Whether `key` is already in the mapping. Keys are compared exactly; a hash collision in
+/// the index falls back to a scan.
+fn has_key(
+    entries: &[Entry],
+    index: &mut Option<HashMap<u64, usize>>,
+    hasher: &RandomState,
+    key: &str,
+) -> bool {
+    if entries.len() < INDEXED_FROM {
+        return entries.iter().any(|e| same_key(&e.key, key));
+    }
+    let index = index.get_or_insert_with(|| {
+        let mut index = HashMap::with_capacity(entries.len());
+        for (i, e) in entries.iter().enumerate() {
+            index.entry(hasher.hash_one(e.key.as_str())).or_insert(i);
+        }
+        index
+    });
+    match index.get(&hasher.hash_one(key)) {
+        None => false,
+        Some(&i) if same_key(&entries[i].key, key) => true,
+        Some(_) => entries.iter().any(|e| same_key(&e.key, key)),
+    }
 }
 
 /// Parses one file that must hold exactly one YAML document.
 ///
-/// Errors: a syntax error (`E001`), a duplicate key (`E002`, reported and the later
-/// value kept out), a non-scalar key, or a file with no or several documents (`E003`).
+/// Errors: a syntax error (`E001`), lists and mappings nested deeper than [`MAX_DEPTH`]
+/// or aliases expanding beyond [`ALIAS_NODES_BASE`] (`E001`, the file is not read
+/// further), a duplicate key (`E002`, reported and the later value kept out), a non-scalar
+/// key, or a file with no or several documents (`E003`).
 pub fn parse_document(source: SourceId, text: &str) -> Result<Node, Vec<Diagnostic>> {
     let mut diags = Vec::new();
     let mut stack: Vec<Frame> = Vec::new();
-    let mut anchors: HashMap<usize, Node> = HashMap::new();
+    let mut anchors: HashMap<usize, Built> = HashMap::new();
     let mut documents: Vec<Node> = Vec::new();
     let mut extra_doc_span: Option<Span> = None;
     let mut doc_count = 0usize;
     let end = end_of(text);
+    let hasher = RandomState::new();
+    // Nodes that events created, and nodes the tree holds (those plus alias copies).
+    let mut written = 0usize;
+    let mut total = 0usize;
 
     for event in Parser::new_from_str(text) {
         let (event, raw_span) = match event {
@@ -217,15 +319,22 @@ pub fn parse_document(source: SourceId, text: &str) -> Result<Node, Vec<Diagnost
             Err(err) => {
                 let m = err.marker();
                 let span = error_span(source, text, m.line().max(1), m.col() + 1);
-                diags.push(
+                // Inside flow collections the scanner reads ahead of its events (a `[`
+                // may still turn out to start a key) and stops at 255 levels itself:
+                // `[[[…` reaches that before our count sees level 101. It is the same
+                // limit to the reader.
+                let d = if err.info() == "recursion limit exceeded" {
+                    too_deep(span, "too deep here".to_string())
+                } else {
                     Diagnostic::at("E001", span, format!("invalid YAML: {}", err.info()))
-                        .with_label("here"),
-                );
+                        .with_label("here")
+                };
+                diags.push(d);
                 return Err(diags);
             }
         };
         let span = span_of(source, &raw_span, end);
-        let finished: Option<(Node, usize)> = match event {
+        let finished: Option<(Built, usize)> = match event {
             Event::DocumentStart(_) => {
                 doc_count += 1;
                 if doc_count == 2 {
@@ -234,66 +343,134 @@ pub fn parse_document(source: SourceId, text: &str) -> Result<Node, Vec<Diagnost
                 None
             }
             Event::Scalar(text, style, anchor, _tag) => {
+                written += 1;
+                total += 1;
                 let quoted = !matches!(style, ScalarStyle::Plain);
                 let value = if !quoted && is_null(&text) {
                     Value::Null
                 } else {
                     Value::Scalar(Scalar {
-                        text: text.into_owned(),
+                        // A copy of exactly its length: the parser's own string has room
+                        // for 160 bytes or more (it reserves a read buffer's worth), and
+                        // keeping it made a tree of short values 5 to 10 times its text.
+                        text: String::from(&*text),
                         quoted,
                         unresolved: false,
                     })
                 };
-                Some((Node { span, value }, anchor))
-            }
-            Event::Alias(id) => anchors.get(&id).cloned().map(|n| {
-                (
-                    Node {
-                        span,
-                        value: n.value,
+                let node = Node { span, value };
+                Some((
+                    Built {
+                        node,
+                        nodes: 1,
+                        height: 0,
                     },
-                    0,
+                    anchor,
+                ))
+            }
+            Event::Alias(id) => match anchors.get(&id) {
+                None => None,
+                Some(anchored) => {
+                    let limit = ALIAS_NODES_BASE
+                        .saturating_add(written.saturating_mul(ALIAS_NODES_PER_WRITTEN_NODE));
+                    let deepest = stack.len() + anchored.height;
+                    if deepest > MAX_DEPTH {
+                        let label = format!("this alias's value reaches level {deepest}");
+                        diags.push(too_deep(span, label));
+                        return Err(diags);
+                    }
+                    if total.saturating_add(anchored.nodes) > limit {
+                        diags.push(
+                            Diagnostic::at(
+                                "E001",
+                                Span { len: 1, ..span },
+                                format!(
+                                    "aliases expand this document to more than {limit} nodes \
+                                     ({ALIAS_NODES_BASE} plus {ALIAS_NODES_PER_WRITTEN_NODE} \
+                                     per node written before this alias)"
+                                ),
+                            )
+                            .with_label("this alias goes over the limit")
+                            .with_hint(
+                                "each use of an alias copies its anchored value in full; \
+                                 write the repeated values out, or anchor smaller ones",
+                            ),
+                        );
+                        return Err(diags);
+                    }
+                    total += anchored.nodes;
+                    let mut copy = anchored.clone();
+                    copy.node.span = span;
+                    Some((copy, 0))
+                }
+            },
+            Event::SequenceStart(anchor, _) | Event::MappingStart(anchor, _) => {
+                if stack.len() >= MAX_DEPTH {
+                    let label = format!("level {} starts here", MAX_DEPTH + 1);
+                    diags.push(too_deep(span, label));
+                    return Err(diags);
+                }
+                written += 1;
+                total += 1;
+                let kind = if matches!(event, Event::SequenceStart(..)) {
+                    FrameKind::Seq(Vec::new())
+                } else {
+                    FrameKind::Map {
+                        entries: Vec::new(),
+                        pending_key: None,
+                        index: None,
+                    }
+                };
+                stack.push(Frame::new(span, anchor, kind));
+                None
+            }
+            Event::SequenceEnd | Event::MappingEnd => stack.pop().map(|frame| {
+                // Lists are kept at their length: growth leaves up to half of a list's
+                // room unused, for the life of the tree.
+                let value = match frame.kind {
+                    FrameKind::Seq(mut items) => {
+                        items.shrink_to_fit();
+                        Value::Seq(items)
+                    }
+                    FrameKind::Map { mut entries, .. } => {
+                        entries.shrink_to_fit();
+                        Value::Map(entries)
+                    }
+                };
+                (
+                    Built {
+                        node: Node {
+                            span: frame.span,
+                            value,
+                        },
+                        nodes: frame.nodes,
+                        height: frame.below + 1,
+                    },
+                    frame.anchor,
                 )
             }),
-            Event::SequenceStart(anchor, _) => {
-                stack.push(Frame::Seq(span, Vec::new(), anchor));
-                None
-            }
-            Event::MappingStart(anchor, _) => {
-                stack.push(Frame::Map(span, Vec::new(), None, anchor));
-                None
-            }
-            Event::SequenceEnd => match stack.pop() {
-                Some(Frame::Seq(start, items, anchor)) => Some((
-                    Node {
-                        span: start,
-                        value: Value::Seq(items),
-                    },
-                    anchor,
-                )),
-                _ => None,
-            },
-            Event::MappingEnd => match stack.pop() {
-                Some(Frame::Map(start, entries, _, anchor)) => Some((
-                    Node {
-                        span: start,
-                        value: Value::Map(entries),
-                    },
-                    anchor,
-                )),
-                _ => None,
-            },
             _ => None,
         };
-        let Some((node, anchor)) = finished else {
+        let Some((built, anchor)) = finished else {
             continue;
         };
         if anchor != 0 {
-            anchors.insert(anchor, node.clone());
+            anchors.insert(anchor, built.clone());
         }
-        match stack.last_mut() {
-            Some(Frame::Seq(_, items, _)) => items.push(node),
-            Some(Frame::Map(_, entries, pending_key, _)) => match pending_key.take() {
+        let Some(parent) = stack.last_mut() else {
+            documents.push(built.node);
+            continue;
+        };
+        parent.nodes += built.nodes;
+        parent.below = parent.below.max(built.height);
+        let node = built.node;
+        match &mut parent.kind {
+            FrameKind::Seq(items) => items.push(node),
+            FrameKind::Map {
+                entries,
+                pending_key,
+                index,
+            } => match pending_key.take() {
                 // The key's node is not kept: its text moves into the entry.
                 None => match node.value {
                     Value::Scalar(s) => *pending_key = Some((s.text, node.span)),
@@ -307,13 +484,18 @@ pub fn parse_document(source: SourceId, text: &str) -> Result<Node, Vec<Diagnost
                     }
                 },
                 Some((key, key_span)) => {
-                    if entries.iter().any(|e| e.key == key) {
+                    if has_key(entries, index, &hasher, &key) {
                         diags.push(
                             Diagnostic::at("E002", key_span, format!("duplicate key `{key}`"))
                                 .with_label("defined again here")
                                 .with_hint("remove one of them"),
                         );
                     } else {
+                        if let Some(index) = index {
+                            index
+                                .entry(hasher.hash_one(key.as_str()))
+                                .or_insert(entries.len());
+                        }
                         entries.push(Entry {
                             key,
                             key_span,
@@ -322,7 +504,6 @@ pub fn parse_document(source: SourceId, text: &str) -> Result<Node, Vec<Diagnost
                     }
                 }
             },
-            None => documents.push(node),
         }
     }
 
@@ -356,15 +537,46 @@ pub fn parse_document(source: SourceId, text: &str) -> Result<Node, Vec<Diagnost
     }
 }
 
+/// `E001` for nesting deeper than [`MAX_DEPTH`], at `span`.
+fn too_deep(span: Span, label: String) -> Diagnostic {
+    Diagnostic::at(
+        "E001",
+        Span { len: 1, ..span },
+        format!("lists and mappings nest more than {MAX_DEPTH} levels deep"),
+    )
+    .with_label(label)
+    .with_hint("panka's documents nest a few levels deep: check the indentation and brackets here")
+}
+
 /// Deep merge used by environment overrides and infra layering: maps merge key by key,
 /// lists and scalars replace. Merged-in values keep their own spans, so a problem in an
 /// override is reported in the environment file.
 pub fn deep_merge(base: &mut Node, overlay: &Node) {
     match (&mut base.value, &overlay.value) {
         (Value::Map(base_entries), Value::Map(overlay_entries)) => {
-            for entry in overlay_entries {
-                match base_entries.iter_mut().find(|e| e.key == entry.key) {
-                    Some(existing) => deep_merge(&mut existing.value, &entry.value),
+            // Where each overlay key is in `base`, found before anything is added (keys are
+            // unique in both). Wide mappings are looked up through an index: a scan per key
+            // is quadratic when both are wide.
+            let positions: Vec<Option<usize>> = if base_entries.len() * overlay_entries.len()
+                <= INDEXED_FROM * INDEXED_FROM
+            {
+                overlay_entries
+                    .iter()
+                    .map(|o| base_entries.iter().position(|e| same_key(&e.key, &o.key)))
+                    .collect()
+            } else {
+                let mut index: HashMap<&str, usize> = HashMap::with_capacity(base_entries.len());
+                for (i, e) in base_entries.iter().enumerate() {
+                    index.entry(e.key.as_str()).or_insert(i);
+                }
+                overlay_entries
+                    .iter()
+                    .map(|o| index.get(o.key.as_str()).copied())
+                    .collect()
+            };
+            for (entry, at) in overlay_entries.iter().zip(positions) {
+                match at {
+                    Some(i) => deep_merge(&mut base_entries[i].value, &entry.value),
                     None => base_entries.push(entry.clone()),
                 }
             }
@@ -376,6 +588,223 @@ pub fn deep_merge(base: &mut Node, overlay: &Node) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    thread_local! {
+        pub(super) static KEY_COMPARISONS: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+    }
+
+    /// Key comparisons made by `f` on this thread.
+    fn comparisons(f: impl FnOnce()) -> usize {
+        KEY_COMPARISONS.with(|n| n.set(0));
+        f();
+        KEY_COMPARISONS.with(|n| n.get())
+    }
+
+    /// Runs `f` on a thread with a stack of `bytes`: cargo's test threads have 2 MiB, a
+    /// program's main thread 8 MiB; the limits must hold on both.
+    fn on_stack<T: Send + 'static>(bytes: usize, f: impl FnOnce() -> T + Send + 'static) -> T {
+        std::thread::Builder::new()
+            .stack_size(bytes)
+            .spawn(f)
+            .expect("thread")
+            .join()
+            .expect("no stack overflow")
+    }
+
+    fn only_error(result: Result<Node, Vec<Diagnostic>>) -> Diagnostic {
+        let mut errs = result.expect_err("an error");
+        assert_eq!(errs.len(), 1, "{errs:?}");
+        errs.remove(0)
+    }
+
+    fn place(d: &Diagnostic) -> (&'static str, u32, u32) {
+        let span = d.span().expect("a position");
+        (d.code, span.line, span.column)
+    }
+
+    /// The `validate` report's eleven-line alias bomb: 10^11 nodes described in 700 bytes.
+    fn alias_bomb() -> String {
+        let mut text = String::from("x0: &x0 [lol, lol, lol, lol, lol, lol, lol, lol, lol, lol]\n");
+        for n in 1..=10 {
+            let p = n - 1;
+            let refs = vec![format!("*x{p}"); 10].join(", ");
+            text.push_str(&format!("x{n}: &x{n} [{refs}]\n"));
+        }
+        text
+    }
+
+    #[test]
+    fn an_alias_bomb_stops_at_the_alias_that_goes_over_the_limit() {
+        let text = alias_bomb();
+        assert!(text.len() < 1024);
+        let d = only_error(parse(&text));
+        // Line 4 starts with 1,239 nodes in the tree, 19 of them written: the limit is
+        // 10,000 + 10 × 19, and each `*x2` copies 1,111 nodes, so the ninth goes over.
+        assert_eq!(place(&d), ("E001", 4, 50), "{d:?}");
+        assert!(
+            d.message
+                .starts_with("aliases expand this document to more than 10190 nodes"),
+            "{}",
+            d.message
+        );
+        assert!(d.hint.is_some());
+    }
+
+    #[test]
+    fn a_file_that_reuses_a_block_a_few_times_still_loads() {
+        // A block of 40 settings used by 25 entries: 1,000+ nodes copied in.
+        let mut text = String::from("defaults: &defaults\n");
+        for i in 0..20 {
+            text.push_str(&format!("  setting{i}: value{i}\n"));
+        }
+        text.push_str("entries:\n");
+        for i in 0..25 {
+            text.push_str(&format!("  entry{i}: *defaults\n"));
+        }
+        let node = parse(&text).expect("loads");
+        let entries = node.get("entries").and_then(Node::as_map).expect("entries");
+        assert_eq!(entries.len(), 25);
+        assert_eq!(
+            entries[24].value.get("setting19").and_then(Node::as_str),
+            Some("value19")
+        );
+    }
+
+    #[test]
+    fn the_alias_limit_grows_with_the_file() {
+        // 100 aliases of a 201-node list: 20,100 copied nodes are over the base of 10,000
+        // in a small file, and within the limit once the file writes 2,000 nodes itself.
+        let list = (0..200)
+            .map(|i| format!("v{i}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let uses = (0..100).map(|i| format!("u{i}: *l\n")).collect::<String>();
+        let small = format!("l: &l [{list}]\n{uses}");
+        assert_eq!(only_error(parse(&small)).code, "E001");
+        let padding: String = (0..1_000).map(|i| format!("p{i}: {i}\n")).collect();
+        let large = format!("{padding}l: &l [{list}]\n{uses}");
+        assert!(parse(&large).is_ok());
+    }
+
+    fn deep_list(levels: usize) -> String {
+        format!("{}1\n", "- ".repeat(levels))
+    }
+
+    #[test]
+    fn deep_block_lists_stop_at_the_depth_limit_without_overflowing() {
+        // 300,000 levels: the parser keeps its own stack, ours stops at level 101. Both
+        // on a 2 MiB test thread and an 8 MiB main-thread-sized one.
+        for stack in [2 << 20, 8 << 20] {
+            let d = on_stack(stack, || only_error(parse(&deep_list(300_000))));
+            assert_eq!(place(&d), ("E001", 1, 2 * MAX_DEPTH as u32 + 1), "{d:?}");
+            assert_eq!(
+                d.message,
+                "lists and mappings nest more than 100 levels deep"
+            );
+        }
+        // At the limit itself the tree is built, and every recursive pass runs on it.
+        let node = on_stack(2 << 20, || {
+            let mut node = parse(&deep_list(MAX_DEPTH)).expect("100 levels load");
+            node.for_each_scalar_mut(&mut |_, _| {});
+            let copy = node.clone();
+            deep_merge(&mut node, &copy);
+            node
+        });
+        assert!(node.any_scalar(&|s| s.text == "1"));
+    }
+
+    #[test]
+    fn deep_block_mappings_and_flow_collections_stop_at_the_same_limit() {
+        let mut maps = String::new();
+        for level in 0..150 {
+            maps.push_str(&format!("{}k{level}:\n", "  ".repeat(level)));
+        }
+        let d = on_stack(2 << 20, move || only_error(parse(&maps)));
+        // Level n is the mapping that starts on line n, column 2n - 1.
+        assert_eq!(place(&d), ("E001", 101, 201), "{d:?}");
+
+        // Inside flow collections the scanner reads ahead of its events (a `[` may still
+        // turn out to start a key) and stops at level 256 itself, on one line or many;
+        // the message is the same.
+        let flow = format!("{}1{}\n", "[\n".repeat(300_000), "]".repeat(300_000));
+        let d = on_stack(2 << 20, move || only_error(parse(&flow)));
+        assert_eq!(place(&d), ("E001", 256, 1), "{d:?}");
+        assert_eq!(
+            d.message,
+            "lists and mappings nest more than 100 levels deep"
+        );
+        let flow = format!("{}1{}\n", "[".repeat(300_000), "]".repeat(300_000));
+        let d = on_stack(2 << 20, move || only_error(parse(&flow)));
+        assert_eq!(place(&d), ("E001", 1, 256), "{d:?}");
+        assert_eq!(
+            d.message,
+            "lists and mappings nest more than 100 levels deep"
+        );
+
+        let mixed = format!("a: {}x{}\n", "{b: [".repeat(60), "]}".repeat(60));
+        let d = on_stack(2 << 20, move || only_error(parse(&mixed)));
+        assert_eq!(d.code, "E001");
+        assert_eq!(d.span().map(|s| s.line), Some(1));
+    }
+
+    #[test]
+    fn an_alias_cannot_carry_a_value_past_the_depth_limit() {
+        let inner = format!("{}1{}", "[".repeat(60), "]".repeat(60));
+        let outer_open = "[".repeat(50);
+        let outer_close = "]".repeat(50);
+        let text = format!("a: &a {inner}\nb: {outer_open}*a{outer_close}\n");
+        let d = only_error(parse(&text));
+        // Level 1 is the document, 50 lists of `b`, then the alias's 60: level 111.
+        assert_eq!(place(&d), ("E001", 2, 54), "{d:?}");
+        assert!(
+            d.label.as_deref().is_some_and(|l| l.contains("111")),
+            "{d:?}"
+        );
+    }
+
+    #[test]
+    fn duplicate_keys_are_found_in_linear_time() {
+        let wide = |n: usize| (0..n).map(|i| format!("key{i}: {i}\n")).collect::<String>();
+        let small = comparisons(|| assert!(parse(&wide(10_000)).is_ok()));
+        let large = comparisons(|| assert!(parse(&wide(40_000)).is_ok()));
+        // A scan per key would be n²/2: 50 million and 800 million comparisons.
+        assert!(small < 3 * 10_000, "{small} comparisons for 10,000 keys");
+        assert!(large < 3 * 40_000, "{large} comparisons for 40,000 keys");
+        // Duplicates are still every one found, with their positions.
+        let text = format!("{}{}", wide(1_000), "key500: again\nkey999: again\n");
+        let errs = parse(&text).expect_err("duplicates");
+        let places: Vec<_> = errs.iter().map(place).collect();
+        assert_eq!(places, [("E002", 1001, 1), ("E002", 1002, 1)]);
+    }
+
+    #[test]
+    fn merging_wide_mappings_is_linear() {
+        let map = |from: usize, n: usize| {
+            parse(
+                &(from..from + n)
+                    .map(|i| format!("k{i}: {i}\n"))
+                    .collect::<String>(),
+            )
+            .expect("valid")
+        };
+        let mut base = map(0, 20_000);
+        let overlay = map(10_000, 20_000);
+        let n = comparisons(|| deep_merge(&mut base, &overlay));
+        assert!(n < 20_000, "{n} comparisons");
+        let entries = base.as_map().expect("map");
+        assert_eq!(entries.len(), 30_000);
+        assert_eq!(entries[29_999].key, "k29999");
+        // Small mappings are merged by scanning, with the same result.
+        let mut small = map(0, 3);
+        deep_merge(&mut small, &map(2, 3));
+        let keys: Vec<&str> = small
+            .as_map()
+            .expect("map")
+            .iter()
+            .map(|e| e.key.as_str())
+            .collect();
+        assert_eq!(keys, ["k0", "k1", "k2", "k3", "k4"]);
+    }
 
     fn parse(text: &str) -> Result<Node, Vec<Diagnostic>> {
         parse_document(SourceId(0), text)

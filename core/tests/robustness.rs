@@ -232,3 +232,61 @@ fn a_large_stack_reports_problems_in_the_right_files() {
         ]
     );
 }
+
+/// A component file whose whole content is a list or a word names the document, not an
+/// empty path ("`` must be a mapping").
+#[test]
+fn a_document_that_is_not_a_mapping_is_named_as_the_document() {
+    for (content, found) in [("- a\n", "a list"), ("hello\n", "a string")] {
+        let scratch = tempfile::tempdir().expect("tempdir");
+        let root = scratch.path().join("notification-platform");
+        copy_dir(&fixture(), &root);
+        let file = root.join("services/email-service/components/queue/sqs.yaml");
+        std::fs::write(&file, content).expect("write");
+        let (report, sources) = validate_base(&root);
+        let d = report
+            .diagnostics
+            .iter()
+            .find(|d| d.code == "E021")
+            .unwrap_or_else(|| panic!("no E021 in {:?}", report.diagnostics));
+        assert_eq!(
+            d.message,
+            format!("the document must be a mapping, found {found}")
+        );
+        let span = d.span().expect("a position");
+        assert!(sources.get(span.source).path.ends_with("queue/sqs.yaml"));
+        assert_eq!((span.line, span.column), (1, 1));
+    }
+}
+
+/// A YAML file over the size limit is refused by its size, before it is read: `E034`
+/// with its path and both sizes.
+#[test]
+fn a_file_over_the_size_limit_is_refused_with_its_path() {
+    let scratch = tempfile::tempdir().expect("tempdir");
+    let root = scratch.path().join("notification-platform");
+    copy_dir(&fixture(), &root);
+    let file = root.join("services/email-service/components/queue/sqs.yaml");
+    // Sparse: the size says 20 MiB without writing them.
+    std::fs::File::create(&file)
+        .and_then(|f| f.set_len(20 << 20))
+        .expect("a sparse file");
+    let (report, _) = validate_base(&root);
+    let d = report
+        .diagnostics
+        .iter()
+        .find(|d| d.code == "E034")
+        .unwrap_or_else(|| panic!("no E034 in {:?}", report.diagnostics));
+    match &d.location {
+        Location::Path(path) => assert!(path.ends_with("queue/sqs.yaml"), "{path}"),
+        other => panic!("{other:?}"),
+    }
+    assert!(
+        d.message.ends_with(
+            "sqs.yaml is too large: it is 20 MiB, and panka reads YAML files of at most 2 MiB"
+        ),
+        "{}",
+        d.message
+    );
+    assert!(!report.valid());
+}

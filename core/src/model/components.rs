@@ -397,6 +397,8 @@ fn lower_microservice(
         .map(|items| items.into_iter().map(|(s, _)| s).collect());
 
     let mut ports: Vec<Port> = Vec::new();
+    // Ports seen, for the duplicate check (a scan of `ports` per item is quadratic).
+    let mut seen_ports = std::collections::HashSet::new();
     if let Some(node) = spec.get("ports") {
         for (i, item) in read::seq(node, "spec.ports", diags)
             .unwrap_or_default()
@@ -417,7 +419,7 @@ fn lower_microservice(
                 .one_of("protocol", &["http", "tcp"], diags)
                 .unwrap_or("http");
             if let Some(port) = port {
-                if ports.iter().any(|p| p.port == port)
+                if !seen_ports.insert(port)
                     && let Some(n) = m.get("port")
                 {
                     diags.push(
@@ -580,7 +582,10 @@ fn lower_microservice(
             }
         }
     }
-    for (i, (name, span)) in env_names.iter().enumerate() {
+    // Names seen so far in a set: a scan of the earlier names per entry is quadratic on a
+    // long `environment` list.
+    let mut seen_names = std::collections::HashSet::new();
+    for (name, span) in &env_names {
         if !is_env_name(name) {
             diags.push(
                 Diagnostic::at(
@@ -591,7 +596,7 @@ fn lower_microservice(
                 .with_label("invalid name")
                 .with_hint("use letters, digits and underscores, not starting with a digit"),
             );
-        } else if env_names[..i].iter().any(|(other, _)| other == name) {
+        } else if !seen_names.insert(name.as_str()) {
             diags.push(
                 Diagnostic::at(
                     "E025",

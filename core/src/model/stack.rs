@@ -180,6 +180,8 @@ fn subnet_list(
     let path = n.child_path(key);
     let items = read::seq(node, &path, diags)?;
     let mut ids = Vec::new();
+    // Seen ids in a set: a scan of `ids` per item is quadratic on a long list.
+    let mut seen = std::collections::HashSet::new();
     for (i, item) in items.iter().enumerate() {
         let Some(id) = read::string(item, &format!("{path}[{i}]"), diags) else {
             continue;
@@ -192,7 +194,7 @@ fn subnet_list(
             );
             continue;
         }
-        if ids.contains(&id) {
+        if !seen.insert(id.clone()) {
             diags.push(
                 Diagnostic::at("E025", item.span, format!("subnet `{id}` is listed twice"))
                     .with_label("already in this list")
