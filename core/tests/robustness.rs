@@ -283,7 +283,7 @@ fn a_file_over_the_size_limit_is_refused_with_its_path() {
     }
     assert!(
         d.message.ends_with(
-            "sqs.yaml is too large: it is 20 MiB, and panka reads YAML files of at most 2 MiB"
+            "sqs.yaml` is too large: it is 20 MiB, and panka reads YAML files of at most 2 MiB"
         ),
         "{}",
         d.message
