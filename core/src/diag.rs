@@ -200,6 +200,55 @@ pub fn position(
 ///    |     ^^^^^^^ unknown key
 ///    = hint: did you mean `replicas`?
 /// ```
+/// The part of a source line a diagnostic shows: the whole line when it is short, else a
+/// window around the marked text (a generated file can hold a line of megabytes, which
+/// would otherwise be printed whole, once per diagnostic).
+struct Excerpt {
+    text: String,
+    /// Characters before the first caret.
+    caret: usize,
+    /// How many carets.
+    marked: usize,
+}
+
+impl Excerpt {
+    const WIDTH: usize = 120;
+    /// Characters kept before the marked text when the line is cut.
+    const BEFORE: usize = 40;
+
+    fn of(line: &str, start: usize, len: usize) -> Excerpt {
+        let chars = line.chars().count();
+        if chars <= Self::WIDTH {
+            return Excerpt {
+                text: line.replace('\t', " "),
+                caret: start,
+                marked: len,
+            };
+        }
+        let from = start.saturating_sub(Self::BEFORE).min(chars);
+        let to = (from + Self::WIDTH).min(chars);
+        let mut text = String::new();
+        if from > 0 {
+            text.push('…');
+        }
+        text.extend(
+            line.chars()
+                .skip(from)
+                .take(to - from)
+                .map(|c| if c == '\t' { ' ' } else { c }),
+        );
+        if to < chars {
+            text.push('…');
+        }
+        let caret = start - from + usize::from(from > 0);
+        Excerpt {
+            text,
+            caret,
+            marked: len.min(to.saturating_sub(start)).max(1),
+        }
+    }
+}
+
 pub fn render(sources: &Sources, d: &Diagnostic, colors: Palette) -> String {
     let mut out = String::new();
     let sev_color = match d.severity {
@@ -235,17 +284,20 @@ pub fn render(sources: &Sources, d: &Diagnostic, colors: Palette) -> String {
                 span.column
             );
             if let Some(text) = file.line_text(span.line) {
-                let shown: String = text.replace('\t', " ");
+                let excerpt = Excerpt::of(
+                    text,
+                    span.column.saturating_sub(1) as usize,
+                    span.len.max(1) as usize,
+                );
                 let _ = writeln!(out, "{pad}{}|{}", colors.accent, colors.reset);
                 let _ = writeln!(
                     out,
                     "{}{line_no} |{} {}",
                     colors.accent,
                     colors.reset,
-                    shown.trim_end()
+                    excerpt.text.trim_end()
                 );
-                let caret_start = span.column.saturating_sub(1) as usize;
-                let carets = "^".repeat(span.len.max(1) as usize);
+                let carets = "^".repeat(excerpt.marked);
                 let label = d
                     .label
                     .as_deref()
@@ -256,7 +308,7 @@ pub fn render(sources: &Sources, d: &Diagnostic, colors: Palette) -> String {
                     "{pad}{}|{} {}{sev_color}{carets}{label}{}",
                     colors.accent,
                     colors.reset,
-                    " ".repeat(caret_start),
+                    " ".repeat(excerpt.caret),
                     colors.reset
                 );
             }
@@ -278,4 +330,28 @@ pub fn render(sources: &Sources, d: &Diagnostic, colors: Palette) -> String {
         );
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn long_lines_are_shown_as_a_window_around_the_mark() {
+        let line = format!("{}KEY{}", "a".repeat(1_000), "b".repeat(1_000));
+        let excerpt = Excerpt::of(&line, 1_000, 3);
+        assert_eq!(excerpt.text.chars().count(), Excerpt::WIDTH + 2, "…window…");
+        let marked: String = excerpt
+            .text
+            .chars()
+            .skip(excerpt.caret)
+            .take(excerpt.marked)
+            .collect();
+        assert_eq!(marked, "KEY");
+        let short = Excerpt::of("a:\tb", 3, 1);
+        assert_eq!((short.text.as_str(), short.caret), ("a: b", 3));
+        // A mark near the start keeps the line's beginning, without a leading `…`.
+        let start = Excerpt::of(&line, 2, 1);
+        assert!(start.text.starts_with("aaa") && start.caret == 2);
+    }
 }
