@@ -2,10 +2,11 @@
 //! with nothing to change, an in-place update, a failure rolled back (exit 4), and a
 //! production apply refused without approval.
 
-use crate::support::moto::{MotoServer, test_sdk_config};
+use crate::support::cli::{panka_aws, text};
+use crate::support::files::write;
+use crate::support::moto::{MotoServer, create_secret};
 use assert_cmd::Command;
 use serde_json::Value;
-use std::path::Path;
 
 const STACK: &str = "apiVersion: core.panka.io/v1\nkind: Stack\nmetadata:\n  name: shop\nspec:\n  provider:\n    name: aws\n    region: us-east-1\n";
 const SERVICE: &str =
@@ -21,12 +22,6 @@ fn database(name: &str, secret: &str) -> String {
     format!(
         "apiVersion: components.panka.io/v1\nkind: RDS\nmetadata:\n  name: {name}\n  service: orders\n  stack: shop\nspec:\n  engine:\n    type: postgres\n    version: \"15.4\"\n  instance:\n    class: db.t3.small\n    storage:\n      type: gp3\n      allocatedGB: 20\n  database:\n    name: orders\n    username: orders_admin\n    passwordSecret:\n      ref: {secret}\n"
     )
-}
-
-fn write(root: &Path, rel: &str, text: &str) {
-    let path = root.join(rel);
-    std::fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
-    std::fs::write(path, text).expect("write");
 }
 
 struct Env {
@@ -51,41 +46,22 @@ impl Env {
             "services/orders/components/db/rds.yaml",
             &database("db", "/shop/orders/db-password"),
         );
-        let settings = moto.settings();
-        let sdk = test_sdk_config(&settings).await;
-        let clients = panka_providers::aws::AwsClients::new(&sdk, &settings);
-        clients
-            .secretsmanager
-            .create_secret()
-            .name("/shop/orders/db-password")
-            .secret_string(r#"{"password":"canary-Secret-4242"}"#)
-            .send()
-            .await
-            .expect("secret");
+        create_secret(
+            &moto.clients().await,
+            "/shop/orders/db-password",
+            r#"{"password":"canary-Secret-4242"}"#,
+        )
+        .await;
         Env { moto, repo }
     }
 
     fn panka(&self) -> Command {
-        let mut cmd = Command::cargo_bin("panka").expect("binary");
         let home = self.repo.path();
-        cmd.current_dir(home)
-            .env("HOME", home)
-            .env_remove("PANKA_CONFIG")
-            .env_remove("PANKA_ENVIRONMENT")
-            .env("AWS_ENDPOINT_URL", self.moto.endpoint())
-            .env("AWS_ACCESS_KEY_ID", "testing")
-            .env("AWS_SECRET_ACCESS_KEY", "testing")
-            .env("AWS_CONFIG_FILE", home.join("none"))
-            .env("AWS_SHARED_CREDENTIALS_FILE", home.join("none"))
-            .env("PANKA_USER", "alice")
-            .env("NO_COLOR", "1");
-        cmd
+        panka_aws(home, home, &self.moto.endpoint())
     }
 
     async fn clients(&self) -> panka_providers::aws::AwsClients {
-        let settings = self.moto.settings();
-        let sdk = test_sdk_config(&settings).await;
-        panka_providers::aws::AwsClients::new(&sdk, &settings)
+        self.moto.clients().await
     }
 
     fn state(&self) -> Value {
@@ -114,14 +90,6 @@ impl Env {
             })
             .collect()
     }
-}
-
-fn text(out: &std::process::Output) -> String {
-    format!(
-        "{}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

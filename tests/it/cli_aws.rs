@@ -4,7 +4,8 @@
 //! A separate `panka` process cannot carry the per-test account header, so each test
 //! starts its own moto server and uses its default account.
 
-use crate::support::moto::{MotoServer, test_sdk_config};
+use crate::support::cli::panka_aws_std;
+use crate::support::moto::MotoServer;
 use assert_cmd::Command;
 use panka_core::state::{LockInfo, StateKey};
 use serde_json::Value;
@@ -31,26 +32,18 @@ impl Env {
         self.dir.path().join("config.yaml")
     }
 
-    fn panka(&self) -> Command {
-        let mut cmd = Command::cargo_bin("panka").expect("panka binary");
+    /// `panka` in the folder of the config file, which names the S3 bucket and the
+    /// DynamoDB table, against this test's moto server.
+    fn command(&self) -> std::process::Command {
         let home = self.dir.path();
-        cmd.current_dir(home)
-            .env("HOME", home)
-            .env("PANKA_CONFIG", self.config())
-            .env("AWS_ENDPOINT_URL", self.moto.endpoint())
-            .env("AWS_ACCESS_KEY_ID", "testing")
-            .env("AWS_SECRET_ACCESS_KEY", "testing")
-            .env("AWS_REGION", "us-east-1")
-            .env("AWS_CONFIG_FILE", home.join("no-aws-config"))
-            .env(
-                "AWS_SHARED_CREDENTIALS_FILE",
-                home.join("no-aws-credentials"),
-            )
-            .env("PANKA_USER", "alice")
-            .env_remove("AWS_PROFILE")
-            .env_remove("PANKA_ENVIRONMENT")
-            .env("NO_COLOR", "1");
+        let mut cmd = panka_aws_std(home, home, &self.moto.endpoint());
+        cmd.env("PANKA_CONFIG", self.config())
+            .env("AWS_REGION", "us-east-1");
         cmd
+    }
+
+    fn panka(&self) -> Command {
+        Command::from_std(self.command())
     }
 
     fn bootstrap(&self) {
@@ -61,9 +54,7 @@ impl Env {
     }
 
     async fn dynamodb(&self) -> aws_sdk_dynamodb::Client {
-        let settings = self.moto.settings();
-        let sdk = test_sdk_config(&settings).await;
-        panka_providers::aws::AwsClients::new(&sdk, &settings).dynamodb
+        self.moto.clients().await.dynamodb
     }
 }
 
@@ -144,22 +135,11 @@ fn missing_bucket_and_table_say_how_to_create_them() {
 fn twenty_racing_processes_one_wins_the_others_exit_3_naming_it() {
     let env = Env::new();
     env.bootstrap();
-    let bin = assert_cmd::cargo::cargo_bin("panka");
     let children: Vec<std::process::Child> = (0..20)
         .map(|i| {
-            let mut cmd = std::process::Command::new(&bin);
+            let mut cmd = env.command();
             cmd.args(["lock", "acquire", "--stack", "shop", "--operation", "apply"])
-                .current_dir(env.dir.path())
-                .env("HOME", env.dir.path())
-                .env("PANKA_CONFIG", env.config())
-                .env("AWS_ENDPOINT_URL", env.moto.endpoint())
-                .env("AWS_ACCESS_KEY_ID", "testing")
-                .env("AWS_SECRET_ACCESS_KEY", "testing")
-                .env("AWS_REGION", "us-east-1")
-                .env("AWS_CONFIG_FILE", env.dir.path().join("none"))
-                .env("AWS_SHARED_CREDENTIALS_FILE", env.dir.path().join("none"))
                 .env("PANKA_USER", format!("runner{i}"))
-                .env("NO_COLOR", "1")
                 .stdout(std::process::Stdio::piped())
                 .stderr(std::process::Stdio::piped());
             cmd.spawn().expect("spawn panka")

@@ -4,7 +4,9 @@
 //! in text and JSON; `panka apply` repairs them and drift then exits 0. Also: drift from
 //! state alone (S3 backend, no stack folder) and `--all`.
 
-use crate::support::moto::{MotoServer, test_sdk_config};
+use crate::support::cli::panka_aws;
+use crate::support::files::walkthrough_repo;
+use crate::support::moto::{DB_SECRET, MotoServer, create_secret};
 use assert_cmd::Command;
 use panka_providers::aws::AwsClients;
 use serde_json::{Value, json};
@@ -15,18 +17,6 @@ const QUEUE: &str = "notification-platform-development-email-service-queue";
 const CLUSTER: &str = "notification-platform-development";
 const SERVICE: &str = "notification-platform-development-email-service-api";
 const STRAY: &str = "notification-platform-development-stray";
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).expect("mkdir");
-    for entry in std::fs::read_dir(from).expect("read_dir").flatten() {
-        let target = to.join(entry.file_name());
-        if entry.file_type().expect("type").is_dir() {
-            copy_dir(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), target).expect("copy");
-        }
-    }
-}
 
 struct Env {
     moto: MotoServer,
@@ -39,21 +29,14 @@ impl Env {
     async fn new() -> Env {
         // ECS on moto reports the running count it is told; the apply waits for it.
         let moto = MotoServer::start_with_env(&[("MOTO_ECS_SERVICE_RUNNING", "2")]);
-        let repo = tempfile::tempdir().expect("tempdir");
-        copy_dir(
-            &Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/notification-platform"),
-            &repo.path().join("stacks").join(STACK),
-        );
-        let settings = moto.settings();
-        let clients = AwsClients::new(&test_sdk_config(&settings).await, &settings);
-        clients
-            .secretsmanager
-            .create_secret()
-            .name("/stacks/notification-platform/email-service/db-password")
-            .secret_string(r#"{"password":"super-secure-db-password-12345"}"#)
-            .send()
-            .await
-            .expect("secret");
+        let repo = walkthrough_repo();
+        let clients = moto.clients().await;
+        create_secret(
+            &clients,
+            DB_SECRET,
+            r#"{"password":"super-secure-db-password-12345"}"#,
+        )
+        .await;
         Env {
             moto,
             repo,
@@ -62,22 +45,7 @@ impl Env {
     }
 
     fn panka_in(&self, dir: &Path) -> Command {
-        let mut cmd = Command::cargo_bin("panka").expect("binary");
-        let home = self.repo.path();
-        cmd.current_dir(dir)
-            .env("HOME", home)
-            .env_remove("PANKA_CONFIG")
-            .env_remove("PANKA_ENVIRONMENT")
-            .env_remove("AWS_REGION")
-            .env_remove("AWS_DEFAULT_REGION")
-            .env("AWS_ENDPOINT_URL", self.moto.endpoint())
-            .env("AWS_ACCESS_KEY_ID", "testing")
-            .env("AWS_SECRET_ACCESS_KEY", "testing")
-            .env("AWS_CONFIG_FILE", home.join("none"))
-            .env("AWS_SHARED_CREDENTIALS_FILE", home.join("none"))
-            .env("PANKA_USER", "alice")
-            .env("NO_COLOR", "1");
-        cmd
+        panka_aws(dir, self.repo.path(), &self.moto.endpoint())
     }
 
     fn panka(&self) -> Command {

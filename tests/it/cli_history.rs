@@ -2,7 +2,9 @@
 //! over records written through the local state store (totals over every record, the
 //! table limited by `--limit`).
 
-use crate::support::moto::{MotoServer, test_sdk_config};
+use crate::support::cli::{panka_aws, text};
+use crate::support::files::write;
+use crate::support::moto::MotoServer;
 use assert_cmd::Command;
 use panka_core::state::local::LocalStore;
 use panka_core::state::{DeploymentRecord, DeploymentResult, StateKey, StateStore};
@@ -19,12 +21,6 @@ fn queue(name: &str, visibility: u32) -> String {
     )
 }
 
-fn write(root: &Path, rel: &str, text: &str) {
-    let path = root.join(rel);
-    std::fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
-    std::fs::write(path, text).expect("write");
-}
-
 fn repo() -> tempfile::TempDir {
     let repo = tempfile::tempdir().expect("tempdir");
     let root = repo.path().join("stacks/shop");
@@ -39,30 +35,14 @@ fn repo() -> tempfile::TempDir {
 }
 
 fn panka(repo: &Path, moto: Option<&MotoServer>) -> Command {
-    let mut cmd = Command::cargo_bin("panka").expect("binary");
-    cmd.current_dir(repo)
-        .env("HOME", repo)
-        .env_remove("PANKA_CONFIG")
-        .env_remove("PANKA_ENVIRONMENT")
-        .env_remove("AWS_ENDPOINT_URL")
-        .env("AWS_ACCESS_KEY_ID", "testing")
-        .env("AWS_SECRET_ACCESS_KEY", "testing")
-        .env("AWS_CONFIG_FILE", repo.join("none"))
-        .env("AWS_SHARED_CREDENTIALS_FILE", repo.join("none"))
-        .env("PANKA_USER", "alice")
-        .env("NO_COLOR", "1");
-    if let Some(moto) = moto {
-        cmd.env("AWS_ENDPOINT_URL", moto.endpoint());
+    match moto {
+        Some(moto) => panka_aws(repo, repo, &moto.endpoint()),
+        None => {
+            let mut cmd = panka_aws(repo, repo, "");
+            cmd.env_remove("AWS_ENDPOINT_URL");
+            cmd
+        }
     }
-    cmd
-}
-
-fn text(out: &std::process::Output) -> String {
-    format!(
-        "{}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
 }
 
 /// The table's data rows: the lines between the header's rule and the bottom border.
@@ -104,9 +84,7 @@ async fn history_after_applies_including_a_rolled_back_one() {
     let moto = MotoServer::start();
     let repo = repo();
     let root = repo.path().join("stacks/shop");
-    let settings = moto.settings();
-    let clients =
-        panka_providers::aws::AwsClients::new(&test_sdk_config(&settings).await, &settings);
+    let clients = moto.clients().await;
     // An IAM user with its own access key: the first apply runs as bob, without
     // PANKA_USER, so *Deployed by* comes from STS.
     clients

@@ -1,19 +1,7 @@
 //! `panka version`, `panka init` and `panka stack init`.
 
-use assert_cmd::Command;
+use crate::support::cli::panka;
 use predicates::str::contains;
-use std::path::Path;
-
-fn panka(cwd: &Path) -> Command {
-    let mut cmd = Command::cargo_bin("panka").expect("panka binary");
-    cmd.current_dir(cwd)
-        .env_remove("PANKA_CONFIG")
-        .env_remove("PANKA_ENVIRONMENT")
-        .env_remove("AWS_REGION")
-        .env_remove("AWS_DEFAULT_REGION")
-        .env("NO_COLOR", "1");
-    cmd
-}
 
 #[test]
 fn prints_its_version() {

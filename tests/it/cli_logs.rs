@@ -3,7 +3,9 @@
 //! service, the log group recorded in state, and `--follow` printing each new event
 //! exactly once and stopping cleanly on Ctrl-C.
 
-use crate::support::moto::{MotoServer, test_sdk_config};
+use crate::support::cli::{panka_aws_std, text};
+use crate::support::files::walkthrough_repo;
+use crate::support::moto::{MotoServer, answered_ok, raw_post, unsigned_authorization};
 use assert_cmd::Command;
 use panka_core::model::{ComponentId, ComponentKind};
 use panka_core::state::local::LocalStore;
@@ -12,23 +14,10 @@ use panka_providers::aws::AwsClients;
 use panka_providers::log_events::{LogQuery, LogReader};
 use serde_json::Value;
 use std::io::BufRead;
-use std::path::Path;
 use std::sync::mpsc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 const GROUP: &str = "/panka/notification-platform/development/email-service/api";
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).expect("mkdir");
-    for entry in std::fs::read_dir(from).expect("read_dir").flatten() {
-        let target = to.join(entry.file_name());
-        if entry.file_type().expect("type").is_dir() {
-            copy_dir(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), target).expect("copy");
-        }
-    }
-}
 
 fn now_ms() -> i64 {
     SystemTime::now()
@@ -54,13 +43,8 @@ struct Env {
 impl Env {
     async fn new() -> Env {
         let moto = MotoServer::start();
-        let repo = tempfile::tempdir().expect("tempdir");
-        copy_dir(
-            &Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/notification-platform"),
-            &repo.path().join("stacks/notification-platform"),
-        );
-        let settings = moto.settings();
-        let clients = AwsClients::new(&test_sdk_config(&settings).await, &settings);
+        let repo = walkthrough_repo();
+        let clients = moto.clients().await;
         Env {
             moto,
             repo,
@@ -70,18 +54,7 @@ impl Env {
 
     fn command(&self) -> std::process::Command {
         let home = self.repo.path();
-        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_panka"));
-        cmd.current_dir(home)
-            .env("HOME", home)
-            .env_remove("PANKA_CONFIG")
-            .env_remove("PANKA_ENVIRONMENT")
-            .env("AWS_ENDPOINT_URL", self.moto.endpoint())
-            .env("AWS_ACCESS_KEY_ID", "testing")
-            .env("AWS_SECRET_ACCESS_KEY", "testing")
-            .env("AWS_CONFIG_FILE", home.join("none"))
-            .env("AWS_SHARED_CREDENTIALS_FILE", home.join("none"))
-            .env("NO_COLOR", "1");
-        cmd
+        panka_aws_std(home, home, &self.moto.endpoint())
     }
 
     fn panka(&self) -> Command {
@@ -122,38 +95,22 @@ impl Env {
         })
         .to_string();
         let port = self.moto.port();
-        let request = format!(
-            "POST / HTTP/1.0\r\nHost: 127.0.0.1:{port}\r\n\
-             Content-Type: application/x-amz-json-1.1\r\n\
-             X-Amz-Target: Logs_20140328.PutLogEvents\r\n\
-             Authorization: AWS4-HMAC-SHA256 Credential=testing/20240101/us-east-1/logs/aws4_request, SignedHeaders=host, Signature=0\r\n\
-             Content-Length: {}\r\n\r\n{body}",
-            body.len()
-        );
         let answer = tokio::task::spawn_blocking(move || {
-            use std::io::{Read, Write};
-            let mut stream =
-                std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect to moto");
-            stream.write_all(request.as_bytes()).expect("send");
-            let mut answer = String::new();
-            stream.read_to_string(&mut answer).expect("read");
-            answer
+            raw_post(
+                port,
+                "/",
+                &[
+                    ("Content-Type", "application/x-amz-json-1.1"),
+                    ("X-Amz-Target", "Logs_20140328.PutLogEvents"),
+                    ("Authorization", &unsigned_authorization("logs")),
+                ],
+                &body,
+            )
         })
         .await
         .expect("join");
-        assert!(
-            answer.starts_with("HTTP/1.0 200") || answer.starts_with("HTTP/1.1 200"),
-            "PutLogEvents: {answer}"
-        );
+        assert!(answered_ok(&answer), "PutLogEvents: {answer}");
     }
-}
-
-fn text(out: &std::process::Output) -> String {
-    format!(
-        "{}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
 }
 
 fn stdout_lines(out: &std::process::Output) -> Vec<String> {

@@ -2,6 +2,8 @@
 //! `--detailed-exitcode`, `--out`, undefined variables, and the Week 2 image-only change
 //! planned from recorded state (`--refresh=false`, so no AWS call is made).
 
+use crate::support::cli::panka_aws;
+use crate::support::files::walkthrough_repo;
 use assert_cmd::Command;
 use panka_core::diag::{Diagnostics, Severity};
 use panka_core::interp::Variables;
@@ -12,45 +14,16 @@ use panka_core::state::{ComponentState, ComponentStatus, StateDocument, StateKey
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 
-fn fixture() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/notification-platform")
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).expect("mkdir");
-    for entry in std::fs::read_dir(from).expect("read_dir").flatten() {
-        let target = to.join(entry.file_name());
-        if entry.file_type().expect("type").is_dir() {
-            copy_dir(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), target).expect("copy");
-        }
-    }
-}
-
-fn repo() -> tempfile::TempDir {
-    let dir = tempfile::tempdir().expect("tempdir");
-    copy_dir(&fixture(), &dir.path().join("stacks/notification-platform"));
-    dir
-}
-
 fn panka(cwd: &Path) -> Command {
-    let mut cmd = Command::cargo_bin("panka").expect("binary");
-    cmd.current_dir(cwd)
-        .env("HOME", cwd)
-        .env_remove("PANKA_CONFIG")
-        .env_remove("PANKA_ENVIRONMENT")
-        .env("AWS_ACCESS_KEY_ID", "testing")
-        .env("AWS_SECRET_ACCESS_KEY", "testing")
-        .env("AWS_EC2_METADATA_DISABLED", "true")
-        .env("AWS_ENDPOINT_URL", "http://127.0.0.1:9")
-        .env("NO_COLOR", "1");
+    // Nothing listens on port 9: a plan that called AWS would fail.
+    let mut cmd = panka_aws(cwd, cwd, "http://127.0.0.1:9");
+    cmd.env("AWS_EC2_METADATA_DISABLED", "true");
     cmd
 }
 
 #[test]
 fn first_plan_is_the_walkthrough_screen() {
-    let repo = repo();
+    let repo = walkthrough_repo();
     let out = panka(repo.path())
         .args([
             "plan",
@@ -100,7 +73,7 @@ fn first_plan_is_the_walkthrough_screen() {
 
 #[test]
 fn json_detailed_exitcode_and_saved_plans() {
-    let repo = repo();
+    let repo = walkthrough_repo();
     let out = panka(repo.path())
         .args([
             "plan",
@@ -156,7 +129,7 @@ fn json_detailed_exitcode_and_saved_plans() {
 
 #[test]
 fn undefined_variables_stop_the_plan() {
-    let repo = repo();
+    let repo = walkthrough_repo();
     let out = panka(repo.path())
         .args(["plan", "--stack", "notification-platform"])
         .output()
@@ -237,7 +210,7 @@ fn seed_state(repo: &Path, version: &str) {
 
 #[test]
 fn week_two_plans_exactly_the_image_change() {
-    let repo = repo();
+    let repo = walkthrough_repo();
     seed_state(repo.path(), "v1.0.0");
     let same = panka(repo.path())
         .args([
@@ -354,7 +327,7 @@ fn snapshot_files(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
 fn a_service_folder_linked_outside_the_repo_stops_the_plan_before_it_proposes_deletes() {
     // Deployed, then the service folder became a link to outside the repo: before links
     // were checked it vanished silently and the plan deleted its three components.
-    let repo = repo();
+    let repo = walkthrough_repo();
     seed_state(repo.path(), "v1.0.0");
     let outside = tempfile::tempdir().expect("tempdir");
     let service = repo
@@ -441,7 +414,7 @@ fn changes(doc: &Value) -> Vec<(String, String, u64)> {
 
 #[test]
 fn unknown_targets_are_refused_with_a_suggestion_before_any_aws_call() {
-    let repo = repo();
+    let repo = walkthrough_repo();
     let out = panka(repo.path())
         .args([
             "plan",
@@ -478,7 +451,7 @@ fn unknown_targets_are_refused_with_a_suggestion_before_any_aws_call() {
 
 #[test]
 fn targeted_plans_hold_the_targets_and_their_dependencies_and_say_so() {
-    let repo = repo();
+    let repo = walkthrough_repo();
     let (code, doc, err) = plan_json(repo.path(), &["--target", "email-service/queue"]);
     assert_eq!(code, Some(0), "{err}");
     assert_eq!(
@@ -547,7 +520,7 @@ fn targeted_plans_hold_the_targets_and_their_dependencies_and_say_so() {
 
 #[test]
 fn recorded_durations_refine_the_estimate() {
-    let repo = repo();
+    let repo = walkthrough_repo();
     // Without history: RDS create (6 min) in wave 1, MicroService create (3 min) in wave 2.
     let (_, doc, err) = plan_json(repo.path(), &[]);
     assert_eq!(doc["estimated_duration_s"], 540, "{err}");

@@ -3,28 +3,15 @@
 //! 1 naming each reference at its `file:line:column`, creates nothing, writes no state
 //! and releases the lock.
 
-use crate::support::moto::{MotoServer, test_sdk_config};
-use assert_cmd::Command;
+use crate::support::cli::{panka_aws, text};
+use crate::support::files::walkthrough_repo;
+use crate::support::moto::{DB_SECRET as SECRET, MotoServer, create_secret};
 use serde_json::Value;
-use std::path::Path;
 
-const SECRET: &str = "/stacks/notification-platform/email-service/db-password";
 const API_FILE: &str =
     "stacks/notification-platform/services/email-service/components/api/microservice.yaml";
 const DB_FILE: &str =
     "stacks/notification-platform/services/email-service/components/database/rds.yaml";
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).expect("mkdir");
-    for entry in std::fs::read_dir(from).expect("read_dir").flatten() {
-        let target = to.join(entry.file_name());
-        if entry.file_type().expect("type").is_dir() {
-            copy_dir(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), target).expect("copy");
-        }
-    }
-}
 
 struct Env {
     moto: MotoServer,
@@ -36,14 +23,8 @@ impl Env {
     async fn new() -> Env {
         // ECS services report running tasks, so a whole apply can finish.
         let moto = MotoServer::start_with_env(&[("MOTO_ECS_SERVICE_RUNNING", "2")]);
-        let repo = tempfile::tempdir().expect("tempdir");
-        copy_dir(
-            &Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/notification-platform"),
-            &repo.path().join("stacks/notification-platform"),
-        );
-        let settings = moto.settings();
-        let clients =
-            panka_providers::aws::AwsClients::new(&test_sdk_config(&settings).await, &settings);
+        let repo = walkthrough_repo();
+        let clients = moto.clients().await;
         Env {
             moto,
             repo,
@@ -53,20 +34,8 @@ impl Env {
 
     fn panka(&self, args: &[&str]) -> std::process::Output {
         let home = self.repo.path();
-        Command::cargo_bin("panka")
-            .expect("binary")
-            .current_dir(home)
+        panka_aws(home, home, &self.moto.endpoint())
             .args(args)
-            .env("HOME", home)
-            .env_remove("PANKA_CONFIG")
-            .env_remove("PANKA_ENVIRONMENT")
-            .env("AWS_ENDPOINT_URL", self.moto.endpoint())
-            .env("AWS_ACCESS_KEY_ID", "testing")
-            .env("AWS_SECRET_ACCESS_KEY", "testing")
-            .env("AWS_CONFIG_FILE", home.join("none"))
-            .env("AWS_SHARED_CREDENTIALS_FILE", home.join("none"))
-            .env("PANKA_USER", "alice")
-            .env("NO_COLOR", "1")
             .output()
             .expect("run")
     }
@@ -116,14 +85,6 @@ impl Env {
     }
 }
 
-fn text(out: &std::process::Output) -> String {
-    format!(
-        "{}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_missing_secret_stops_apply_before_anything_changes() {
     let env = Env::new().await;
@@ -158,14 +119,7 @@ async fn a_missing_secret_stops_apply_before_anything_changes() {
 async fn a_password_secret_without_its_key_stops_apply_and_never_shows_the_value() {
     let env = Env::new().await;
     let value = "canary-Preflight-5150";
-    env.clients
-        .secretsmanager
-        .create_secret()
-        .name(SECRET)
-        .secret_string(format!(r#"{{"pass":"{value}"}}"#))
-        .send()
-        .await
-        .expect("secret");
+    create_secret(&env.clients, SECRET, &format!(r#"{{"pass":"{value}"}}"#)).await;
     let out = env.apply(&[]);
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
     let shown = text(&out);
@@ -225,14 +179,7 @@ async fn the_app_gets_the_database_password_and_other_json_secrets_warn() {
         (SECRET, format!(r#"{{"password":"{password}"}}"#)),
         (other, format!(r#"{{"user":"mailer","token":"{token}"}}"#)),
     ] {
-        env.clients
-            .secretsmanager
-            .create_secret()
-            .name(name)
-            .secret_string(value)
-            .send()
-            .await
-            .expect("secret");
+        create_secret(&env.clients, name, &value).await;
     }
     let api_file = env.repo.path().join(API_FILE);
     let yaml = std::fs::read_to_string(&api_file).expect("api file");

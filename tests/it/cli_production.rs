@@ -9,41 +9,19 @@
 //! request it receives (`MOTO_ENABLE_RECORDING`), which is how "nothing was written" is
 //! checked: every request of a run must be a `Describe*`, `List*` or `Get*`.
 
-use crate::support::moto::{MotoServer, test_sdk_config};
+use crate::support::cli::{panka_aws, text};
+use crate::support::files::walkthrough_repo;
+use crate::support::moto::{DB_SECRET as SECRET, MotoServer, create_secret, is_read_only};
+use crate::support::vpc::two_subnet_vpc;
 use assert_cmd::Command;
 use panka_providers::aws::AwsClients;
 use serde_json::Value;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-const SECRET: &str = "/stacks/notification-platform/email-service/db-password";
 const PASSWORD: &str = "production-db-password-8642";
 
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).expect("mkdir");
-    for entry in std::fs::read_dir(from).expect("read_dir").flatten() {
-        let target = to.join(entry.file_name());
-        if entry.file_type().expect("type").is_dir() {
-            copy_dir(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), target).expect("copy");
-        }
-    }
-}
-
 fn panka(moto: &MotoServer, repo: &Path) -> Command {
-    let mut cmd = Command::cargo_bin("panka").expect("binary");
-    cmd.current_dir(repo)
-        .env("HOME", repo)
-        .env_remove("PANKA_CONFIG")
-        .env_remove("PANKA_ENVIRONMENT")
-        .env("AWS_ENDPOINT_URL", moto.endpoint())
-        .env("AWS_ACCESS_KEY_ID", "testing")
-        .env("AWS_SECRET_ACCESS_KEY", "testing")
-        .env("AWS_CONFIG_FILE", repo.join("none"))
-        .env("AWS_SHARED_CREDENTIALS_FILE", repo.join("none"))
-        .env("PANKA_USER", "alice")
-        .env("NO_COLOR", "1");
-    cmd
+    panka_aws(repo, repo, &moto.endpoint())
 }
 
 fn apply(moto: &MotoServer, repo: &Path, extra: &[&str]) -> std::process::Output {
@@ -60,129 +38,6 @@ fn apply(moto: &MotoServer, repo: &Path, extra: &[&str]) -> std::process::Output
         .args(extra)
         .output()
         .expect("run panka")
-}
-
-fn text(out: &std::process::Output) -> String {
-    format!(
-        "{}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
-}
-
-/// The requests moto recorded, one JSON object a line.
-struct Recording(PathBuf);
-
-impl Recording {
-    fn entries(&self) -> Vec<Value> {
-        std::fs::read_to_string(&self.0)
-            .unwrap_or_default()
-            .lines()
-            .map(|line| serde_json::from_str(line).expect("a recorded request"))
-            .collect()
-    }
-
-    /// The AWS operations of the requests recorded after the first `from`.
-    fn operations_since(&self, from: usize) -> Vec<String> {
-        self.entries().iter().skip(from).map(operation).collect()
-    }
-}
-
-/// The operation a recorded request called: the JSON protocols name it in
-/// `X-Amz-Target` (`AmazonEC2ContainerServiceV20141113.DescribeServices`), the query
-/// protocols in the body's `Action=`.
-fn operation(entry: &Value) -> String {
-    let target = entry["headers"].as_object().and_then(|headers| {
-        headers
-            .iter()
-            .find(|(name, _)| name.eq_ignore_ascii_case("x-amz-target"))
-            .and_then(|(_, value)| value.as_str())
-    });
-    if let Some(target) = target {
-        return target.rsplit('.').next().unwrap_or(target).to_string();
-    }
-    let body = entry["body"].as_str().unwrap_or_default();
-    let body = if entry["body_encoded"].as_bool() == Some(true) {
-        String::from_utf8_lossy(&base64_decode(body)).to_string()
-    } else {
-        body.to_string()
-    };
-    body.split('&')
-        .find_map(|pair| pair.strip_prefix("Action="))
-        .map(str::to_string)
-        .unwrap_or_else(|| {
-            format!(
-                "<unknown: {} {}>",
-                entry["method"].as_str().unwrap_or("?"),
-                entry["url"].as_str().unwrap_or("?")
-            )
-        })
-}
-
-/// Standard base64 (moto stores request bodies so); enough for a test, no crate needed.
-fn base64_decode(text: &str) -> Vec<u8> {
-    let value = |c: u8| match c {
-        b'A'..=b'Z' => Some(c - b'A'),
-        b'a'..=b'z' => Some(c - b'a' + 26),
-        b'0'..=b'9' => Some(c - b'0' + 52),
-        b'+' => Some(62),
-        b'/' => Some(63),
-        _ => None,
-    };
-    let sextets: Vec<u8> = text.bytes().filter_map(value).collect();
-    let mut out = Vec::with_capacity(sextets.len() * 3 / 4);
-    for chunk in sextets.chunks(4) {
-        let bits = chunk
-            .iter()
-            .enumerate()
-            .fold(0_u32, |acc, (i, &s)| acc | (u32::from(s) << (18 - 6 * i)));
-        let bytes = bits.to_be_bytes();
-        out.extend_from_slice(&bytes[1..chunk.len()]);
-    }
-    out
-}
-
-fn read_only(operation: &str) -> bool {
-    ["Describe", "List", "Get"]
-        .iter()
-        .any(|prefix| operation.starts_with(prefix))
-}
-
-/// A VPC with two subnets in two zones, standing in for the fixture's `vpc-0abc` and
-/// `subnet-1`, `subnet-2`; returns `(vpc, [subnet, subnet])`.
-async fn network(clients: &AwsClients) -> (String, Vec<String>) {
-    let vpc = clients
-        .ec2
-        .create_vpc()
-        .cidr_block("10.20.0.0/16")
-        .send()
-        .await
-        .expect("create the VPC")
-        .vpc()
-        .and_then(|v| v.vpc_id())
-        .expect("a VPC id")
-        .to_string();
-    let mut subnets = Vec::new();
-    for (cidr, zone) in [
-        ("10.20.1.0/24", "us-east-1a"),
-        ("10.20.2.0/24", "us-east-1b"),
-    ] {
-        let subnet = clients
-            .ec2
-            .create_subnet()
-            .vpc_id(&vpc)
-            .cidr_block(cidr)
-            .availability_zone(zone)
-            .send()
-            .await
-            .expect("create a subnet")
-            .subnet()
-            .and_then(|s| s.subnet_id())
-            .expect("a subnet id")
-            .to_string();
-        subnets.push(subnet);
-    }
-    (vpc, subnets)
 }
 
 /// Everything the stack would create, as counts: queues, DB instances, load balancers,
@@ -217,33 +72,14 @@ async fn created(clients: &AwsClients) -> (usize, usize, usize, usize) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn production_is_refused_without_approval_then_applied_with_its_overrides() {
-    let recording_dir = tempfile::tempdir().expect("tempdir");
-    let recording = Recording(recording_dir.path().join("requests.jsonl"));
-    let recording_path = recording.0.to_string_lossy().to_string();
-    let moto = MotoServer::start_with_env(&[
-        ("MOTO_ECS_SERVICE_RUNNING", "3"),
-        ("MOTO_ENABLE_RECORDING", "true"),
-        ("MOTO_RECORDER_FILEPATH", &recording_path),
-    ]);
+    let (moto, recording) = MotoServer::start_recording(&[("MOTO_ECS_SERVICE_RUNNING", "3")]);
     // The CLI runs in moto's default account, and so do these clients.
-    let settings = moto.settings();
-    let clients = AwsClients::new(&test_sdk_config(&settings).await, &settings);
-    clients
-        .secretsmanager
-        .create_secret()
-        .name(SECRET)
-        .secret_string(format!(r#"{{"password":"{PASSWORD}"}}"#))
-        .send()
-        .await
-        .expect("the password secret");
-    let (vpc, subnets) = network(&clients).await;
+    let clients = moto.clients().await;
+    create_secret(&clients, SECRET, &format!(r#"{{"password":"{PASSWORD}"}}"#)).await;
+    let (vpc, subnets) = two_subnet_vpc(&clients).await;
 
-    let repo = tempfile::tempdir().expect("tempdir");
+    let repo = walkthrough_repo();
     let stack = repo.path().join("stacks/notification-platform");
-    copy_dir(
-        &Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/notification-platform"),
-        &stack,
-    );
     let environment_file = stack.join("environments/production/environment.yaml");
     let environment = std::fs::read_to_string(&environment_file).expect("read");
     let rewritten = environment
@@ -273,7 +109,7 @@ async fn production_is_refused_without_approval_then_applied_with_its_overrides(
     let writes: Vec<String> = recording
         .operations_since(before)
         .into_iter()
-        .filter(|op| !read_only(op))
+        .filter(|op| !is_read_only(op))
         .collect();
     assert!(writes.is_empty(), "the refused apply wrote: {writes:?}");
     assert_eq!(created(&clients).await, (0, 0, 0, 0), "nothing was created");
@@ -357,7 +193,7 @@ async fn production_is_refused_without_approval_then_applied_with_its_overrides(
         operations.iter().any(|op| op == "DescribeDBInstances"),
         "the re-apply refreshed from AWS: {operations:?}"
     );
-    let writes: Vec<&String> = operations.iter().filter(|op| !read_only(op)).collect();
+    let writes: Vec<&String> = operations.iter().filter(|op| !is_read_only(op)).collect();
     assert!(writes.is_empty(), "the re-apply wrote: {writes:?}");
     let state: Value = serde_json::from_str(&std::fs::read_to_string(&state_file).expect("state"))
         .expect("state json");

@@ -3,37 +3,19 @@
 //! repaired drift; destroy asks before deleting, deletes dependents first (also when the
 //! only edges are `valueFrom`) and leaves nothing of the stack behind.
 
-use crate::support::moto::{MotoServer, test_sdk_config};
+use crate::support::cli::panka_aws;
+use crate::support::files::walkthrough_repo;
+use crate::support::moto::{DB_SECRET, MotoServer, create_secret};
 use assert_cmd::Command;
 use serde_json::Value;
 use std::path::Path;
 
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).expect("mkdir");
-    for entry in std::fs::read_dir(from).expect("read_dir").flatten() {
-        let target = to.join(entry.file_name());
-        if entry.file_type().expect("type").is_dir() {
-            copy_dir(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), target).expect("copy");
-        }
-    }
-}
-
 fn panka(moto: &MotoServer, repo: &Path) -> Command {
-    let mut cmd = Command::cargo_bin("panka").expect("binary");
-    cmd.current_dir(repo.join("stacks/notification-platform"))
-        .env("HOME", repo)
-        .env_remove("PANKA_CONFIG")
-        .env_remove("PANKA_ENVIRONMENT")
-        .env("AWS_ENDPOINT_URL", moto.endpoint())
-        .env("AWS_ACCESS_KEY_ID", "testing")
-        .env("AWS_SECRET_ACCESS_KEY", "testing")
-        .env("AWS_CONFIG_FILE", repo.join("none"))
-        .env("AWS_SHARED_CREDENTIALS_FILE", repo.join("none"))
-        .env("PANKA_USER", "alice")
-        .env("NO_COLOR", "1");
-    cmd
+    panka_aws(
+        &repo.join("stacks/notification-platform"),
+        repo,
+        &moto.endpoint(),
+    )
 }
 
 fn run(cmd: &mut Command) -> (i32, Value, String) {
@@ -66,22 +48,14 @@ async fn api_image(clients: &panka_providers::aws::AwsClients, task_arn: &str) -
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rollback_restores_the_previous_image_and_destroy_removes_everything() {
     let moto = MotoServer::start_with_env(&[("MOTO_ECS_SERVICE_RUNNING", "2")]);
-    let repo = tempfile::tempdir().expect("tempdir");
-    copy_dir(
-        &Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/notification-platform"),
-        &repo.path().join("stacks/notification-platform"),
-    );
-    let settings = moto.settings();
-    let clients =
-        panka_providers::aws::AwsClients::new(&test_sdk_config(&settings).await, &settings);
-    clients
-        .secretsmanager
-        .create_secret()
-        .name("/stacks/notification-platform/email-service/db-password")
-        .secret_string(r#"{"password":"rollback-canary-password-31337"}"#)
-        .send()
-        .await
-        .expect("secret");
+    let repo = walkthrough_repo();
+    let clients = moto.clients().await;
+    create_secret(
+        &clients,
+        DB_SECRET,
+        r#"{"password":"rollback-canary-password-31337"}"#,
+    )
+    .await;
     let apply = |version: &str| {
         let mut cmd = panka(&moto, repo.path());
         cmd.args(["apply", "--auto-approve", "--output", "json"])
@@ -296,11 +270,7 @@ async fn rollback_restores_the_previous_image_and_destroy_removes_everything() {
 #[test]
 fn destroying_production_needs_allow_dangerous_too() {
     let moto = MotoServer::start();
-    let repo = tempfile::tempdir().expect("tempdir");
-    copy_dir(
-        &Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/notification-platform"),
-        &repo.path().join("stacks/notification-platform"),
-    );
+    let repo = walkthrough_repo();
     let (code, _, log) = run(panka(&moto, repo.path()).args([
         "destroy",
         "--environment",
@@ -330,12 +300,8 @@ fn progress(stderr: &str) -> Vec<(String, String, String)> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn destroy_deletes_dependents_first_when_the_only_edges_are_value_from() {
     let moto = MotoServer::start_with_env(&[("MOTO_ECS_SERVICE_RUNNING", "2")]);
-    let repo = tempfile::tempdir().expect("tempdir");
+    let repo = walkthrough_repo();
     let stack = repo.path().join("stacks/notification-platform");
-    copy_dir(
-        &Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/notification-platform"),
-        &stack,
-    );
     // The api keeps its valueFrom references and loses its dependsOn.
     let api_file = stack.join("services/email-service/components/api/microservice.yaml");
     let text = std::fs::read_to_string(&api_file).expect("read");
@@ -343,17 +309,13 @@ async fn destroy_deletes_dependents_first_when_the_only_edges_are_value_from() {
         .find("\n  dependsOn:")
         .expect("the fixture has dependsOn");
     std::fs::write(&api_file, &text[..cut]).expect("write");
-    let settings = moto.settings();
-    let clients =
-        panka_providers::aws::AwsClients::new(&test_sdk_config(&settings).await, &settings);
-    clients
-        .secretsmanager
-        .create_secret()
-        .name("/stacks/notification-platform/email-service/db-password")
-        .secret_string(r#"{"password":"order-canary-password-27182"}"#)
-        .send()
-        .await
-        .expect("secret");
+    let clients = moto.clients().await;
+    create_secret(
+        &clients,
+        DB_SECRET,
+        r#"{"password":"order-canary-password-27182"}"#,
+    )
+    .await;
 
     let (code, applied, log) = run(panka(&moto, repo.path()).args([
         "apply",

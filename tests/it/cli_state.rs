@@ -1,6 +1,7 @@
 //! `panka state show`, `panka lock status` and `panka unlock` on the local embedded default
 //! (no configuration file): state under `.panka/` in the deployment repo.
 
+use crate::support;
 use assert_cmd::Command;
 use predicates::prelude::PredicateBooleanExt;
 use predicates::str::contains;
@@ -8,13 +9,8 @@ use serde_json::Value;
 use std::path::Path;
 
 fn panka(cwd: &Path, home: &Path) -> Command {
-    let mut cmd = Command::cargo_bin("panka").expect("panka binary");
-    cmd.current_dir(cwd)
-        .env("HOME", home)
-        .env_remove("PANKA_CONFIG")
-        .env_remove("PANKA_ENVIRONMENT")
-        .env_remove("AWS_ENDPOINT_URL")
-        .env("NO_COLOR", "1");
+    let mut cmd = support::cli::panka(cwd);
+    cmd.env("HOME", home).env_remove("AWS_ENDPOINT_URL");
     cmd
 }
 

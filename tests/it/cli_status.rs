@@ -3,45 +3,18 @@
 //! of band, and nothing deployed yet. ECS on moto reports running tasks only when told
 //! (`MOTO_ECS_SERVICE_RUNNING=2`) and registers no targets, so the test registers them.
 
-use crate::support::moto::{MotoServer, test_sdk_config};
+use crate::support::cli::panka_aws;
+use crate::support::cli::text;
+use crate::support::files::walkthrough_repo;
+use crate::support::moto::{
+    DB_SECRET, MotoServer, answered_ok, create_secret, form_value, raw_post, unsigned_authorization,
+};
 use assert_cmd::Command;
 use serde_json::Value;
 use std::path::Path;
 
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).expect("mkdir");
-    for entry in std::fs::read_dir(from).expect("read_dir").flatten() {
-        let target = to.join(entry.file_name());
-        if entry.file_type().expect("type").is_dir() {
-            copy_dir(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), target).expect("copy");
-        }
-    }
-}
-
 fn panka(repo: &Path, endpoint: &str) -> Command {
-    let mut cmd = Command::cargo_bin("panka").expect("binary");
-    cmd.current_dir(repo)
-        .env("HOME", repo)
-        .env_remove("PANKA_CONFIG")
-        .env_remove("PANKA_ENVIRONMENT")
-        .env("AWS_ENDPOINT_URL", endpoint)
-        .env("AWS_ACCESS_KEY_ID", "testing")
-        .env("AWS_SECRET_ACCESS_KEY", "testing")
-        .env("AWS_CONFIG_FILE", repo.join("none"))
-        .env("AWS_SHARED_CREDENTIALS_FILE", repo.join("none"))
-        .env("PANKA_USER", "alice")
-        .env("NO_COLOR", "1");
-    cmd
-}
-
-fn text(out: &std::process::Output) -> String {
-    format!(
-        "{}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
+    panka_aws(repo, repo, endpoint)
 }
 
 /// The box's lines without borders, runs of spaces collapsed.
@@ -87,7 +60,7 @@ fn component<'a>(doc: &'a Value, id: &str) -> &'a Value {
 async fn register_targets(port: u16, target_group_arn: &str, ips: &[&str]) {
     let mut body = format!(
         "Action=RegisterTargets&Version=2015-12-01&TargetGroupArn={}",
-        target_group_arn.replace(':', "%3A").replace('/', "%2F")
+        form_value(target_group_arn)
     );
     for (i, ip) in ips.iter().enumerate() {
         body.push_str(&format!(
@@ -95,48 +68,36 @@ async fn register_targets(port: u16, target_group_arn: &str, ips: &[&str]) {
             n = i + 1
         ));
     }
-    let request = format!(
-        "POST / HTTP/1.0\r\nHost: 127.0.0.1:{port}\r\n\
-         Content-Type: application/x-www-form-urlencoded\r\n\
-         Authorization: AWS4-HMAC-SHA256 Credential=testing/20240101/us-east-1/elasticloadbalancing/aws4_request, SignedHeaders=host, Signature=0\r\n\
-         Content-Length: {}\r\n\r\n{body}",
-        body.len()
-    );
     let answer = tokio::task::spawn_blocking(move || {
-        use std::io::{Read, Write};
-        let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect");
-        stream.write_all(request.as_bytes()).expect("send");
-        let mut answer = String::new();
-        stream.read_to_string(&mut answer).expect("read");
-        answer
+        raw_post(
+            port,
+            "/",
+            &[
+                ("Content-Type", "application/x-www-form-urlencoded"),
+                (
+                    "Authorization",
+                    &unsigned_authorization("elasticloadbalancing"),
+                ),
+            ],
+            &body,
+        )
     })
     .await
     .expect("join");
-    assert!(
-        answer.starts_with("HTTP/1.0 200") || answer.starts_with("HTTP/1.1 200"),
-        "RegisterTargets: {answer}"
-    );
+    assert!(answered_ok(&answer), "RegisterTargets: {answer}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn status_after_the_first_apply() {
     let moto = MotoServer::start_with_env(&[("MOTO_ECS_SERVICE_RUNNING", "2")]);
-    let repo = tempfile::tempdir().expect("tempdir");
-    copy_dir(
-        &Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/notification-platform"),
-        &repo.path().join("stacks/notification-platform"),
-    );
-    let settings = moto.settings();
-    let clients =
-        panka_providers::aws::AwsClients::new(&test_sdk_config(&settings).await, &settings);
-    clients
-        .secretsmanager
-        .create_secret()
-        .name("/stacks/notification-platform/email-service/db-password")
-        .secret_string(r#"{"password":"super-secure-db-password-12345"}"#)
-        .send()
-        .await
-        .expect("secret");
+    let repo = walkthrough_repo();
+    let clients = moto.clients().await;
+    create_secret(
+        &clients,
+        DB_SECRET,
+        r#"{"password":"super-secure-db-password-12345"}"#,
+    )
+    .await;
     let apply = panka(repo.path(), &moto.endpoint())
         .args([
             "apply",
@@ -291,11 +252,7 @@ async fn status_after_the_first_apply() {
 
 #[test]
 fn nothing_deployed_yet() {
-    let repo = tempfile::tempdir().expect("tempdir");
-    copy_dir(
-        &Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/notification-platform"),
-        &repo.path().join("stacks/notification-platform"),
-    );
+    let repo = walkthrough_repo();
     // No AWS call is made: the endpoint is never contacted.
     let out = panka(repo.path(), "http://127.0.0.1:9")
         .args(["status", "--stack", "notification-platform"])
@@ -328,11 +285,7 @@ fn components_aws_cannot_read_are_shown_as_unknown_and_exit_1() {
     use panka_core::state::local::LocalStore;
     use panka_core::state::{ComponentState, ComponentStatus, StateDocument, StateKey, StateStore};
 
-    let repo = tempfile::tempdir().expect("tempdir");
-    copy_dir(
-        &Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/notification-platform"),
-        &repo.path().join("stacks/notification-platform"),
-    );
+    let repo = walkthrough_repo();
     let store = LocalStore::new(repo.path().join(".panka"));
     let mut doc = StateDocument::new(
         "notification-platform",

@@ -4,32 +4,13 @@
 //! apply creates the rest. ECS on moto starts no tasks unless told how many to report
 //! running, so this server runs with `MOTO_ECS_SERVICE_RUNNING=2`.
 
-use crate::support::moto::{MotoServer, test_sdk_config};
-use assert_cmd::Command;
+use crate::support::cli::panka_aws;
+use crate::support::cli::text;
+use crate::support::files::{copy_dir, walkthrough};
+use crate::support::moto::{DB_SECRET, MotoServer, create_secret};
 use serde_json::Value;
-use std::path::Path;
 
 const AUDIT: &str = "apiVersion: components.panka.io/v1\nkind: SQS\nmetadata:\n  name: audit\n  service: email-service\n  stack: notification-platform\nspec:\n  type: standard\n";
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).expect("mkdir");
-    for entry in std::fs::read_dir(from).expect("read_dir").flatten() {
-        let target = to.join(entry.file_name());
-        if entry.file_type().expect("type").is_dir() {
-            copy_dir(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), target).expect("copy");
-        }
-    }
-}
-
-fn text(out: &std::process::Output) -> String {
-    format!(
-        "{}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
-}
 
 struct Env {
     moto: MotoServer,
@@ -46,9 +27,7 @@ impl Env {
     /// on stdout (Null when there is none).
     fn run(&self, args: &[&str], code: i32) -> (Value, String) {
         let home = self.repo.path();
-        let out = Command::cargo_bin("panka")
-            .expect("binary")
-            .current_dir(home)
+        let out = panka_aws(home, home, &self.moto.endpoint())
             .args(args)
             .args([
                 "--stack",
@@ -56,16 +35,6 @@ impl Env {
                 "--var",
                 "VERSION=v1.0.0",
             ])
-            .env("HOME", home)
-            .env_remove("PANKA_CONFIG")
-            .env_remove("PANKA_ENVIRONMENT")
-            .env("AWS_ENDPOINT_URL", self.moto.endpoint())
-            .env("AWS_ACCESS_KEY_ID", "testing")
-            .env("AWS_SECRET_ACCESS_KEY", "testing")
-            .env("AWS_CONFIG_FILE", home.join("none"))
-            .env("AWS_SHARED_CREDENTIALS_FILE", home.join("none"))
-            .env("PANKA_USER", "alice")
-            .env("NO_COLOR", "1")
             .output()
             .expect("run");
         assert_eq!(out.status.code(), Some(code), "{}", text(&out));
@@ -154,29 +123,22 @@ fn pairs(items: &[(&str, &str)]) -> Vec<(String, String)> {
 async fn targeted_applies_create_only_the_target_and_its_dependencies() {
     let moto = MotoServer::start_with_env(&[("MOTO_ECS_SERVICE_RUNNING", "2")]);
     let repo = tempfile::tempdir().expect("tempdir");
-    let settings = moto.settings();
-    let clients =
-        panka_providers::aws::AwsClients::new(&test_sdk_config(&settings).await, &settings);
+    let clients = moto.clients().await;
     let env = Env {
         moto,
         repo,
         clients,
     };
-    copy_dir(
-        &Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/notification-platform"),
-        &env.stack(),
-    );
+    copy_dir(&walkthrough(), &env.stack());
     let audit_dir = env.stack().join("services/email-service/components/audit");
     std::fs::create_dir_all(&audit_dir).expect("mkdir");
     std::fs::write(audit_dir.join("sqs.yaml"), AUDIT).expect("audit");
-    env.clients
-        .secretsmanager
-        .create_secret()
-        .name("/stacks/notification-platform/email-service/db-password")
-        .secret_string(r#"{"password":"canary-Target-8080"}"#)
-        .send()
-        .await
-        .expect("secret");
+    create_secret(
+        &env.clients,
+        DB_SECRET,
+        r#"{"password":"canary-Target-8080"}"#,
+    )
+    .await;
 
     // A typo is refused before anything is locked, read or created.
     let (_, shown) = env.run(

@@ -1,27 +1,10 @@
 //! `panka validate` end to end: the walkthrough's screens, JSON, and every bad-input case
 //! under fixtures/invalid/ (each pinned by a snapshot of its exact messages).
 
-use assert_cmd::Command;
+use crate::support::cli::panka;
+use crate::support::files::{fixtures, walkthrough_repo};
 use serde_json::Value;
-use std::path::{Path, PathBuf};
-
-fn fixtures() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures")
-}
-
-fn panka(cwd: &Path) -> Command {
-    let mut cmd = Command::cargo_bin("panka").expect("panka binary");
-    cmd.current_dir(cwd)
-        .env_remove("PANKA_ENVIRONMENT")
-        .env_remove("PANKA_CONFIG")
-        .env("NO_COLOR", "1");
-    for (key, _) in std::env::vars() {
-        if key.starts_with("PANKA_VAR_") {
-            cmd.env_remove(key);
-        }
-    }
-    cmd
-}
+use std::path::PathBuf;
 
 const WALKTHROUGH_TREE: &str = "Validating stack: notification-platform
 ├── Parsing stack.yaml... ✓
@@ -41,31 +24,9 @@ const WALKTHROUGH_TREE: &str = "Validating stack: notification-platform
 ✓ Stack configuration is valid!
 ";
 
-/// A deployment repo laid out as the walkthrough's: `<tmp>/stacks/notification-platform`.
-fn deployment_repo() -> tempfile::TempDir {
-    let repo = tempfile::tempdir().expect("tempdir");
-    copy_dir(
-        &fixtures().join("notification-platform"),
-        &repo.path().join("stacks").join("notification-platform"),
-    );
-    repo
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).expect("mkdir");
-    for entry in std::fs::read_dir(from).expect("read_dir").flatten() {
-        let target = to.join(entry.file_name());
-        if entry.file_type().expect("file type").is_dir() {
-            copy_dir(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), target).expect("copy");
-        }
-    }
-}
-
 #[test]
 fn validates_the_walkthrough_stack_from_the_repo_root() {
-    let repo = deployment_repo();
+    let repo = walkthrough_repo();
     let out = panka(repo.path())
         .args(["validate", "--stack", "notification-platform"])
         .output()
@@ -88,7 +49,7 @@ fn validates_the_walkthrough_stack_from_the_repo_root() {
 
 #[test]
 fn finds_the_stack_from_below_the_root_and_from_inside_it() {
-    let repo = deployment_repo();
+    let repo = walkthrough_repo();
     let stack = repo.path().join("stacks/notification-platform");
     for cwd in [
         stack.join("services/email-service/components"),
@@ -107,7 +68,7 @@ fn finds_the_stack_from_below_the_root_and_from_inside_it() {
 
 #[test]
 fn unknown_stack_names_suggest_the_nearest() {
-    let repo = deployment_repo();
+    let repo = walkthrough_repo();
     panka(repo.path())
         .args(["validate", "--stack", "notification-platfrom"])
         .assert()
@@ -122,7 +83,7 @@ fn unknown_stack_names_suggest_the_nearest() {
 
 #[test]
 fn json_mode_reports_fatal_errors_as_a_document() {
-    let repo = deployment_repo();
+    let repo = walkthrough_repo();
     let out = panka(repo.path())
         .args(["validate", "--stack", "nope", "--output", "json"])
         .output()

@@ -2,37 +2,15 @@
 //! update, Week 3's cache. ECS on moto starts no tasks unless the server is told how many
 //! to report running, so this server runs with `MOTO_ECS_SERVICE_RUNNING=2`.
 
-use crate::support::moto::{MotoServer, test_sdk_config};
+use crate::support::cli::{panka_aws, panka_aws_std};
+use crate::support::files::walkthrough_repo;
+use crate::support::moto::{DB_SECRET, MotoServer, create_secret};
 use assert_cmd::Command;
 use serde_json::Value;
 use std::path::Path;
 
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).expect("mkdir");
-    for entry in std::fs::read_dir(from).expect("read_dir").flatten() {
-        let target = to.join(entry.file_name());
-        if entry.file_type().expect("type").is_dir() {
-            copy_dir(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), target).expect("copy");
-        }
-    }
-}
-
 fn panka(moto: &MotoServer, repo: &Path) -> Command {
-    let mut cmd = Command::cargo_bin("panka").expect("binary");
-    cmd.current_dir(repo)
-        .env("HOME", repo)
-        .env_remove("PANKA_CONFIG")
-        .env_remove("PANKA_ENVIRONMENT")
-        .env("AWS_ENDPOINT_URL", moto.endpoint())
-        .env("AWS_ACCESS_KEY_ID", "testing")
-        .env("AWS_SECRET_ACCESS_KEY", "testing")
-        .env("AWS_CONFIG_FILE", repo.join("none"))
-        .env("AWS_SHARED_CREDENTIALS_FILE", repo.join("none"))
-        .env("PANKA_USER", "alice")
-        .env("NO_COLOR", "1");
-    cmd
+    panka_aws(repo, repo, &moto.endpoint())
 }
 
 fn run_json(cmd: &mut Command) -> Value {
@@ -50,26 +28,15 @@ fn run_json(cmd: &mut Command) -> Value {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn day_one_week_two_week_three() {
     let moto = MotoServer::start_with_env(&[("MOTO_ECS_SERVICE_RUNNING", "2")]);
-    let repo = tempfile::tempdir().expect("tempdir");
+    let repo = walkthrough_repo();
     let stack = repo.path().join("stacks/notification-platform");
-    copy_dir(
-        &Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/notification-platform"),
-        &stack,
-    );
-    let settings = moto.settings();
-    let clients =
-        panka_providers::aws::AwsClients::new(&test_sdk_config(&settings).await, &settings);
-    let secret_arn = clients
-        .secretsmanager
-        .create_secret()
-        .name("/stacks/notification-platform/email-service/db-password")
-        .secret_string(r#"{"password":"super-secure-db-password-12345"}"#)
-        .send()
-        .await
-        .expect("secret")
-        .arn()
-        .map(str::to_string)
-        .expect("arn");
+    let clients = moto.clients().await;
+    let secret_arn = create_secret(
+        &clients,
+        DB_SECRET,
+        r#"{"password":"super-secure-db-password-12345"}"#,
+    )
+    .await;
     let apply = |version: &str| {
         let mut cmd = panka(&moto, repo.path());
         cmd.args([
@@ -245,51 +212,32 @@ async fn day_one_week_two_week_three() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn day_one_apply_screen() {
     let moto = MotoServer::start_with_env(&[("MOTO_ECS_SERVICE_RUNNING", "2")]);
-    let repo = tempfile::tempdir().expect("tempdir");
-    copy_dir(
-        &Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/notification-platform"),
-        &repo.path().join("stacks/notification-platform"),
-    );
-    let settings = moto.settings();
-    let clients =
-        panka_providers::aws::AwsClients::new(&test_sdk_config(&settings).await, &settings);
-    clients
-        .secretsmanager
-        .create_secret()
-        .name("/stacks/notification-platform/email-service/db-password")
-        .secret_string(r#"{"password":"super-secure-db-password-12345"}"#)
-        .send()
-        .await
-        .expect("secret");
+    let repo = walkthrough_repo();
+    let clients = moto.clients().await;
+    create_secret(
+        &clients,
+        DB_SECRET,
+        r#"{"password":"super-secure-db-password-12345"}"#,
+    )
+    .await;
 
     // One file for both streams keeps their real order.
     let log_path = repo.path().join("apply.log");
     let log = std::fs::File::create(&log_path).expect("log file");
-    let mut cmd = std::process::Command::new(assert_cmd::cargo::cargo_bin("panka"));
-    cmd.current_dir(repo.path())
-        .env("HOME", repo.path())
-        .env_remove("PANKA_CONFIG")
-        .env_remove("PANKA_ENVIRONMENT")
-        .env("AWS_ENDPOINT_URL", moto.endpoint())
-        .env("AWS_ACCESS_KEY_ID", "testing")
-        .env("AWS_SECRET_ACCESS_KEY", "testing")
-        .env("AWS_CONFIG_FILE", repo.path().join("none"))
-        .env("AWS_SHARED_CREDENTIALS_FILE", repo.path().join("none"))
-        .env("PANKA_USER", "alice")
-        .env("NO_COLOR", "1")
-        .args([
-            "apply",
-            "--stack",
-            "notification-platform",
-            "--environment",
-            "development",
-            "--auto-approve",
-            "--var",
-            "VERSION=v1.0.0",
-        ])
-        .stdin(std::process::Stdio::null())
-        .stdout(log.try_clone().expect("clone"))
-        .stderr(log);
+    let mut cmd = panka_aws_std(repo.path(), repo.path(), &moto.endpoint());
+    cmd.args([
+        "apply",
+        "--stack",
+        "notification-platform",
+        "--environment",
+        "development",
+        "--auto-approve",
+        "--var",
+        "VERSION=v1.0.0",
+    ])
+    .stdin(std::process::Stdio::null())
+    .stdout(log.try_clone().expect("clone"))
+    .stderr(log);
     let status = cmd.status().expect("run panka");
     let screen = std::fs::read_to_string(&log_path).expect("log");
     assert_eq!(status.code(), Some(0), "{screen}");

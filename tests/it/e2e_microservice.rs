@@ -10,7 +10,12 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::support;
-use crate::support::moto::{MotoAccount, MotoServer};
+use crate::support::decode;
+use crate::support::moto::{
+    ACCOUNT_ID_HEADER, DB_SECRET as SECRET_NAME, MotoAccount, MotoServer, answered_ok, form_value,
+    raw_post, unsigned_authorization,
+};
+use crate::support::vpc::default_vpc_id;
 use panka_core::model::{
     Autoscaling, ComponentId, ComponentKind, ComponentSpec, ConfigFile, Configs, EnvValue, EnvVar,
     Image, InfraSpec, LoadBalancer, MicroServiceSpec, Port, Readiness as ReadinessProbe, SecretEnv,
@@ -24,7 +29,6 @@ use panka_providers::microservice::names::Names;
 use panka_providers::network;
 use serde_json::{Value, json};
 
-const SECRET_NAME: &str = "/stacks/notification-platform/email-service/db-password";
 const APP_YAML: &str = "app:\n  name: email-api\nserver:\n  port: 8080\n";
 
 fn ctx() -> ResourceContext {
@@ -139,16 +143,7 @@ fn reconciler(clients: &AwsClients) -> MicroServiceReconciler {
 }
 
 async fn create_secret(account: &MotoAccount) -> String {
-    let out = account
-        .clients
-        .secretsmanager
-        .create_secret()
-        .name(SECRET_NAME)
-        .secret_string("s3cr3t")
-        .send()
-        .await
-        .expect("create the secret");
-    out.arn().expect("a secret ARN").to_string()
+    support::moto::create_secret(&account.clients, SECRET_NAME, "s3cr3t").await
 }
 
 fn wrap(spec: &MicroServiceSpec) -> ComponentSpec {
@@ -185,13 +180,6 @@ fn changed_paths(before: &Value, after: &Value) -> Vec<String> {
         .filter(|k| before.get(*k) != after.get(*k))
         .cloned()
         .collect()
-}
-
-async fn vpc_id(clients: &AwsClients) -> String {
-    network::resolve(&clients.ec2, None)
-        .await
-        .expect("the default VPC")
-        .vpc_id
 }
 
 /// The ingress of a security group as (port, source) pairs.
@@ -641,7 +629,7 @@ async fn assert_nothing_left(clients: &AwsClients, names: &Names) {
             .is_err(),
         "the target group is gone"
     );
-    let vpc = vpc_id(clients).await;
+    let vpc = default_vpc_id(clients).await;
     for group in [&names.alb_security_group, &names.service_security_group] {
         let found = network::find_security_group(&clients.ec2, &vpc, group)
             .await
@@ -988,7 +976,7 @@ async fn turning_the_load_balancer_off_removes_it() {
             .is_err(),
         "the load balancer is gone"
     );
-    let vpc = vpc_id(clients).await;
+    let vpc = default_vpc_id(clients).await;
     assert_eq!(
         network::find_security_group(&clients.ec2, &vpc, &names.alb_security_group)
             .await
@@ -1034,7 +1022,7 @@ async fn an_internal_load_balancer_admits_only_the_vpc() {
     let vpcs = clients
         .ec2
         .describe_vpcs()
-        .vpc_ids(vpc_id(clients).await)
+        .vpc_ids(default_vpc_id(clients).await)
         .send()
         .await
         .expect("describe the VPC");
@@ -1130,25 +1118,20 @@ fn inputs_with_queue(url: &str, arn: &str) -> Inputs {
 /// STS AssumeRole as ECS does for a task, sent as a plain query request: moto checks no
 /// signature while its IAM enforcement is off. Returns the access key, secret and token.
 fn assume_role(moto: &MotoServer, account_id: &str, role_arn: &str) -> (String, String, String) {
-    use std::io::{Read, Write};
     let body = format!(
         "Action=AssumeRole&Version=2011-06-15&RoleSessionName=ecs-task&RoleArn={}",
-        role_arn.replace(':', "%3A").replace('/', "%2F")
+        form_value(role_arn)
     );
-    let request = format!(
-        "POST / HTTP/1.0\r\nHost: 127.0.0.1:{port}\r\n\
-         Authorization: AWS4-HMAC-SHA256 Credential=testing/20260101/us-east-1/sts/aws4_request, SignedHeaders=host, Signature=0\r\n\
-         Content-Type: application/x-www-form-urlencoded\r\n\
-         x-moto-account-id: {account_id}\r\nContent-Length: {}\r\n\r\n{body}",
-        body.len(),
-        port = moto.port(),
+    let answer = raw_post(
+        moto.port(),
+        "/",
+        &[
+            ("Authorization", &unsigned_authorization("sts")),
+            ("Content-Type", "application/x-www-form-urlencoded"),
+            (ACCOUNT_ID_HEADER, account_id),
+        ],
+        &body,
     );
-    let mut stream = std::net::TcpStream::connect(("127.0.0.1", moto.port())).expect("connect");
-    stream
-        .write_all(request.as_bytes())
-        .expect("send AssumeRole");
-    let mut answer = String::new();
-    stream.read_to_string(&mut answer).expect("read AssumeRole");
     let field = |tag: &str| {
         let open = format!("<{tag}>");
         let start = answer
@@ -1168,22 +1151,13 @@ fn assume_role(moto: &MotoServer, account_id: &str, role_arn: &str) -> (String, 
 /// Switches moto's IAM enforcement on: from now on every request needs valid credentials
 /// and is checked against their policies.
 fn enforce_iam(moto: &MotoServer) {
-    use std::io::{Read, Write};
-    let request = format!(
-        "POST /moto-api/reset-auth HTTP/1.0\r\nHost: 127.0.0.1:{}\r\n\
-         Content-Type: text/plain\r\nContent-Length: 1\r\n\r\n0",
-        moto.port()
+    let answer = raw_post(
+        moto.port(),
+        "/moto-api/reset-auth",
+        &[("Content-Type", "text/plain")],
+        "0",
     );
-    let mut stream = std::net::TcpStream::connect(("127.0.0.1", moto.port())).expect("connect");
-    stream
-        .write_all(request.as_bytes())
-        .expect("send reset-auth");
-    let mut answer = String::new();
-    stream.read_to_string(&mut answer).expect("read reset-auth");
-    assert!(
-        answer.starts_with("HTTP/1.0 200") || answer.starts_with("HTTP/1.1 200"),
-        "{answer}"
-    );
+    assert!(answered_ok(&answer), "{answer}");
 }
 
 /// Clients acting in `account` with the given (assumed-role) credentials.
@@ -1251,17 +1225,12 @@ async fn the_task_role_reaches_exactly_its_queue_and_the_execution_role_its_secr
     let account = moto.account().await;
     let clients = &account.clients;
     let secret_arn = create_secret(&account).await;
-    let other_secret = clients
-        .secretsmanager
-        .create_secret()
-        .name("/stacks/notification-platform/billing/api-key")
-        .secret_string("not the api's")
-        .send()
-        .await
-        .expect("create another secret")
-        .arn()
-        .expect("an ARN")
-        .to_string();
+    let other_secret = support::moto::create_secret(
+        clients,
+        "/stacks/notification-platform/billing/api-key",
+        "not the api's",
+    )
+    .await;
     let (queue_url, queue_arn) = queue(
         clients,
         "notification-platform-development-email-service-queue",
@@ -1311,7 +1280,7 @@ async fn the_task_role_reaches_exactly_its_queue_and_the_execution_role_its_secr
         .unwrap_or_default()
         .to_string();
     let trust: Value = serde_json::from_str(&trust)
-        .or_else(|_| serde_json::from_str(&percent_decode(&trust)))
+        .or_else(|_| serde_json::from_str(&decode::percent(&trust)))
         .expect("a JSON trust policy");
     assert_eq!(
         trust["Statement"][0],
@@ -1407,25 +1376,6 @@ async fn the_task_role_reaches_exactly_its_queue_and_the_execution_role_its_secr
             .is_err(),
         "enforcement is on"
     );
-}
-
-fn percent_decode(text: &str) -> String {
-    let mut out = Vec::new();
-    let bytes = text.as_bytes();
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%'
-            && let Some(hex) = text.get(i + 1..i + 3)
-            && let Ok(b) = u8::from_str_radix(hex, 16)
-        {
-            out.push(b);
-            i += 3;
-            continue;
-        }
-        out.push(bytes[i]);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// An edited or deleted policy shows in `read` (what `drift` compares), a deleted task

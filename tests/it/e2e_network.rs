@@ -3,14 +3,17 @@
 //! and the security-group chain, exactly), and a network that does not exist stopping
 //! apply before any write.
 
-use crate::support::moto::{MotoServer, test_sdk_config};
-use assert_cmd::Command;
+use crate::support::cli::panka_aws;
+use crate::support::cli::text;
+use crate::support::files::walkthrough_repo;
+use crate::support::moto::{DB_SECRET as SECRET, MotoServer, create_secret, is_read_only};
+use crate::support::vpc::{create_vpc, public_private_vpc};
 use panka_core::model::{ComponentId, Network};
 use panka_core::reconcile::{ErrorKind, ResourceContext};
 use panka_providers::aws::AwsClients;
 use panka_providers::network::{self, IngressRule, Source};
 use serde_json::Value;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
 fn ctx(component: &str) -> ResourceContext {
@@ -50,16 +53,7 @@ async fn default_vpc_and_explicit_networks_resolve_or_explain() {
     assert_eq!(resolved.public_subnet_ids, explicit.public_subnets);
     assert!(!resolved.tasks_need_public_ip);
 
-    let other_vpc = ec2
-        .create_vpc()
-        .cidr_block("10.9.0.0/16")
-        .send()
-        .await
-        .expect("vpc")
-        .vpc()
-        .and_then(|v| v.vpc_id())
-        .map(str::to_string)
-        .expect("vpc id");
+    let other_vpc = create_vpc(&account.clients, "10.9.0.0/16").await;
     let wrong = Network::from_subnets(other_vpc, default.private_subnet_ids[..2].to_vec());
     let err = network::resolve(ec2, Some(&wrong))
         .await
@@ -176,30 +170,13 @@ async fn security_groups_converge_to_exactly_the_wanted_rules() {
 
 // ------------------------------------------------------------------ through the CLI
 
-const SECRET: &str = "/stacks/notification-platform/email-service/db-password";
 const ENVIRONMENT_FILE: &str =
     "stacks/notification-platform/environments/development/environment.yaml";
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).expect("mkdir");
-    for entry in std::fs::read_dir(from).expect("read_dir").flatten() {
-        let target = to.join(entry.file_name());
-        if entry.file_type().expect("type").is_dir() {
-            copy_dir(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), target).expect("copy");
-        }
-    }
-}
 
 /// A copy of the walkthrough's stack whose development environment uses `network` (the
 /// YAML lines under `spec.network`).
 fn repo_with_network(network: &str) -> tempfile::TempDir {
-    let repo = tempfile::tempdir().expect("tempdir");
-    copy_dir(
-        &Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/notification-platform"),
-        &repo.path().join("stacks/notification-platform"),
-    );
+    let repo = walkthrough_repo();
     let file = repo.path().join(ENVIRONMENT_FILE);
     let environment = std::fs::read_to_string(&file).expect("read");
     std::fs::write(&file, format!("{}  network:\n{network}", environment)).expect("write");
@@ -207,19 +184,7 @@ fn repo_with_network(network: &str) -> tempfile::TempDir {
 }
 
 fn apply(moto: &MotoServer, repo: &Path) -> std::process::Output {
-    Command::cargo_bin("panka")
-        .expect("binary")
-        .current_dir(repo)
-        .env("HOME", repo)
-        .env_remove("PANKA_CONFIG")
-        .env_remove("PANKA_ENVIRONMENT")
-        .env("AWS_ENDPOINT_URL", moto.endpoint())
-        .env("AWS_ACCESS_KEY_ID", "testing")
-        .env("AWS_SECRET_ACCESS_KEY", "testing")
-        .env("AWS_CONFIG_FILE", repo.join("none"))
-        .env("AWS_SHARED_CREDENTIALS_FILE", repo.join("none"))
-        .env("PANKA_USER", "alice")
-        .env("NO_COLOR", "1")
+    panka_aws(repo, repo, &moto.endpoint())
         .args([
             "apply",
             "--stack",
@@ -236,115 +201,16 @@ fn apply(moto: &MotoServer, repo: &Path) -> std::process::Output {
         .expect("run panka")
 }
 
-fn text(out: &std::process::Output) -> String {
-    format!(
-        "{}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
-}
-
 async fn cli_clients(moto: &MotoServer) -> AwsClients {
     // The CLI runs in moto's default account, and so do these clients.
-    let settings = moto.settings();
-    let clients = AwsClients::new(&test_sdk_config(&settings).await, &settings);
+    let clients = moto.clients().await;
+    create_secret(
+        &clients,
+        SECRET,
+        r#"{"password":"network-test-password-1357"}"#,
+    )
+    .await;
     clients
-        .secretsmanager
-        .create_secret()
-        .name(SECRET)
-        .secret_string(r#"{"password":"network-test-password-1357"}"#)
-        .send()
-        .await
-        .expect("the password secret");
-    clients
-}
-
-async fn create_subnet(clients: &AwsClients, vpc: &str, cidr: &str, zone: &str) -> String {
-    clients
-        .ec2
-        .create_subnet()
-        .vpc_id(vpc)
-        .cidr_block(cidr)
-        .availability_zone(zone)
-        .send()
-        .await
-        .expect("create a subnet")
-        .subnet()
-        .and_then(|s| s.subnet_id())
-        .expect("a subnet id")
-        .to_string()
-}
-
-/// A VPC with two public subnets (their route table sends 0.0.0.0/0 to an internet
-/// gateway) and two private ones, in two zones: `(vpc, public, private)`, lists sorted.
-async fn public_private_vpc(clients: &AwsClients) -> (String, Vec<String>, Vec<String>) {
-    let ec2 = &clients.ec2;
-    let vpc = ec2
-        .create_vpc()
-        .cidr_block("10.30.0.0/16")
-        .send()
-        .await
-        .expect("create the VPC")
-        .vpc()
-        .and_then(|v| v.vpc_id())
-        .expect("a VPC id")
-        .to_string();
-    let gateway = ec2
-        .create_internet_gateway()
-        .send()
-        .await
-        .expect("internet gateway")
-        .internet_gateway()
-        .and_then(|g| g.internet_gateway_id())
-        .expect("a gateway id")
-        .to_string();
-    ec2.attach_internet_gateway()
-        .internet_gateway_id(&gateway)
-        .vpc_id(&vpc)
-        .send()
-        .await
-        .expect("attach the gateway");
-    let routes = ec2
-        .create_route_table()
-        .vpc_id(&vpc)
-        .send()
-        .await
-        .expect("route table")
-        .route_table()
-        .and_then(|t| t.route_table_id())
-        .expect("a route table id")
-        .to_string();
-    ec2.create_route()
-        .route_table_id(&routes)
-        .destination_cidr_block("0.0.0.0/0")
-        .gateway_id(&gateway)
-        .send()
-        .await
-        .expect("default route");
-    let mut public = Vec::new();
-    for (cidr, zone) in [
-        ("10.30.1.0/24", "us-east-1a"),
-        ("10.30.2.0/24", "us-east-1b"),
-    ] {
-        let subnet = create_subnet(clients, &vpc, cidr, zone).await;
-        ec2.associate_route_table()
-            .route_table_id(&routes)
-            .subnet_id(&subnet)
-            .send()
-            .await
-            .expect("public route");
-        public.push(subnet);
-    }
-    let mut private = Vec::new();
-    for (cidr, zone) in [
-        ("10.30.11.0/24", "us-east-1a"),
-        ("10.30.12.0/24", "us-east-1b"),
-    ] {
-        private.push(create_subnet(clients, &vpc, cidr, zone).await);
-    }
-    public.sort();
-    private.sort();
-    (vpc, public, private)
 }
 
 /// Every inbound rule of a security group, exactly: `tcp <from>-<to> from <cidr|group>`,
@@ -535,80 +401,11 @@ async fn the_walkthrough_runs_in_private_subnets_behind_a_public_load_balancer()
     );
 }
 
-/// The operations moto recorded after the first `from` (`Action=` of the query
-/// protocols, `X-Amz-Target` of the JSON ones).
-fn operations_since(recording: &Path, from: usize) -> Vec<String> {
-    recorded(recording)
-        .iter()
-        .skip(from)
-        .map(|entry| {
-            let target = entry["headers"].as_object().and_then(|headers| {
-                headers
-                    .iter()
-                    .find(|(name, _)| name.eq_ignore_ascii_case("x-amz-target"))
-                    .and_then(|(_, value)| value.as_str())
-            });
-            if let Some(target) = target {
-                return target.rsplit('.').next().unwrap_or(target).to_string();
-            }
-            // Query-protocol bodies (EC2, RDS, ELB, IAM) are form-encoded text, which
-            // moto may store base64-encoded.
-            let body = entry["body"].as_str().unwrap_or_default();
-            let body = if entry["body_encoded"].as_bool() == Some(true) {
-                String::from_utf8_lossy(&base64_decode(body)).to_string()
-            } else {
-                body.to_string()
-            };
-            body.split('&')
-                .find_map(|pair| pair.strip_prefix("Action="))
-                .map(str::to_string)
-                .unwrap_or_else(|| format!("<unknown: {}>", entry["url"].as_str().unwrap_or("?")))
-        })
-        .collect()
-}
-
-/// Standard base64 (moto stores request bodies so); enough for a test, no crate needed.
-fn base64_decode(text: &str) -> Vec<u8> {
-    let value = |c: u8| match c {
-        b'A'..=b'Z' => Some(c - b'A'),
-        b'a'..=b'z' => Some(c - b'a' + 26),
-        b'0'..=b'9' => Some(c - b'0' + 52),
-        b'+' => Some(62),
-        b'/' => Some(63),
-        _ => None,
-    };
-    let sextets: Vec<u8> = text.bytes().filter_map(value).collect();
-    let mut out = Vec::with_capacity(sextets.len() * 3 / 4);
-    for chunk in sextets.chunks(4) {
-        let bits = chunk
-            .iter()
-            .enumerate()
-            .fold(0_u32, |acc, (i, &s)| acc | (u32::from(s) << (18 - 6 * i)));
-        let bytes = bits.to_be_bytes();
-        out.extend_from_slice(&bytes[1..chunk.len()]);
-    }
-    out
-}
-
-fn recorded(recording: &Path) -> Vec<Value> {
-    std::fs::read_to_string(recording)
-        .unwrap_or_default()
-        .lines()
-        .map(|line| serde_json::from_str(line).expect("a recorded request"))
-        .collect()
-}
-
 /// Subnets that do not exist, or lie in another VPC, stop apply with exit 1 before any
 /// write, each named at its `file:line:column` in the environment file.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_unknown_subnet_stops_apply_before_any_write() {
-    let recording_dir = tempfile::tempdir().expect("tempdir");
-    let recording: PathBuf = recording_dir.path().join("requests.jsonl");
-    let moto = MotoServer::start_with_env(&[
-        ("MOTO_ECS_SERVICE_RUNNING", "2"),
-        ("MOTO_ENABLE_RECORDING", "true"),
-        ("MOTO_RECORDER_FILEPATH", &recording.to_string_lossy()),
-    ]);
+    let (moto, recording) = MotoServer::start_recording(&[("MOTO_ECS_SERVICE_RUNNING", "2")]);
     let clients = cli_clients(&moto).await;
     let (vpc, public, private) = public_private_vpc(&clients).await;
     let elsewhere = network::resolve(&clients.ec2, None)
@@ -632,7 +429,7 @@ async fn an_unknown_subnet_stops_apply_before_any_write() {
         format!("{ENVIRONMENT_FILE}:{}:{column}", n + 1)
     };
 
-    let before = recorded(&recording).len();
+    let before = recording.entries().len();
     let out = apply(&moto, repo.path());
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
     let doc: Value = serde_json::from_slice(&out.stdout).expect("json");
@@ -651,19 +448,12 @@ async fn an_unknown_subnet_stops_apply_before_any_write() {
             "missing `{expected}` in\n{message}"
         );
     }
-    let operations = operations_since(&recording, before);
+    let operations = recording.operations_since(before);
     assert!(
         operations.iter().any(|op| op == "DescribeSubnets"),
         "the preflight asked EC2: {operations:?}"
     );
-    let writes: Vec<&String> = operations
-        .iter()
-        .filter(|op| {
-            !["Describe", "List", "Get"]
-                .iter()
-                .any(|p| op.starts_with(p))
-        })
-        .collect();
+    let writes: Vec<&String> = operations.iter().filter(|op| !is_read_only(op)).collect();
     assert!(writes.is_empty(), "the refused apply wrote: {writes:?}");
     let state = repo
         .path()

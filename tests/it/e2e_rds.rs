@@ -20,7 +20,8 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use crate::support::moto::{MotoAccount, MotoServer, REGION};
+use crate::support::moto::{DB_SECRET as SECRET, MotoAccount, MotoServer, REGION, create_secret};
+use crate::support::vpc::default_vpc_id;
 use panka_core::model::{ComponentId, ComponentSpec, RdsSpec};
 use panka_core::reconcile::{
     DeleteOptions, ErrorKind, Inputs, KnownIds, Readiness, Reconciler, ResourceContext,
@@ -32,7 +33,6 @@ use panka_providers::rds::RdsReconciler;
 use panka_providers::secrets::{self, MissingReason, PreflightError, SecretUse};
 use serde_json::Value;
 
-const SECRET: &str = "/stacks/notification-platform/email-service/db-password";
 const PASSWORD: &str = "super-secure-db-password-12345";
 
 fn ctx(component: &str, production: bool) -> ResourceContext {
@@ -91,15 +91,12 @@ fn reconciler(clients: &AwsClients) -> RdsReconciler {
 
 /// Stores the password as the walkthrough does: `{"password":"…"}`.
 async fn create_password_secret(account: &MotoAccount) {
-    account
-        .clients
-        .secretsmanager
-        .create_secret()
-        .name(SECRET)
-        .secret_string(format!(r#"{{"password":"{PASSWORD}"}}"#))
-        .send()
-        .await
-        .expect("create the password secret");
+    create_secret(
+        &account.clients,
+        SECRET,
+        &format!(r#"{{"password":"{PASSWORD}"}}"#),
+    )
+    .await;
 }
 
 fn assert_no_password(shown: &str) {
@@ -123,13 +120,6 @@ fn differing(a: &Value, b: &Value) -> Vec<String> {
     keys.sort();
     keys.dedup();
     keys
-}
-
-async fn vpc_id(clients: &AwsClients) -> String {
-    network::resolve(&clients.ec2, None)
-        .await
-        .expect("the default VPC")
-        .vpc_id
 }
 
 async fn subnet_group_exists(clients: &AwsClients, name: &str) -> bool {
@@ -636,7 +626,7 @@ async fn create_adopts_its_own_database_and_refuses_foreign_ones() {
     assert_eq!(err.kind, ErrorKind::Foreign);
     assert!(err.message.contains("no panka tags"), "{err}");
     assert_no_password(&format!("{err:?}"));
-    let vpc = vpc_id(clients).await;
+    let vpc = default_vpc_id(clients).await;
     let group = network::find_security_group(&clients.ec2, &vpc, &format!("{untagged_id}-clients"))
         .await
         .expect("find");
@@ -710,7 +700,7 @@ async fn a_missing_password_secret_changes_nothing() {
     assert_eq!(err.kind, ErrorKind::NotFound);
     assert!(err.message.contains(SECRET), "{err}");
     let identifier = naming::physical(&ctx, "", limits::RDS_IDENTIFIER);
-    let vpc = vpc_id(clients).await;
+    let vpc = default_vpc_id(clients).await;
     for name in [format!("{identifier}-db"), format!("{identifier}-clients")] {
         let found = network::find_security_group(&clients.ec2, &vpc, &name)
             .await

@@ -8,9 +8,9 @@
 use std::time::Duration;
 
 use crate::support::deployment::{
-    self, Inventory, Repo, assert_state_matches, create_secret, run, success_json, text,
+    self, Inventory, Repo, assert_state_matches, create_secret, env_or, run, success_json, text,
 };
-use crate::support::moto::{MotoServer, account_clients, test_sdk_config, unique_account_id};
+use crate::support::moto::{MotoServer, unique_account_id};
 use crate::support::proxy::{FaultConfig, FaultProxy, Stats};
 use aws_sdk_s3::config::Credentials;
 use aws_sdk_s3::config::retry::RetryConfig;
@@ -32,19 +32,6 @@ async fn proxied_clients(proxy: &FaultProxy, retry: RetryConfig) -> AwsClients {
     })
     .await;
     AwsClients::new(&sdk, &settings)
-}
-
-/// Clients straight to moto, in `account_id`.
-async fn direct_clients(moto: &MotoServer, account_id: &str) -> AwsClients {
-    let settings = moto.settings();
-    account_clients(&test_sdk_config(&settings).await, &settings, account_id)
-}
-
-fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
 }
 
 /// For every fault the proxy injects before forwarding, a call of each AWS protocol panka
@@ -179,7 +166,7 @@ async fn injected_faults_are_errors_the_sdk_retries() {
 async fn faults_after_forwarding_hide_work_that_was_done() {
     let moto = MotoServer::start();
     let account = unique_account_id();
-    let direct = direct_clients(&moto, &account).await;
+    let direct = moto.clients_in(&account).await;
     for (name, config) in [
         (
             "hidden-by-500",
@@ -336,7 +323,7 @@ async fn reference(moto: &MotoServer) -> (Inventory, Stats) {
         FaultConfig::transparent().with_account(&reference_account),
     )
     .expect("start the reference proxy");
-    let reference_clients = direct_clients(moto, &reference_account).await;
+    let reference_clients = moto.clients_in(&reference_account).await;
     create_secret(&reference_clients).await;
     let reference_repo = Repo::walkthrough();
     let applied = success_json(&run(&mut reference_repo.apply(&reference_proxy.endpoint())));
@@ -366,7 +353,7 @@ async fn apply_converges(
         FaultConfig::transparent().with_account(&account),
     )
     .expect("start the fault proxy");
-    let clients = direct_clients(moto, &account).await;
+    let clients = moto.clients_in(&account).await;
     create_secret(&clients).await;
     let repo = if on_s3 {
         let repo = Repo::walkthrough_on_s3();
@@ -435,7 +422,7 @@ async fn lost_answers_to_state_and_lock_writes_do_not_fail_the_apply() {
         FaultConfig::transparent().with_account(&account),
     )
     .expect("start the proxy");
-    let clients = direct_clients(&moto, &account).await;
+    let clients = moto.clients_in(&account).await;
     create_secret(&clients).await;
     let repo = Repo::walkthrough_on_s3();
     let bootstrap = run(&mut repo.panka(&proxy.endpoint(), &["init", "--bootstrap"]));

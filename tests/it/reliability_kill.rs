@@ -24,24 +24,16 @@
 use std::time::Duration;
 
 use crate::support::deployment::{
-    self, Inventory, Repo, assert_state_matches, create_secret, run, success_json, text,
+    self, Inventory, Repo, assert_state_matches, create_secret, env_or, run, success_json, text,
 };
-use crate::support::moto::{MotoServer, account_clients, test_sdk_config, unique_account_id};
+use crate::support::moto::{MotoServer, unique_account_id};
 use crate::support::proxy::{FaultConfig, FaultProxy};
-use panka_providers::aws::AwsClients;
 
 /// Added to every call of the killed run, so that the process is still mid-flight when the
 /// kill lands.
 const LATENCY: Duration = Duration::from_millis(20);
 /// How long a killed run may take to reach its kill point.
 const KILL_POINT_DEADLINE: Duration = Duration::from_secs(120);
-
-fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
 
 /// SplitMix64, to place the kill points.
 fn next(seed: &mut u64) -> u64 {
@@ -50,11 +42,6 @@ fn next(seed: &mut u64) -> u64 {
     z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
     z ^ (z >> 31)
-}
-
-async fn clients(moto: &MotoServer, account_id: &str) -> AwsClients {
-    let settings = moto.settings();
-    account_clients(&test_sdk_config(&settings).await, &settings, account_id)
 }
 
 /// What happened at one kill point, for the report.
@@ -70,7 +57,7 @@ struct Point {
 /// requests an apply makes.
 fn reference(moto: &MotoServer, runtime: &tokio::runtime::Runtime) -> (Inventory, u64) {
     let reference_account = unique_account_id();
-    let reference = runtime.block_on(clients(moto, &reference_account));
+    let reference = runtime.block_on(moto.clients_in(&reference_account));
     runtime.block_on(create_secret(&reference));
     let proxy = FaultProxy::start(
         &moto.endpoint(),
@@ -109,7 +96,7 @@ fn applies_killed_at_random_points_converge() {
         let between_call_and_write = point.is_multiple_of(2);
 
         let account = unique_account_id();
-        let aws = runtime.block_on(clients(&moto, &account));
+        let aws = runtime.block_on(moto.clients_in(&account));
         runtime.block_on(create_secret(&aws));
         let mut config = FaultConfig::transparent()
             .with_latency(LATENCY)
@@ -206,7 +193,7 @@ fn a_killed_apply_leaves_its_dynamodb_lock_which_expires_and_is_taken_over() {
     let (expected, total) = reference(&moto, &runtime);
 
     let account = unique_account_id();
-    let aws = runtime.block_on(clients(&moto, &account));
+    let aws = runtime.block_on(moto.clients_in(&account));
     runtime.block_on(create_secret(&aws));
     let config = FaultConfig::transparent()
         .with_latency(LATENCY)

@@ -11,6 +11,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::Duration;
 
+use crate::support::cli::panka_aws_std;
+use crate::support::files::write;
 use crate::support::moto::MotoServer;
 use crate::support::proxy::{FaultConfig, FaultProxy};
 use serde_json::Value;
@@ -64,9 +66,7 @@ impl Env {
                 environment("staging"),
             ),
         ] {
-            let path = root.join(rel);
-            std::fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
-            std::fs::write(path, text).expect("write");
+            write(&root, rel, &text);
         }
         std::fs::write(
             dir.path().join("config.yaml"),
@@ -96,21 +96,11 @@ impl Env {
 
     fn panka(&self, user: &str, args: &[&str]) -> Command {
         let home = self.home();
-        let mut cmd = Command::new(assert_cmd::cargo::cargo_bin("panka"));
-        cmd.current_dir(home)
-            .args(args)
-            .env("HOME", home)
+        let mut cmd = panka_aws_std(home, home, &self.proxy.endpoint());
+        cmd.args(args)
             .env("PANKA_CONFIG", self.config())
-            .env("AWS_ENDPOINT_URL", self.proxy.endpoint())
-            .env("AWS_ACCESS_KEY_ID", "testing")
-            .env("AWS_SECRET_ACCESS_KEY", "testing")
             .env("AWS_REGION", "us-east-1")
-            .env("AWS_CONFIG_FILE", home.join("none"))
-            .env("AWS_SHARED_CREDENTIALS_FILE", home.join("none"))
             .env("PANKA_USER", user)
-            .env("NO_COLOR", "1")
-            .env_remove("AWS_PROFILE")
-            .env_remove("PANKA_ENVIRONMENT")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());

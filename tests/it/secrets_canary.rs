@@ -7,7 +7,7 @@ use std::path::Path;
 use std::process::Output;
 
 use crate::support::deployment::{self, Repo, SECRET_NAME, STACK, run, text};
-use crate::support::moto::{MotoServer, account_clients, test_sdk_config, unique_account_id};
+use crate::support::moto::{MotoServer, create_secret, unique_account_id};
 use crate::support::proxy::{FaultConfig, FaultProxy};
 use panka_providers::aws::AwsClients;
 
@@ -74,19 +74,8 @@ fn the_secret_never_appears_in_any_output_or_file() {
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
     let moto = MotoServer::start_with_env(deployment::MOTO_ENV);
     let account = unique_account_id();
-    let settings = moto.settings();
-    let aws: AwsClients = runtime.block_on(async {
-        account_clients(&test_sdk_config(&settings).await, &settings, &account)
-    });
-    runtime.block_on(async {
-        aws.secretsmanager
-            .create_secret()
-            .name(SECRET_NAME)
-            .secret_string(secret_value())
-            .send()
-            .await
-            .expect("create the secret")
-    });
+    let aws: AwsClients = runtime.block_on(moto.clients_in(&account));
+    runtime.block_on(create_secret(&aws, SECRET_NAME, &secret_value()));
     let proxy = FaultProxy::start(
         &moto.endpoint(),
         FaultConfig::transparent().with_account(&account),

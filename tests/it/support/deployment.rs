@@ -8,11 +8,13 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
+use super::cli::panka_aws_std;
+use super::files::walkthrough_repo;
 use panka_providers::aws::AwsClients;
 use serde_json::Value;
 
 pub const STACK: &str = "notification-platform";
-pub const SECRET_NAME: &str = "/stacks/notification-platform/email-service/db-password";
+pub const SECRET_NAME: &str = super::moto::DB_SECRET;
 pub const SECRET_VALUE: &str = r#"{"password":"canary-Reliability-7731"}"#;
 /// The server environment moto needs for ECS services to report running tasks.
 pub const MOTO_ENV: &[(&str, &str)] = &[("MOTO_ECS_SERVICE_RUNNING", "2")];
@@ -30,12 +32,10 @@ pub struct Repo {
 
 impl Repo {
     pub fn walkthrough() -> Repo {
-        let dir = tempfile::tempdir().expect("tempdir");
-        copy_dir(
-            &Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/notification-platform"),
-            &dir.path().join("stacks").join(STACK),
-        );
-        Repo { dir, config: None }
+        Repo {
+            dir: walkthrough_repo(),
+            config: None,
+        }
     }
 
     /// The walkthrough with state in S3 ([`BUCKET`]) and locks in DynamoDB ([`TABLE`]);
@@ -63,21 +63,9 @@ impl Repo {
     /// `panka ARGS` in the repo, against `endpoint`, with a clean environment.
     pub fn panka(&self, endpoint: &str, args: &[&str]) -> Command {
         let home = self.path();
-        let mut cmd = Command::new(assert_cmd::cargo::cargo_bin("panka"));
-        cmd.current_dir(home)
-            .args(args)
-            .env("HOME", home)
-            .env_remove("PANKA_CONFIG")
-            .env_remove("PANKA_ENVIRONMENT")
-            .env_remove("AWS_PROFILE")
-            .env("AWS_ENDPOINT_URL", endpoint)
-            .env("AWS_ACCESS_KEY_ID", "testing")
-            .env("AWS_SECRET_ACCESS_KEY", "testing")
+        let mut cmd = panka_aws_std(home, home, endpoint);
+        cmd.args(args)
             .env("AWS_REGION", "us-east-1")
-            .env("AWS_CONFIG_FILE", home.join("none"))
-            .env("AWS_SHARED_CREDENTIALS_FILE", home.join("none"))
-            .env("PANKA_USER", "alice")
-            .env("NO_COLOR", "1")
             .stdin(Stdio::null());
         if let Some(config) = &self.config {
             cmd.env("PANKA_CONFIG", config);
@@ -178,6 +166,15 @@ pub async fn s3_state(clients: &AwsClients) -> Option<Value> {
     Some(serde_json::from_slice(&bytes.into_bytes()).expect("the state is JSON"))
 }
 
+/// The environment variable `name` parsed, or `default` when it is unset or unparsable:
+/// the knobs of the reliability tests (`PANKA_FAULT_SEED`, `PANKA_KILL_POINTS`, …).
+pub fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
 /// Runs `cmd` to its end and returns its output.
 pub fn run(cmd: &mut Command) -> Output {
     cmd.output().expect("run panka")
@@ -201,26 +198,7 @@ pub fn success_json(out: &Output) -> Value {
 
 /// Creates the database password secret the stack refers to.
 pub async fn create_secret(clients: &AwsClients) {
-    clients
-        .secretsmanager
-        .create_secret()
-        .name(SECRET_NAME)
-        .secret_string(SECRET_VALUE)
-        .send()
-        .await
-        .expect("create the database secret");
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).expect("mkdir");
-    for entry in std::fs::read_dir(from).expect("read_dir").flatten() {
-        let target = to.join(entry.file_name());
-        if entry.file_type().expect("type").is_dir() {
-            copy_dir(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), target).expect("copy");
-        }
-    }
+    super::moto::create_secret(clients, SECRET_NAME, SECRET_VALUE).await;
 }
 
 /// What one account holds, by resource type: the names (or ids) of every resource, in

@@ -1,5 +1,7 @@
 //! Helpers shared by the integration tests, written once: `use crate::support::…`.
 
+pub mod cli;
+pub mod decode;
 pub mod deployment;
 // Written once for both packages' tests (panka-core's include it from its own tree); each
 // binary uses part of it.
@@ -12,3 +14,4 @@ pub mod files;
 pub mod moto;
 #[allow(dead_code)]
 pub mod proxy;
+pub mod vpc;

@@ -46,6 +46,10 @@ pub const REGION: &str = "us-east-1";
 /// moto's account when a request names none; never handed out by [`unique_account_id`].
 pub const DEFAULT_ACCOUNT_ID: &str = "123456789012";
 
+/// The walkthrough's database password secret (`fixtures/notification-platform`), which an
+/// apply of it reads.
+pub const DB_SECRET: &str = "/stacks/notification-platform/email-service/db-password";
+
 /// How long `moto_server` may take to answer after it is spawned.
 const READY_DEADLINE: Duration = Duration::from_secs(30);
 /// How often readiness is probed.
@@ -84,6 +88,22 @@ impl MotoServer {
     /// as `MOTO_ECS_SERVICE_RUNNING` (how many tasks ECS services report running).
     pub fn start_with_env(server_env: &[(&str, &str)]) -> Self {
         Self::start_with(server_env, false)
+    }
+
+    /// Like [`MotoServer::start_with_env`], recording every request it answers.
+    pub fn start_recording(server_env: &[(&str, &str)]) -> (Self, Recording) {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let recording = Recording {
+            path: dir.path().join("requests.jsonl"),
+            _dir: dir,
+        };
+        let path = recording.path.to_string_lossy().into_owned();
+        let mut server_env = server_env.to_vec();
+        server_env.extend([
+            ("MOTO_ENABLE_RECORDING", "true"),
+            ("MOTO_RECORDER_FILEPATH", &path),
+        ]);
+        (Self::start_with_env(&server_env), recording)
     }
 
     /// Like [`MotoServer::start`], answering one request at a time. moto's conditional
@@ -184,20 +204,11 @@ impl MotoServer {
     ///
     /// When the server cannot be reached or answers something that is not HTTP.
     pub fn raw_get(&self, account_id: &str, path: &str) -> (u16, String) {
-        let address = SocketAddr::from((Ipv4Addr::LOCALHOST, self.port));
-        let mut stream = TcpStream::connect_timeout(&address, Duration::from_secs(5))
-            .unwrap_or_else(|err| panic!("connect to moto_server on {address}: {err}"));
         let request = format!(
             "GET {path} HTTP/1.0\r\nHost: 127.0.0.1:{}\r\n{ACCOUNT_ID_HEADER}: {account_id}\r\n\r\n",
             self.port
         );
-        stream
-            .write_all(request.as_bytes())
-            .unwrap_or_else(|err| panic!("send GET {path}: {err}"));
-        let mut response = String::new();
-        stream
-            .read_to_string(&mut response)
-            .unwrap_or_else(|err| panic!("read the answer to GET {path}: {err}"));
+        let response = exchange(self.port, &request, &format!("GET {path}"));
         let (head, body) = response.split_once("\r\n\r\n").unwrap_or((&response, ""));
         let status = head
             .split_whitespace()
@@ -214,6 +225,19 @@ impl MotoServer {
             profile: None,
             endpoint_url: Some(self.endpoint()),
         }
+    }
+
+    /// Clients acting in moto's default account, the one a `panka` process pointed at this
+    /// server acts in (a separate process cannot carry the account header).
+    pub async fn clients(&self) -> AwsClients {
+        let settings = self.settings();
+        AwsClients::new(&test_sdk_config(&settings).await, &settings)
+    }
+
+    /// Clients acting in the account `account_id` (one of [`unique_account_id`]).
+    pub async fn clients_in(&self, account_id: &str) -> AwsClients {
+        let settings = self.settings();
+        account_clients(&test_sdk_config(&settings).await, &settings, account_id)
     }
 
     /// Settings for this server together with a fresh account id, for tests that build
@@ -240,6 +264,132 @@ impl Drop for MotoServer {
     fn drop(&mut self) {
         kill(&mut self.child);
     }
+}
+
+/// Sends `POST path` with `headers` and `body` to the moto server on `port` over plain
+/// HTTP/1.0 and returns the whole answer (status line, headers, body): for calls the SDK
+/// cannot make from these tests (a crate they do not depend on, moto's own API). Blocking;
+/// it takes the port, so an async test can move it into `spawn_blocking`.
+pub fn raw_post(port: u16, path: &str, headers: &[(&str, &str)], body: &str) -> String {
+    let mut request = format!("POST {path} HTTP/1.0\r\nHost: 127.0.0.1:{port}\r\n");
+    for (name, value) in headers {
+        request.push_str(&format!("{name}: {value}\r\n"));
+    }
+    request.push_str(&format!("Content-Length: {}\r\n\r\n{body}", body.len()));
+    exchange(port, &request, &format!("POST {path}"))
+}
+
+/// The `Authorization` header of an unsigned request to the AWS `service` (`sts`, `logs`,
+/// …): moto checks no signature while IAM is not enforced, but finds the service in the
+/// credential scope.
+pub fn unsigned_authorization(service: &str) -> String {
+    format!(
+        "AWS4-HMAC-SHA256 Credential=testing/20240101/{REGION}/{service}/aws4_request, \
+         SignedHeaders=host, Signature=0"
+    )
+}
+
+/// Whether an answer of [`raw_post`] has status 200.
+pub fn answered_ok(answer: &str) -> bool {
+    answer.starts_with("HTTP/1.0 200") || answer.starts_with("HTTP/1.1 200")
+}
+
+/// `text` (an ARN) as a form value: its `:` and `/` escaped.
+pub fn form_value(text: &str) -> String {
+    text.replace(':', "%3A").replace('/', "%2F")
+}
+
+/// Sends `request` to the server on `port` and reads the answer to its end (the server
+/// closes an HTTP/1.0 connection after answering).
+fn exchange(port: u16, request: &str, what: &str) -> String {
+    let address = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
+    let mut stream = TcpStream::connect_timeout(&address, Duration::from_secs(5))
+        .unwrap_or_else(|err| panic!("connect to moto_server on {address}: {err}"));
+    stream
+        .write_all(request.as_bytes())
+        .unwrap_or_else(|err| panic!("send {what}: {err}"));
+    let mut response = String::new();
+    stream
+        .read_to_string(&mut response)
+        .unwrap_or_else(|err| panic!("read the answer to {what}: {err}"));
+    response
+}
+
+/// Creates the secret `name` holding `value` (plain text or JSON): its ARN.
+pub async fn create_secret(clients: &AwsClients, name: &str, value: &str) -> String {
+    clients
+        .secretsmanager
+        .create_secret()
+        .name(name)
+        .secret_string(value)
+        .send()
+        .await
+        .unwrap_or_else(|err| panic!("create the secret {name}: {err:?}"))
+        .arn()
+        .expect("a secret ARN")
+        .to_string()
+}
+
+/// The requests a moto server recorded (`MOTO_ENABLE_RECORDING`), one JSON object a line,
+/// in a file of a temporary folder ([`MotoServer::start_recording`]).
+pub struct Recording {
+    path: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl Recording {
+    /// Every request recorded so far.
+    pub fn entries(&self) -> Vec<serde_json::Value> {
+        std::fs::read_to_string(&self.path)
+            .unwrap_or_default()
+            .lines()
+            .map(|line| serde_json::from_str(line).expect("a recorded request"))
+            .collect()
+    }
+
+    /// The AWS operations of the requests recorded after the first `from`.
+    pub fn operations_since(&self, from: usize) -> Vec<String> {
+        self.entries().iter().skip(from).map(operation).collect()
+    }
+}
+
+/// The operation a recorded request called: the JSON protocols name it in
+/// `X-Amz-Target` (`AmazonEC2ContainerServiceV20141113.DescribeServices`), the query
+/// protocols (EC2, RDS, ELB, IAM) in the body's `Action=`, form-encoded text that moto may
+/// store base64-encoded.
+fn operation(entry: &serde_json::Value) -> String {
+    let target = entry["headers"].as_object().and_then(|headers| {
+        headers
+            .iter()
+            .find(|(name, _)| name.eq_ignore_ascii_case("x-amz-target"))
+            .and_then(|(_, value)| value.as_str())
+    });
+    if let Some(target) = target {
+        return target.rsplit('.').next().unwrap_or(target).to_string();
+    }
+    let body = entry["body"].as_str().unwrap_or_default();
+    let body = if entry["body_encoded"].as_bool() == Some(true) {
+        String::from_utf8_lossy(&super::decode::base64(body)).to_string()
+    } else {
+        body.to_string()
+    };
+    body.split('&')
+        .find_map(|pair| pair.strip_prefix("Action="))
+        .map(str::to_string)
+        .unwrap_or_else(|| {
+            format!(
+                "<unknown: {} {}>",
+                entry["method"].as_str().unwrap_or("?"),
+                entry["url"].as_str().unwrap_or("?")
+            )
+        })
+}
+
+/// Whether an operation only reads (`Describe…`, `List…`, `Get…`).
+pub fn is_read_only(operation: &str) -> bool {
+    ["Describe", "List", "Get"]
+        .iter()
+        .any(|prefix| operation.starts_with(prefix))
 }
 
 /// One isolated account on a [`MotoServer`].
