@@ -5,8 +5,7 @@
 //! state alone (S3 backend, no stack folder) and `--all`.
 
 use crate::support::cli::panka_aws;
-use crate::support::files::walkthrough_repo;
-use crate::support::moto::{DB_SECRET, MotoServer, create_secret};
+use crate::support::moto::{MotoServer, Walkthrough};
 use assert_cmd::Command;
 use panka_providers::aws::AwsClients;
 use serde_json::{Value, json};
@@ -28,15 +27,12 @@ impl Env {
     /// A deployment repo holding the walkthrough's stack, and its database secret.
     async fn new() -> Env {
         // ECS on moto reports the running count it is told; the apply waits for it.
-        let moto = MotoServer::start_with_env(&[("MOTO_ECS_SERVICE_RUNNING", "2")]);
-        let repo = walkthrough_repo();
-        let clients = moto.clients().await;
-        create_secret(
-            &clients,
-            DB_SECRET,
-            r#"{"password":"super-secure-db-password-12345"}"#,
-        )
-        .await;
+        let Walkthrough {
+            moto,
+            repo,
+            clients,
+            ..
+        } = Walkthrough::on_moto("super-secure-db-password-12345").await;
         Env {
             moto,
             repo,

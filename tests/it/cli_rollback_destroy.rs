@@ -5,7 +5,7 @@
 
 use crate::support::cli::panka_aws;
 use crate::support::files::walkthrough_repo;
-use crate::support::moto::{DB_SECRET, MotoServer, create_secret};
+use crate::support::moto::{DB_SECRET, MotoServer, Walkthrough, create_secret};
 use assert_cmd::Command;
 use serde_json::Value;
 use std::path::Path;
@@ -47,15 +47,12 @@ async fn api_image(clients: &panka_providers::aws::AwsClients, task_arn: &str) -
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rollback_restores_the_previous_image_and_destroy_removes_everything() {
-    let moto = MotoServer::start_with_env(&[("MOTO_ECS_SERVICE_RUNNING", "2")]);
-    let repo = walkthrough_repo();
-    let clients = moto.clients().await;
-    create_secret(
-        &clients,
-        DB_SECRET,
-        r#"{"password":"rollback-canary-password-31337"}"#,
-    )
-    .await;
+    let Walkthrough {
+        moto,
+        repo,
+        clients,
+        ..
+    } = Walkthrough::on_moto("rollback-canary-password-31337").await;
     let apply = |version: &str| {
         let mut cmd = panka(&moto, repo.path());
         cmd.args(["apply", "--auto-approve", "--output", "json"])

@@ -3,11 +3,10 @@
 //! of band, and nothing deployed yet. ECS on moto reports running tasks only when told
 //! (`MOTO_ECS_SERVICE_RUNNING=2`) and registers no targets, so the test registers them.
 
-use crate::support::cli::panka_aws;
-use crate::support::cli::text;
+use crate::support::cli::{panka_aws, text};
 use crate::support::files::walkthrough_repo;
 use crate::support::moto::{
-    DB_SECRET, MotoServer, answered_ok, create_secret, form_value, raw_post, unsigned_authorization,
+    Walkthrough, answered_ok, form_value, raw_post, unsigned_authorization,
 };
 use assert_cmd::Command;
 use serde_json::Value;
@@ -89,15 +88,12 @@ async fn register_targets(port: u16, target_group_arn: &str, ips: &[&str]) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn status_after_the_first_apply() {
-    let moto = MotoServer::start_with_env(&[("MOTO_ECS_SERVICE_RUNNING", "2")]);
-    let repo = walkthrough_repo();
-    let clients = moto.clients().await;
-    create_secret(
-        &clients,
-        DB_SECRET,
-        r#"{"password":"super-secure-db-password-12345"}"#,
-    )
-    .await;
+    let Walkthrough {
+        moto,
+        repo,
+        clients,
+        ..
+    } = Walkthrough::on_moto("super-secure-db-password-12345").await;
     let apply = panka(repo.path(), &moto.endpoint())
         .args([
             "apply",

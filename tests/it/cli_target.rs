@@ -4,8 +4,7 @@
 //! apply creates the rest. ECS on moto starts no tasks unless told how many to report
 //! running, so this server runs with `MOTO_ECS_SERVICE_RUNNING=2`.
 
-use crate::support::cli::panka_aws;
-use crate::support::cli::text;
+use crate::support::cli::{panka_aws, text};
 use crate::support::files::{copy_dir, walkthrough};
 use crate::support::moto::{DB_SECRET, MotoServer, create_secret};
 use serde_json::Value;

@@ -3,8 +3,7 @@
 //! to report running, so this server runs with `MOTO_ECS_SERVICE_RUNNING=2`.
 
 use crate::support::cli::{panka_aws, panka_aws_std};
-use crate::support::files::walkthrough_repo;
-use crate::support::moto::{DB_SECRET, MotoServer, create_secret};
+use crate::support::moto::{MotoServer, Walkthrough};
 use assert_cmd::Command;
 use serde_json::Value;
 use std::path::Path;
@@ -27,16 +26,13 @@ fn run_json(cmd: &mut Command) -> Value {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn day_one_week_two_week_three() {
-    let moto = MotoServer::start_with_env(&[("MOTO_ECS_SERVICE_RUNNING", "2")]);
-    let repo = walkthrough_repo();
+    let Walkthrough {
+        moto,
+        repo,
+        clients,
+        secret_arn,
+    } = Walkthrough::on_moto("super-secure-db-password-12345").await;
     let stack = repo.path().join("stacks/notification-platform");
-    let clients = moto.clients().await;
-    let secret_arn = create_secret(
-        &clients,
-        DB_SECRET,
-        r#"{"password":"super-secure-db-password-12345"}"#,
-    )
-    .await;
     let apply = |version: &str| {
         let mut cmd = panka(&moto, repo.path());
         cmd.args([
@@ -211,15 +207,8 @@ async fn day_one_week_two_week_three() {
 /// durations, ids, ports, account ids and moto's hostnames are filtered.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn day_one_apply_screen() {
-    let moto = MotoServer::start_with_env(&[("MOTO_ECS_SERVICE_RUNNING", "2")]);
-    let repo = walkthrough_repo();
-    let clients = moto.clients().await;
-    create_secret(
-        &clients,
-        DB_SECRET,
-        r#"{"password":"super-secure-db-password-12345"}"#,
-    )
-    .await;
+    let Walkthrough { moto, repo, .. } =
+        Walkthrough::on_moto("super-secure-db-password-12345").await;
 
     // One file for both streams keeps their real order.
     let log_path = repo.path().join("apply.log");

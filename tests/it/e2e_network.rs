@@ -3,8 +3,7 @@
 //! and the security-group chain, exactly), and a network that does not exist stopping
 //! apply before any write.
 
-use crate::support::cli::panka_aws;
-use crate::support::cli::text;
+use crate::support::cli::{panka_aws, text};
 use crate::support::files::walkthrough_repo;
 use crate::support::moto::{DB_SECRET as SECRET, MotoServer, create_secret, is_read_only};
 use crate::support::vpc::{create_vpc, public_private_vpc};

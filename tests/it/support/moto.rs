@@ -392,6 +392,40 @@ pub fn is_read_only(operation: &str) -> bool {
         .any(|prefix| operation.starts_with(prefix))
 }
 
+/// The walkthrough's stack ready for `panka apply` on moto.
+pub struct Walkthrough {
+    /// A server whose ECS services report two running tasks (moto starts none, and an
+    /// apply waits for them).
+    pub moto: MotoServer,
+    /// A deployment repo holding a copy of the stack at `stacks/notification-platform`.
+    pub repo: tempfile::TempDir,
+    /// Clients in moto's default account, the one a `panka` process acts in.
+    pub clients: AwsClients,
+    /// The ARN of the database secret [`DB_SECRET`].
+    pub secret_arn: String,
+}
+
+impl Walkthrough {
+    /// Starts the server and creates the database secret holding `{"password":"…"}`.
+    pub async fn on_moto(password: &str) -> Walkthrough {
+        let moto = MotoServer::start_with_env(&[("MOTO_ECS_SERVICE_RUNNING", "2")]);
+        let repo = super::files::walkthrough_repo();
+        let clients = moto.clients().await;
+        let secret_arn = create_secret(
+            &clients,
+            DB_SECRET,
+            &format!(r#"{{"password":"{password}"}}"#),
+        )
+        .await;
+        Walkthrough {
+            moto,
+            repo,
+            clients,
+            secret_arn,
+        }
+    }
+}
+
 /// One isolated account on a [`MotoServer`].
 pub struct MotoAccount {
     /// The 12-digit account id every request of `clients` carries.
