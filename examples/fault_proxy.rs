@@ -1,4 +1,4 @@
-//! The fault-injection proxy of `tests/support/proxy.rs` as a standalone program, for
+//! The fault-injection proxy of `tests/it/support/proxy.rs` as a standalone program, for
 //! scripts (`scripts/bench-apply`) and for trying panka against a flaky AWS by hand.
 //!
 //! ```text
@@ -13,7 +13,7 @@
 
 // The tests use more of the proxy than this program does.
 #[allow(dead_code)]
-#[path = "../tests/support/proxy.rs"]
+#[path = "../tests/it/support/proxy.rs"]
 mod proxy;
 
 use proxy::{FaultConfig, FaultProxy};

@@ -174,7 +174,7 @@ fn end_of(text: &str) -> (u32, u32) {
 
 /// A syntax error's position, kept inside `text`: at the end of input the parser may report
 /// the line after the last one (text without a final line break), and a diagnostic must
-/// point at a line that exists (found by fuzzing, `core/tests/fuzz_loader.rs`).
+/// point at a line that exists (found by fuzzing, `core/tests/it/fuzz_loader.rs`).
 fn error_span(source: SourceId, text: &str, line: usize, column: usize) -> Span {
     let end = end_of(text);
     let (line, column) = if line as u32 > end.0 {

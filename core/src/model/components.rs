@@ -634,7 +634,7 @@ fn lower_microservice(
             match resolve_config_file(ctx.boundary, ctx.component_dir, &name) {
                 // Contents go into the task definition as text; plan and apply read the
                 // file again, so a file they could not use is reported here, in place
-                // (found by fuzzing, core/tests/fuzz_loader.rs).
+                // (found by fuzzing, core/tests/it/fuzz_loader.rs).
                 Ok(path) => match ctx.boundary.read(&path).map(String::from_utf8) {
                     Ok(Ok(_)) => files.push(ConfigFile { name, path }),
                     Ok(Err(_)) => diags.push(
