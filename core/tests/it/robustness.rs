@@ -214,7 +214,7 @@ fn a_document_that_is_not_a_mapping_is_named_as_the_document() {
     for (content, found) in [("- a\n", "a list"), ("hello\n", "a string")] {
         let scratch = tempfile::tempdir().expect("tempdir");
         let root = scratch.path().join("notification-platform");
-        copy_dir(&fixture(), &root);
+        copy_dir(&walkthrough(), &root);
         let file = root.join("services/email-service/components/queue/sqs.yaml");
         std::fs::write(&file, content).expect("write");
         let (report, sources) = validate_base(&root);
@@ -239,7 +239,7 @@ fn a_document_that_is_not_a_mapping_is_named_as_the_document() {
 fn a_file_over_the_size_limit_is_refused_with_its_path() {
     let scratch = tempfile::tempdir().expect("tempdir");
     let root = scratch.path().join("notification-platform");
-    copy_dir(&fixture(), &root);
+    copy_dir(&walkthrough(), &root);
     let file = root.join("services/email-service/components/queue/sqs.yaml");
     // Sparse: the size says 20 MiB without writing them.
     std::fs::File::create(&file)
