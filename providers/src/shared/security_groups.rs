@@ -276,7 +276,7 @@ pub async fn delete_owned(
     if recorded != Some(group.id.as_str()) {
         check_owned(ctx, WHAT, name, &group.tags)?;
     }
-    delete_security_group(ec2, vpc_id, name, patience).await
+    delete_found(ec2, &group, patience).await
 }
 
 /// Deletes the security group `name` if it exists. Network interfaces of a deleted
@@ -288,15 +288,24 @@ pub async fn delete_security_group(
     name: &str,
     patience: Duration,
 ) -> Result<(), ProviderError> {
-    let Some(group) = find_security_group(ec2, vpc_id, name).await? else {
-        return Ok(());
-    };
+    match find_security_group(ec2, vpc_id, name).await? {
+        Some(group) => delete_found(ec2, &group, patience).await,
+        None => Ok(()),
+    }
+}
+
+async fn delete_found(
+    ec2: &aws_sdk_ec2::Client,
+    group: &SecurityGroup,
+    patience: Duration,
+) -> Result<(), ProviderError> {
     let deadline = tokio::time::Instant::now() + patience;
     let mut delay = Duration::from_secs(2);
     loop {
         match ec2.delete_security_group().group_id(&group.id).send().await {
             Ok(_) => return Ok(()),
             Err(e) => {
+                let name = &group.name;
                 let err = provider_error(&format!("cannot delete security group {name}"), &e);
                 match err.kind {
                     ErrorKind::NotFound => return Ok(()),
