@@ -319,3 +319,80 @@ async fn delete_found(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aws_sdk_ec2::operation::delete_security_group::DeleteSecurityGroupOutput;
+    use aws_sdk_ec2::operation::describe_security_groups::DescribeSecurityGroupsOutput;
+    use aws_smithy_mocks::{RuleMode, mock, mock_client};
+    use panka_core::model::ComponentId;
+
+    fn ctx(component: &str) -> ResourceContext {
+        ResourceContext {
+            stack: "shop".into(),
+            environment: "development".into(),
+            id: ComponentId::new("web", component),
+            region: "us-east-1".into(),
+            production: false,
+            network: None,
+        }
+    }
+
+    /// EC2 holding the group `sg-1` named `g`, tagged as `owner`'s (or untagged).
+    fn ec2(owner: Option<&str>) -> (aws_sdk_ec2::Client, aws_smithy_mocks::Rule) {
+        let tags: Vec<aws_sdk_ec2::types::Tag> = owner
+            .map(|o| ctx(o).tags())
+            .unwrap_or_default()
+            .into_iter()
+            .map(|(k, v)| aws_sdk_ec2::types::Tag::builder().key(k).value(v).build())
+            .collect();
+        let describe =
+            mock!(aws_sdk_ec2::Client::describe_security_groups).then_output(move || {
+                DescribeSecurityGroupsOutput::builder()
+                    .security_groups(
+                        aws_sdk_ec2::types::SecurityGroup::builder()
+                            .group_id("sg-1")
+                            .group_name("g")
+                            .set_tags(Some(tags.clone()))
+                            .build(),
+                    )
+                    .build()
+            });
+        let delete = mock!(aws_sdk_ec2::Client::delete_security_group)
+            .match_requests(|req| req.group_id() == Some("sg-1"))
+            .then_output(|| DeleteSecurityGroupOutput::builder().build());
+        let client = mock_client!(aws_sdk_ec2, RuleMode::MatchAny, [&describe, &delete]);
+        (client, delete)
+    }
+
+    #[tokio::test]
+    async fn only_the_components_own_group_is_deleted() {
+        let patience = Duration::from_millis(1);
+        for owner in [None, Some("worker")] {
+            let (client, delete) = ec2(owner);
+            let err = delete_owned(&client, &ctx("api"), "vpc-1", "g", None, patience)
+                .await
+                .expect_err("not the component's");
+            assert_eq!(err.kind, ErrorKind::Foreign, "{owner:?}");
+            assert!(err.message.contains("security group g"), "{}", err.message);
+            assert_eq!(delete.num_calls(), 0, "{owner:?}: left alone");
+        }
+        let (client, delete) = ec2(Some("api"));
+        delete_owned(&client, &ctx("api"), "vpc-1", "g", None, patience)
+            .await
+            .expect("tagged as the component's");
+        assert_eq!(delete.num_calls(), 1);
+        // The id recorded in the component's state vouches for the group.
+        let (client, delete) = ec2(None);
+        delete_owned(&client, &ctx("api"), "vpc-1", "g", Some("sg-1"), patience)
+            .await
+            .expect("recorded");
+        assert_eq!(delete.num_calls(), 1);
+        let (client, _) = ec2(None);
+        let err = delete_owned(&client, &ctx("api"), "vpc-1", "g", Some("sg-2"), patience)
+            .await
+            .expect_err("another id was recorded");
+        assert_eq!(err.kind, ErrorKind::Foreign);
+    }
+}
