@@ -27,5 +27,6 @@ pub mod rds;
 pub mod reconcilers;
 pub(crate) mod sdk_error;
 pub mod secrets;
+pub(crate) mod shared;
 pub mod sqs;
 pub mod state_s3;

@@ -89,22 +89,22 @@ impl LogReader {
         mut on_page: impl FnMut(Vec<LogEvent>),
     ) -> Result<usize, ProviderError> {
         let start = self.window_start();
-        let mut token: Option<String> = None;
         let mut handed_out = 0;
-        loop {
-            let out = self
-                .client
-                .filter_log_events()
-                .log_group_name(&self.query.group)
-                .set_start_time(start)
-                .set_filter_pattern(self.query.filter.clone())
-                .set_limit(self.query.page_size)
-                .set_next_token(token.take())
-                .send()
-                .await
-                .map_err(|e| {
-                    provider_error(&format!("cannot read log group {}", self.query.group), &e)
-                })?;
+        // CloudWatch may answer a token with an empty page; the paginator still follows
+        // it, and stops at an empty or repeated token.
+        let mut pages = self
+            .client
+            .filter_log_events()
+            .log_group_name(&self.query.group)
+            .set_start_time(start)
+            .set_filter_pattern(self.query.filter.clone())
+            .set_limit(self.query.page_size)
+            .into_paginator()
+            .send();
+        while let Some(out) = pages.next().await {
+            let out = out.map_err(|e| {
+                provider_error(&format!("cannot read log group {}", self.query.group), &e)
+            })?;
             let mut events: Vec<LogEvent> = out
                 .events()
                 .iter()
@@ -120,12 +120,6 @@ impl LogReader {
             handed_out += fresh.len();
             if !fresh.is_empty() {
                 on_page(fresh);
-            }
-            // CloudWatch may answer a token with an empty page; the token still has to be
-            // followed, and a repeated token means the end.
-            match out.next_token() {
-                Some(next) if !next.is_empty() => token = Some(next.to_string()),
-                _ => break,
             }
         }
         self.forget_old();

@@ -11,6 +11,7 @@
 use crate::aws::AwsClients;
 use crate::naming;
 use crate::sdk_error::{Failure, provider_error};
+use crate::shared::gone::none_if_gone;
 use aws_sdk_ecs::types::ServiceField;
 use futures_util::{StreamExt, TryStreamExt};
 use panka_core::drift::TaggedResource;
@@ -80,15 +81,6 @@ pub async fn tagged_resources(
     Ok(all)
 }
 
-/// `Ok(None)` for a resource gone since it was listed.
-fn gone_is_none<T>(result: Result<T, ProviderError>) -> Result<Option<T>, ProviderError> {
-    match result {
-        Ok(value) => Ok(Some(value)),
-        Err(e) if e.kind == ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(e),
-    }
-}
-
 async fn sqs_queues(
     sqs: &aws_sdk_sqs::Client,
     owner: &Owner,
@@ -96,28 +88,21 @@ async fn sqs_queues(
     // Queue names start with `<stack>-<env>-` (names are cut at their end), so the prefix
     // narrows the listing without missing any of ours.
     let prefix = format!("{}-{}-", owner.stack, owner.environment);
-    let mut urls = Vec::new();
-    let mut token = None;
-    loop {
-        let page = sqs
-            .list_queues()
-            .queue_name_prefix(&prefix)
-            .max_results(1000)
-            .set_next_token(token)
-            .send()
-            .await
-            .map_err(|e| provider_error("cannot list SQS queues", &e))?;
-        urls.extend(page.queue_urls().iter().cloned());
-        token = page.next_token().map(str::to_string);
-        if token.is_none() {
-            break;
-        }
-    }
+    let urls: Vec<String> = sqs
+        .list_queues()
+        .queue_name_prefix(&prefix)
+        .max_results(1000)
+        .into_paginator()
+        .items()
+        .send()
+        .try_collect()
+        .await
+        .map_err(|e| provider_error("cannot list SQS queues", &e))?;
     let found: Vec<Option<TaggedResource>> =
         futures_util::stream::iter(urls)
             .map(|url| async move {
                 let tags =
-                    gone_is_none(sqs.list_queue_tags().queue_url(&url).send().await.map_err(
+                    none_if_gone(sqs.list_queue_tags().queue_url(&url).send().await.map_err(
                         |e| provider_error(&format!("cannot read the tags of {url}"), &e),
                     ))?;
                 Ok::<_, ProviderError>(tags.and_then(|out| {
@@ -139,36 +124,31 @@ async fn rds_instances(
     rds: &aws_sdk_rds::Client,
     owner: &Owner,
 ) -> Result<Vec<TaggedResource>, ProviderError> {
+    let instances = rds
+        .describe_db_instances()
+        .into_paginator()
+        .items()
+        .send()
+        .try_collect()
+        .await
+        .map_err(|e| provider_error("cannot list RDS instances", &e))?;
     let mut found = Vec::new();
-    let mut marker = None;
-    loop {
-        let page = rds
-            .describe_db_instances()
-            .set_marker(marker)
-            .send()
-            .await
-            .map_err(|e| provider_error("cannot list RDS instances", &e))?;
-        for instance in page.db_instances() {
-            let tags: BTreeMap<String, String> = instance
-                .tag_list()
-                .iter()
-                .filter_map(|t| Some((t.key()?.to_string(), t.value()?.to_string())))
-                .collect();
-            let id = instance
-                .db_instance_identifier()
-                .unwrap_or_default()
-                .to_string();
-            let aliases = instance
-                .db_instance_arn()
-                .map(str::to_string)
-                .into_iter()
-                .collect();
-            found.extend(owner.resource("rds_instance", id, aliases, &tags));
-        }
-        marker = page.marker().map(str::to_string);
-        if marker.is_none() {
-            break;
-        }
+    for instance in &instances {
+        let tags: BTreeMap<String, String> = instance
+            .tag_list()
+            .iter()
+            .filter_map(|t| Some((t.key()?.to_string(), t.value()?.to_string())))
+            .collect();
+        let id = instance
+            .db_instance_identifier()
+            .unwrap_or_default()
+            .to_string();
+        let aliases = instance
+            .db_instance_arn()
+            .map(str::to_string)
+            .into_iter()
+            .collect();
+        found.extend(owner.resource("rds_instance", id, aliases, &tags));
     }
     Ok(found)
 }
@@ -177,28 +157,25 @@ async fn replication_groups(
     elasticache: &aws_sdk_elasticache::Client,
     owner: &Owner,
 ) -> Result<Vec<TaggedResource>, ProviderError> {
-    let mut groups = Vec::new();
-    let mut marker = None;
-    loop {
-        let page = elasticache
-            .describe_replication_groups()
-            .set_marker(marker)
-            .send()
-            .await
-            .map_err(|e| provider_error("cannot list ElastiCache replication groups", &e))?;
-        for group in page.replication_groups() {
-            if let (Some(id), Some(arn)) = (group.replication_group_id(), group.arn()) {
-                groups.push((id.to_string(), arn.to_string()));
-            }
-        }
-        marker = page.marker().map(str::to_string);
-        if marker.is_none() {
-            break;
-        }
-    }
+    let groups: Vec<(String, String)> = elasticache
+        .describe_replication_groups()
+        .into_paginator()
+        .items()
+        .send()
+        .try_collect()
+        .await
+        .map_err(|e| provider_error("cannot list ElastiCache replication groups", &e))?
+        .iter()
+        .filter_map(|group| {
+            Some((
+                group.replication_group_id()?.to_string(),
+                group.arn()?.to_string(),
+            ))
+        })
+        .collect();
     let found: Vec<Option<TaggedResource>> = futures_util::stream::iter(groups)
         .map(|(id, arn)| async move {
-            let tags = gone_is_none(
+            let tags = none_if_gone(
                 elasticache
                     .list_tags_for_resource()
                     .resource_name(&arn)
@@ -227,33 +204,26 @@ async fn ecs_services(
 ) -> Result<Vec<TaggedResource>, ProviderError> {
     // Every MicroService of a stack+environment runs in its one cluster.
     let cluster = naming::ecs_cluster(&owner.stack, &owner.environment);
-    let mut arns = Vec::new();
-    let mut token = None;
-    loop {
-        let page = match ecs
-            .list_services()
-            .cluster(&cluster)
-            .set_next_token(token)
-            .send()
-            .await
-        {
-            Ok(page) => page,
-            Err(e) if Failure::from_sdk(&e).classify() == ErrorKind::NotFound => {
-                return Ok(Vec::new());
-            }
-            Err(e) => {
-                return Err(provider_error(
-                    &format!("cannot list the ECS services of cluster {cluster}"),
-                    &e,
-                ));
-            }
-        };
-        arns.extend(page.service_arns().iter().cloned());
-        token = page.next_token().map(str::to_string);
-        if token.is_none() {
-            break;
+    let listed = ecs
+        .list_services()
+        .cluster(&cluster)
+        .into_paginator()
+        .items()
+        .send()
+        .try_collect()
+        .await;
+    let arns: Vec<String> = match listed {
+        Ok(arns) => arns,
+        Err(e) if Failure::from_sdk(&e).classify() == ErrorKind::NotFound => {
+            return Ok(Vec::new());
         }
-    }
+        Err(e) => {
+            return Err(provider_error(
+                &format!("cannot list the ECS services of cluster {cluster}"),
+                &e,
+            ));
+        }
+    };
     let mut found = Vec::new();
     for batch in arns.chunks(ECS_DESCRIBE_BATCH) {
         let out = ecs
@@ -295,45 +265,33 @@ async fn load_balancing(
     elbv2: &aws_sdk_elasticloadbalancingv2::Client,
     owner: &Owner,
 ) -> Result<Vec<TaggedResource>, ProviderError> {
-    let mut arns: Vec<(&'static str, String)> = Vec::new();
-    let mut marker = None;
-    loop {
-        let page = elbv2
-            .describe_target_groups()
-            .set_marker(marker)
-            .send()
-            .await
-            .map_err(|e| provider_error("cannot list target groups", &e))?;
-        arns.extend(
-            page.target_groups()
-                .iter()
-                .filter_map(|g| g.target_group_arn())
-                .map(|arn| ("target_group", arn.to_string())),
-        );
-        marker = page.next_marker().map(str::to_string);
-        if marker.is_none() {
-            break;
-        }
-    }
-    let mut marker = None;
-    loop {
-        let page = elbv2
-            .describe_load_balancers()
-            .set_marker(marker)
-            .send()
-            .await
-            .map_err(|e| provider_error("cannot list load balancers", &e))?;
-        arns.extend(
-            page.load_balancers()
+    let target_groups = elbv2
+        .describe_target_groups()
+        .into_paginator()
+        .items()
+        .send()
+        .try_collect()
+        .await
+        .map_err(|e| provider_error("cannot list target groups", &e))?;
+    let load_balancers = elbv2
+        .describe_load_balancers()
+        .into_paginator()
+        .items()
+        .send()
+        .try_collect()
+        .await
+        .map_err(|e| provider_error("cannot list load balancers", &e))?;
+    let arns: Vec<(&'static str, String)> = target_groups
+        .iter()
+        .filter_map(|g| g.target_group_arn())
+        .map(|arn| ("target_group", arn.to_string()))
+        .chain(
+            load_balancers
                 .iter()
                 .filter_map(|lb| lb.load_balancer_arn())
                 .map(|arn| ("load_balancer", arn.to_string())),
-        );
-        marker = page.next_marker().map(str::to_string);
-        if marker.is_none() {
-            break;
-        }
-    }
+        )
+        .collect();
     let kinds: BTreeMap<String, &'static str> = arns
         .iter()
         .map(|(kind, arn)| (arn.clone(), *kind))
@@ -345,7 +303,7 @@ async fn load_balancing(
             .set_resource_arns(Some(batch.iter().map(|(_, arn)| arn.clone()).collect()))
             .send()
             .await;
-        let out = match gone_is_none(
+        let out = match none_if_gone(
             out.map_err(|e| provider_error("cannot read load balancing tags", &e)),
         )? {
             Some(out) => out,
@@ -381,29 +339,21 @@ async fn iam_roles(
     // tag reads to ours.
     let full = format!("{}-{}-", owner.stack, owner.environment);
     let prefix: String = full.chars().take(40).collect();
-    let mut roles: Vec<(String, String)> = Vec::new();
-    let mut marker = None;
-    loop {
-        let page = iam
-            .list_roles()
-            .set_marker(marker)
-            .send()
-            .await
-            .map_err(|e| provider_error("cannot list IAM roles", &e))?;
-        roles.extend(
-            page.roles()
-                .iter()
-                .filter(|r| r.role_name().starts_with(&prefix))
-                .map(|r| (r.role_name().to_string(), r.arn().to_string())),
-        );
-        marker = page.marker().map(str::to_string);
-        if !page.is_truncated() || marker.is_none() {
-            break;
-        }
-    }
+    let roles: Vec<(String, String)> = iam
+        .list_roles()
+        .into_paginator()
+        .items()
+        .send()
+        .try_collect()
+        .await
+        .map_err(|e| provider_error("cannot list IAM roles", &e))?
+        .iter()
+        .filter(|r| r.role_name().starts_with(&prefix))
+        .map(|r| (r.role_name().to_string(), r.arn().to_string()))
+        .collect();
     let found: Vec<Option<TaggedResource>> = futures_util::stream::iter(roles)
         .map(|(name, arn)| async move {
-            let tags = gone_is_none(iam.list_role_tags().role_name(&name).send().await.map_err(
+            let tags = none_if_gone(iam.list_role_tags().role_name(&name).send().await.map_err(
                 |e| provider_error(&format!("cannot read the tags of IAM role {name}"), &e),
             ))?;
             Ok::<_, ProviderError>(tags.and_then(|out| {
@@ -428,7 +378,7 @@ async fn tags_one_by_one(
 ) -> Result<Vec<TaggedResource>, ProviderError> {
     let mut found = Vec::new();
     for (kind, arn) in batch {
-        let out = gone_is_none(
+        let out = none_if_gone(
             elbv2
                 .describe_tags()
                 .resource_arns(arn)

@@ -2,10 +2,11 @@
 //! register by IP) and one HTTP listener forwarding to it.
 
 use super::fields::HealthCheckField;
-use super::ownership::check_owned;
 use super::wait::{Wait, wait_until};
 use crate::naming;
 use crate::sdk_error::provider_error;
+use crate::shared::gone::{done_if_gone, none_if_gone};
+use crate::shared::ownership::check_owned;
 use aws_sdk_elasticloadbalancingv2::types::{
     Action, ActionTypeEnum, LoadBalancerSchemeEnum, LoadBalancerTypeEnum, ProtocolEnum, Tag,
     TargetTypeEnum,
@@ -91,16 +92,8 @@ fn target_group_of(tg: &aws_sdk_elasticloadbalancingv2::types::TargetGroup) -> T
 }
 
 /// `Ok(None)` for a "not found" error.
-fn none_if_missing<T>(result: Result<T, ProviderError>) -> Result<Option<T>, ProviderError> {
-    match result {
-        Ok(v) => Ok(Some(v)),
-        Err(e) if e.kind == ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(e),
-    }
-}
-
 pub async fn find_load_balancer(client: &Client, name: &str) -> Result<Option<Alb>, ProviderError> {
-    let out = none_if_missing(
+    let out = none_if_gone(
         client
             .describe_load_balancers()
             .names(name)
@@ -115,7 +108,7 @@ pub async fn load_balancer_by_arn(
     client: &Client,
     arn: &str,
 ) -> Result<Option<Alb>, ProviderError> {
-    let out = none_if_missing(
+    let out = none_if_gone(
         client
             .describe_load_balancers()
             .load_balancer_arns(arn)
@@ -130,7 +123,7 @@ pub async fn find_target_group(
     client: &Client,
     name: &str,
 ) -> Result<Option<TargetGroup>, ProviderError> {
-    let out = none_if_missing(
+    let out = none_if_gone(
         client
             .describe_target_groups()
             .names(name)
@@ -145,7 +138,7 @@ pub async fn target_group_by_arn(
     client: &Client,
     arn: &str,
 ) -> Result<Option<TargetGroup>, ProviderError> {
-    let out = none_if_missing(
+    let out = none_if_gone(
         client
             .describe_target_groups()
             .target_group_arns(arn)
@@ -182,7 +175,7 @@ pub async fn listener_for(
     load_balancer_arn: &str,
     target_group_arn: &str,
 ) -> Result<Option<Listener>, ProviderError> {
-    let listeners = none_if_missing(
+    let listeners = none_if_gone(
         client
             .describe_listeners()
             .load_balancer_arn(load_balancer_arn)
@@ -399,10 +392,6 @@ pub async fn ensure_listener(
         })
 }
 
-fn gone_is_fine(result: Result<(), ProviderError>) -> Result<(), ProviderError> {
-    none_if_missing(result).map(|_| ())
-}
-
 /// Deletes the listeners, the target group and the ALB, and waits until the ALB is gone
 /// (its security group cannot go before it). Gone is fine; resources that are not this
 /// component's are left alone.
@@ -418,7 +407,7 @@ pub async fn delete(
         _ => None,
     };
     if let Some(alb) = &alb {
-        let listeners = none_if_missing(
+        let listeners = none_if_gone(
             client
                 .describe_listeners()
                 .load_balancer_arn(&alb.arn)
@@ -430,7 +419,7 @@ pub async fn delete(
         )?;
         for listener in listeners.iter().flat_map(|l| l.listeners()) {
             let arn = listener.listener_arn().unwrap_or_default();
-            gone_is_fine(
+            done_if_gone(
                 client
                     .delete_listener()
                     .listener_arn(arn)
@@ -472,7 +461,7 @@ pub async fn delete(
         .await?;
     }
     if let Some(alb) = alb {
-        gone_is_fine(
+        done_if_gone(
             client
                 .delete_load_balancer()
                 .load_balancer_arn(&alb.arn)

@@ -3,13 +3,13 @@
 
 use super::ecs_service::{self, LoadBalancerMapping, ServicePlan};
 use super::names::Names;
-use super::ownership::check_owned;
 use super::{
     MicroServiceReconciler, alb, autoscaling, cluster, fields, iam, logs, render, secret_arns,
     task_definition,
 };
 use crate::network::{self, IngressRule, Source};
 use crate::sdk_error::provider_error;
+use crate::shared::ownership::check_owned;
 use panka_core::model::MicroServiceSpec;
 use panka_core::progress;
 use panka_core::reconcile::{
@@ -364,7 +364,7 @@ impl MicroServiceReconciler {
                 self.wait(),
             )
             .await?;
-            self.delete_own_security_group(ctx, &net.vpc_id, &names.alb_security_group)
+            self.delete_own_security_group(ctx, &net.vpc_id, &names.alb_security_group, None)
                 .await?;
         }
 

@@ -3,11 +3,12 @@
 //! circuit breaker with rollback.
 
 use super::names::Names;
-use super::ownership::check_owned;
 use super::role_propagation::{self, Backoff};
 use super::wait::{Wait, wait_until};
 use crate::naming;
 use crate::sdk_error::provider_error;
+use crate::shared::gone::done_if_gone;
+use crate::shared::ownership::check_owned;
 use aws_sdk_ecs::types::{
     AssignPublicIp, AwsVpcConfiguration, DeploymentCircuitBreaker, DeploymentConfiguration,
     LaunchType, LoadBalancer, NetworkConfiguration, PropagateTags, Service, ServiceField, Tag,
@@ -308,12 +309,8 @@ pub async fn delete(
     if !naming::owned_by(ctx, &service_tags(&service)) {
         return Ok(());
     }
-    let gone_is_fine = |result: Result<(), ProviderError>| match result {
-        Err(e) if e.kind != ErrorKind::NotFound => Err(e),
-        _ => Ok(()),
-    };
     if service.status() == Some("ACTIVE") && service.desired_count() > 0 {
-        gone_is_fine(
+        done_if_gone(
             client
                 .update_service()
                 .cluster(&names.cluster)
@@ -330,7 +327,7 @@ pub async fn delete(
                 }),
         )?;
     }
-    gone_is_fine(
+    done_if_gone(
         client
             .delete_service()
             .cluster(&names.cluster)

@@ -6,9 +6,10 @@
 //! - The task role: the application's own credentials — an inline policy with the grants
 //!   of the components it references (`crate::grants`) and its declared `permissions`.
 
-use super::ownership::check_owned;
 use crate::grants::Statement;
 use crate::sdk_error::provider_error;
+use crate::shared::gone::none_if_gone;
+use crate::shared::ownership::check_owned;
 use aws_sdk_iam::types::Tag;
 use panka_core::reconcile::{ErrorKind, ProviderError, ResourceContext};
 use serde_json::{Value, json};
@@ -199,14 +200,6 @@ fn percent_decode(text: &str) -> Result<String, ProviderError> {
     })
 }
 
-fn not_found<T>(result: Result<T, ProviderError>) -> Result<Option<T>, ProviderError> {
-    match result {
-        Ok(v) => Ok(Some(v)),
-        Err(e) if e.kind == ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(e),
-    }
-}
-
 /// The role's ARN, or `None` when there is no such role.
 pub async fn role_arn(
     client: &aws_sdk_iam::Client,
@@ -226,7 +219,7 @@ pub async fn find_role(
     client: &aws_sdk_iam::Client,
     name: &str,
 ) -> Result<Option<LiveRole>, ProviderError> {
-    let out = not_found(
+    let out = none_if_gone(
         client
             .get_role()
             .role_name(name)
@@ -356,7 +349,7 @@ async fn delete_inline_policy(
         .policy_name(policy_name)
         .send()
         .await;
-    not_found(gone.map_err(|e| {
+    none_if_gone(gone.map_err(|e| {
         provider_error(
             &format!("cannot delete policy {policy_name} of IAM role {name}"),
             &e,
@@ -371,7 +364,7 @@ pub async fn policy(
     name: &str,
     policy_name: &str,
 ) -> Result<Option<Value>, ProviderError> {
-    let document = not_found(
+    let document = none_if_gone(
         client
             .get_role_policy()
             .role_name(name)
@@ -429,13 +422,13 @@ pub async fn delete(
                 .policy_arn(arn)
                 .send()
                 .await;
-            not_found(gone.map_err(|e| {
+            none_if_gone(gone.map_err(|e| {
                 provider_error(&format!("cannot detach {arn} from IAM role {name}"), &e)
             }))?;
         }
     }
     let gone = client.delete_role().role_name(name).send().await;
-    not_found(gone.map_err(|e| provider_error(&format!("cannot delete IAM role {name}"), &e)))?;
+    none_if_gone(gone.map_err(|e| provider_error(&format!("cannot delete IAM role {name}"), &e)))?;
     Ok(())
 }
 

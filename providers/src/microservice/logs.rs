@@ -1,7 +1,8 @@
 //! The component's CloudWatch log group, where the awslogs driver writes.
 
-use super::ownership::check_owned;
 use crate::sdk_error::provider_error;
+use crate::shared::gone::done_if_gone;
+use crate::shared::ownership::check_owned;
 use panka_core::reconcile::{ErrorKind, ProviderError, ResourceContext};
 use std::collections::BTreeMap;
 
@@ -135,15 +136,12 @@ pub async fn delete(
     if !crate::naming::owned_by(ctx, &tags(client, &group).await?) {
         return Ok(());
     }
-    match client.delete_log_group().log_group_name(name).send().await {
-        Ok(_) => Ok(()),
-        Err(e) => {
-            let err = provider_error(&format!("cannot delete log group {name}"), &e);
-            if err.kind == ErrorKind::NotFound {
-                Ok(())
-            } else {
-                Err(err)
-            }
-        }
-    }
+    done_if_gone(
+        client
+            .delete_log_group()
+            .log_group_name(name)
+            .send()
+            .await
+            .map_err(|e| provider_error(&format!("cannot delete log group {name}"), &e)),
+    )
 }

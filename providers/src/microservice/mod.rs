@@ -27,7 +27,6 @@ mod iam;
 mod logs;
 pub mod names;
 mod observe;
-mod ownership;
 mod readiness;
 pub mod render;
 mod role_propagation;
@@ -36,8 +35,8 @@ mod task_definition;
 mod wait;
 
 use crate::aws::AwsClients;
-use crate::naming;
 use crate::network;
+use crate::shared::security_groups;
 use names::{Names, ids};
 use panka_core::model::{ComponentKind, ComponentSpec, MicroServiceSpec};
 use panka_core::reconcile::{
@@ -309,19 +308,16 @@ impl MicroServiceReconciler {
         }
     }
 
-    /// Deletes a security group of this component; gone or foreign is left alone.
+    /// Deletes a security group of this component (its id `recorded` in state, or its
+    /// tags); gone is done, and one that is not the component's is `Foreign` and stays.
     async fn delete_own_security_group(
         &self,
         ctx: &ResourceContext,
         vpc_id: &str,
         name: &str,
+        recorded: Option<&str>,
     ) -> Result<(), ProviderError> {
-        match network::find_security_group(&self.ec2, vpc_id, name).await? {
-            Some(group) if naming::owned_by(ctx, &group.tags) => {
-                network::delete_security_group(&self.ec2, vpc_id, name, self.patience).await
-            }
-            _ => Ok(()),
-        }
+        security_groups::delete_owned(&self.ec2, ctx, vpc_id, name, recorded, self.patience).await
     }
 }
 
@@ -423,10 +419,21 @@ impl Reconciler for MicroServiceReconciler {
             Err(e) => return Err(e),
         };
         // The service's group first: its rules name the load balancer's.
-        self.delete_own_security_group(ctx, &vpc_id, &names.service_security_group)
-            .await?;
-        self.delete_own_security_group(ctx, &vpc_id, &names.alb_security_group)
-            .await
+        let recorded = |key: &str| known.get(key).map(String::as_str);
+        self.delete_own_security_group(
+            ctx,
+            &vpc_id,
+            &names.service_security_group,
+            recorded(ids::SERVICE_SECURITY_GROUP_ID),
+        )
+        .await?;
+        self.delete_own_security_group(
+            ctx,
+            &vpc_id,
+            &names.alb_security_group,
+            recorded(ids::ALB_SECURITY_GROUP_ID),
+        )
+        .await
     }
 
     async fn poll_ready(

@@ -7,6 +7,7 @@ use super::render::{
 };
 use super::role_propagation::{self, Backoff};
 use crate::sdk_error::{Failure, provider_error};
+use crate::shared::gone::done_if_gone;
 use aws_sdk_ecs::types as ecs;
 use panka_core::reconcile::{ErrorKind, ProviderError};
 
@@ -357,28 +358,21 @@ pub async fn deregister_family(
     client: &aws_sdk_ecs::Client,
     family: &str,
 ) -> Result<(), ProviderError> {
-    let mut next: Option<String> = None;
-    let mut arns = Vec::new();
-    loop {
-        let out = client
-            .list_task_definitions()
-            .family_prefix(family)
-            .status(ecs::TaskDefinitionStatus::Active)
-            .set_next_token(next.take())
-            .send()
-            .await
-            .map_err(|e| {
-                provider_error(
-                    &format!("cannot list the revisions of task definition {family}"),
-                    &e,
-                )
-            })?;
-        arns.extend(out.task_definition_arns().iter().cloned());
-        match out.next_token() {
-            Some(token) if !token.is_empty() => next = Some(token.to_string()),
-            _ => break,
-        }
-    }
+    let arns: Vec<String> = client
+        .list_task_definitions()
+        .family_prefix(family)
+        .status(ecs::TaskDefinitionStatus::Active)
+        .into_paginator()
+        .items()
+        .send()
+        .try_collect()
+        .await
+        .map_err(|e| {
+            provider_error(
+                &format!("cannot list the revisions of task definition {family}"),
+                &e,
+            )
+        })?;
     for arn in arns {
         // The prefix also matches longer families (`api` lists `api-worker`).
         let revision_family = arn
@@ -388,17 +382,16 @@ pub async fn deregister_family(
         if revision_family != Some(family) {
             continue;
         }
-        if let Err(e) = client
-            .deregister_task_definition()
-            .task_definition(&arn)
-            .send()
-            .await
-        {
-            let err = provider_error(&format!("cannot deregister task definition {arn}"), &e);
-            if err.kind != ErrorKind::NotFound {
-                return Err(err);
-            }
-        }
+        done_if_gone(
+            client
+                .deregister_task_definition()
+                .task_definition(&arn)
+                .send()
+                .await
+                .map_err(|e| {
+                    provider_error(&format!("cannot deregister task definition {arn}"), &e)
+                }),
+        )?;
     }
     Ok(())
 }

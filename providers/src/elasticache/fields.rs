@@ -1,0 +1,188 @@
+//! The managed fields: from the spec (`normalise`) and as AWS reports them (`read`), what
+//! an update modifies between them, and what AWS would refuse, said before any call.
+
+use super::versions::{engine_family, normalise_engine_version};
+use super::{MODE_CACHE_CLUSTER, MODE_REPLICATION_GROUP};
+use panka_core::model::RedisSpec;
+use panka_core::reconcile::{ErrorKind, ProviderError};
+use serde_json::{Value, json};
+use std::collections::BTreeMap;
+
+/// The managed fields of `spec`, normalised as `read` reports them.
+pub fn desired_fields(spec: &RedisSpec) -> Value {
+    json!({
+        "engine_version": normalise_engine_version(&spec.engine_version),
+        "mode": spec.mode,
+        "node_type": spec.node_type,
+        "num_nodes": spec.num_nodes,
+        "automatic_failover": spec.automatic_failover,
+        "port": spec.port,
+        "snapshot_retention_days": spec.snapshot_retention_days,
+        "transit_encryption": spec.transit_encryption,
+        "at_rest_encryption": spec.at_rest_encryption,
+        "parameters": spec.parameters,
+    })
+}
+
+/// The managed fields as AWS reports them; `None` where it does not say.
+#[derive(Clone, Debug, PartialEq)]
+pub(super) struct LiveFields {
+    pub(super) engine_version: Option<String>,
+    pub(super) mode: &'static str,
+    pub(super) node_type: Option<String>,
+    pub(super) num_nodes: u32,
+    pub(super) automatic_failover: bool,
+    pub(super) port: Option<u16>,
+    pub(super) snapshot_retention_days: u32,
+    pub(super) transit_encryption: bool,
+    pub(super) at_rest_encryption: bool,
+    pub(super) parameters: Option<BTreeMap<String, String>>,
+}
+
+impl LiveFields {
+    pub(super) fn to_json(&self) -> Value {
+        json!({
+            "engine_version": self.engine_version,
+            "mode": self.mode,
+            "node_type": self.node_type,
+            "num_nodes": self.num_nodes,
+            "automatic_failover": self.automatic_failover,
+            "port": self.port,
+            "snapshot_retention_days": self.snapshot_retention_days,
+            "transit_encryption": self.transit_encryption,
+            "at_rest_encryption": self.at_rest_encryption,
+            "parameters": self.parameters,
+        })
+    }
+}
+
+pub(super) fn to_u32(n: Option<i32>) -> Option<u32> {
+    n.and_then(|n| u32::try_from(n).ok())
+}
+
+pub(super) fn to_i32(n: u32) -> i32 {
+    i32::try_from(n).unwrap_or(i32::MAX)
+}
+
+/// What `update` changes with ModifyReplicationGroup / ModifyCacheCluster.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub(super) struct Modification {
+    pub(super) node_type: Option<String>,
+    pub(super) engine_version: Option<String>,
+    pub(super) automatic_failover: Option<bool>,
+    pub(super) snapshot_retention_days: Option<u32>,
+    pub(super) parameter_group: Option<String>,
+}
+
+impl Modification {
+    pub(super) fn between(
+        spec: &RedisSpec,
+        current: &LiveFields,
+        parameter_group: Option<String>,
+    ) -> Self {
+        let wanted_version = normalise_engine_version(&spec.engine_version);
+        Modification {
+            node_type: (current.node_type.as_deref() != Some(spec.node_type.as_str()))
+                .then(|| spec.node_type.clone()),
+            // An unknown live version is left alone rather than "changed" to itself.
+            engine_version: current
+                .engine_version
+                .as_ref()
+                .filter(|v| **v != wanted_version)
+                .map(|_| spec.engine_version.clone()),
+            automatic_failover: (current.mode == MODE_REPLICATION_GROUP
+                && current.automatic_failover != spec.automatic_failover)
+                .then_some(spec.automatic_failover),
+            snapshot_retention_days: (current.snapshot_retention_days
+                != spec.snapshot_retention_days)
+                .then_some(spec.snapshot_retention_days),
+            parameter_group,
+        }
+    }
+
+    pub(super) fn is_empty(&self) -> bool {
+        *self == Modification::default()
+    }
+}
+
+/// What AWS would reject, said before anything is created.
+pub(super) fn check_spec(spec: &RedisSpec) -> Result<(), ProviderError> {
+    let invalid = |message: &str, hint: &str| {
+        Err(ProviderError::new(ErrorKind::Invalid, message).with_hint(hint))
+    };
+    if spec.mode == MODE_CACHE_CLUSTER && spec.at_rest_encryption {
+        return invalid(
+            "a `cache-cluster` cannot encrypt at rest: CreateCacheCluster has no such option",
+            "set `atRestEncryption: false`, or use `cluster.mode: replication-group` \
+             (a one-node replication group encrypts at rest)",
+        );
+    }
+    if spec.mode == MODE_CACHE_CLUSTER && spec.num_nodes != 1 {
+        return invalid(
+            "a `cache-cluster` has exactly one node",
+            "use `cluster.mode: replication-group` for replicas",
+        );
+    }
+    if spec.automatic_failover && spec.num_nodes < 2 {
+        return invalid(
+            "automatic failover needs at least 2 nodes",
+            "set `numNodes: 2` or more",
+        );
+    }
+    if !spec.parameters.is_empty() && engine_family(&spec.engine_version).is_none() {
+        return invalid(
+            &format!(
+                "no parameter group family is known for Redis {}",
+                spec.engine_version
+            ),
+            "use engine version 4.0, 5.0, 6.x or 7.x, or remove `parameters`",
+        );
+    }
+    Ok(())
+}
+
+/// Fields that only a replacement changes, checked so that `update` never pretends.
+pub(super) fn check_in_place(spec: &RedisSpec, current: &LiveFields) -> Result<(), ProviderError> {
+    let mut fixed = Vec::new();
+    if current.port.is_some_and(|p| p != spec.port) {
+        fixed.push("port");
+    }
+    if current.transit_encryption != spec.transit_encryption {
+        fixed.push("transit_encryption");
+    }
+    if current.at_rest_encryption != spec.at_rest_encryption {
+        fixed.push("at_rest_encryption");
+    }
+    if fixed.is_empty() {
+        return Ok(());
+    }
+    Err(ProviderError::new(
+        ErrorKind::Invalid,
+        format!("{} cannot change in place", fixed.join(", ")),
+    )
+    .with_hint("these fields replace the cache; plan again to see the replacement"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::elasticache::testing::spec;
+
+    #[test]
+    fn specs_aws_would_reject_are_refused_first() {
+        let mut cluster = spec(1, "cache.t3.micro");
+        cluster.mode = MODE_CACHE_CLUSTER;
+        let err = check_spec(&cluster).expect_err("a cache cluster cannot encrypt at rest");
+        assert_eq!(err.kind, ErrorKind::Invalid);
+        cluster.at_rest_encryption = false;
+        assert!(check_spec(&cluster).is_ok());
+        let mut old = spec(2, "cache.t3.micro");
+        old.engine_version = "2.8".into();
+        old.parameters
+            .insert("maxmemory-policy".into(), "allkeys-lru".into());
+        assert_eq!(
+            check_spec(&old).map_err(|e| e.kind),
+            Err(ErrorKind::Invalid)
+        );
+    }
+}
