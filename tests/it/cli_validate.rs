@@ -2,7 +2,7 @@
 //! under fixtures/invalid/ (each pinned by a snapshot of its exact messages).
 
 use crate::support::cli::panka;
-use crate::support::files::{fixtures, walkthrough_repo};
+use crate::support::files::{copy_dir, fixtures, walkthrough_repo};
 use serde_json::Value;
 use std::path::PathBuf;
 
