@@ -506,6 +506,19 @@ async fn a_retried_write_that_had_succeeded_is_not_a_conflict() {
     assert!(matches!(err, StateError::Conflict { .. }), "{err:?}");
 }
 
+/// Writes `bytes` where team-a's state of `key` lives, as something other than panka would.
+async fn put_state_bytes(clients: &AwsClients, key: &StateKey, bytes: &'static [u8]) {
+    clients
+        .s3
+        .put_object()
+        .bucket(BUCKET)
+        .key(layout::state_path("team-a", key))
+        .body(ByteStream::from_static(bytes))
+        .send()
+        .await
+        .expect("put state bytes");
+}
+
 #[tokio::test]
 async fn unreadable_state_is_corrupt_not_missing() {
     let moto = MotoServer::start();
@@ -513,18 +526,12 @@ async fn unreadable_state_is_corrupt_not_missing() {
     bootstrapped(&account.clients).await;
     let store = store(&account.clients, "team-a", Encryption::Aes256);
     let key = StateKey::new("notification-platform", "development");
-    account
-        .clients
-        .s3
-        .put_object()
-        .bucket(BUCKET)
-        .key(layout::state_path("team-a", &key))
-        .body(ByteStream::from_static(
-            b"{\"format_version\": 1, \"lineage\": ",
-        ))
-        .send()
-        .await
-        .expect("put a broken state");
+    put_state_bytes(
+        &account.clients,
+        &key,
+        b"{\"format_version\": 1, \"lineage\": ",
+    )
+    .await;
 
     match store.read(&key).await {
         Err(err @ StateError::Corrupt { .. }) => {
@@ -552,18 +559,12 @@ async fn a_state_of_an_unknown_format_is_refused_by_version() {
     bootstrapped(&account.clients).await;
     let store = store(&account.clients, "team-a", Encryption::Aes256);
     let key = StateKey::new("notification-platform", "development");
-    account
-        .clients
-        .s3
-        .put_object()
-        .bucket(BUCKET)
-        .key(layout::state_path("team-a", &key))
-        .body(ByteStream::from_static(
-            br#"{"format_version": 2, "lineage": "l", "serial": "a newer shape"}"#,
-        ))
-        .send()
-        .await
-        .expect("put a newer state");
+    put_state_bytes(
+        &account.clients,
+        &key,
+        br#"{"format_version": 2, "lineage": "l", "serial": "a newer shape"}"#,
+    )
+    .await;
 
     let err = store.read(&key).await.expect_err("refused");
     assert!(
