@@ -3,13 +3,12 @@
 //! what a stack will cost, and says "≈" (or names what it could not price) when the
 //! table does not cover it exactly.
 //!
+//! The table lives here; each kind's formula lives with the kind (`crate::kinds`).
 //! The table and the formulas are documented in `docs/pricing.md`; update both together
 //! (a test checks that every price below appears in that page).
 
 use crate::loader::ResolvedStack;
-use crate::model::{
-    ComponentId, ComponentKind, ComponentSpec, MicroServiceSpec, RdsSpec, RedisSpec, SqsSpec,
-};
+use crate::model::{ComponentId, ComponentKind, ComponentSpec};
 use serde::Serialize;
 
 /// Hours in the month every hourly price is multiplied by (AWS's own convention).
@@ -31,37 +30,37 @@ pub const ALB_LCU_ALLOWANCE: f64 = 1.0;
 
 /// Fargate on-demand, Linux, per vCPU-hour and per GB-hour.
 #[derive(Clone, Copy, Debug)]
-struct FargateRates {
-    vcpu_hour: f64,
-    gb_hour: f64,
+pub(crate) struct FargateRates {
+    pub(crate) vcpu_hour: f64,
+    pub(crate) gb_hour: f64,
 }
 
 /// RDS storage, Single-AZ, per GB-month and per provisioned IOPS-month.
 #[derive(Clone, Copy, Debug)]
-struct StorageRates {
-    gb_month: f64,
-    iops_month: f64,
+pub(crate) struct StorageRates {
+    pub(crate) gb_month: f64,
+    pub(crate) iops_month: f64,
 }
 
 /// One region's prices (USD).
 #[derive(Debug)]
-struct PriceTable {
-    region: &'static str,
-    fargate_x86_64: FargateRates,
-    fargate_arm64: FargateRates,
-    alb_hour: f64,
-    alb_lcu_hour: f64,
-    logs_ingest_gb: f64,
-    rds_gp2: StorageRates,
-    rds_gp3: StorageRates,
-    rds_io1: StorageRates,
-    rds_io2: StorageRates,
+pub struct PriceTable {
+    pub(crate) region: &'static str,
+    pub(crate) fargate_x86_64: FargateRates,
+    pub(crate) fargate_arm64: FargateRates,
+    pub(crate) alb_hour: f64,
+    pub(crate) alb_lcu_hour: f64,
+    pub(crate) logs_ingest_gb: f64,
+    pub(crate) rds_gp2: StorageRates,
+    pub(crate) rds_gp3: StorageRates,
+    pub(crate) rds_io1: StorageRates,
+    pub(crate) rds_io2: StorageRates,
     /// `(class, PostgreSQL, MySQL/MariaDB)` per instance-hour, Single-AZ.
-    rds_instances: &'static [(&'static str, f64, f64)],
+    pub(crate) rds_instances: &'static [(&'static str, f64, f64)],
     /// `(node type, Redis OSS)` per node-hour.
-    redis_nodes: &'static [(&'static str, f64)],
-    sqs_standard_million: f64,
-    sqs_fifo_million: f64,
+    pub(crate) redis_nodes: &'static [(&'static str, f64)],
+    pub(crate) sqs_standard_million: f64,
+    pub(crate) sqs_fifo_million: f64,
 }
 
 /// RDS on-demand, Single-AZ, USD per instance-hour: `(class, PostgreSQL, MySQL/MariaDB)`.
@@ -206,7 +205,7 @@ pub struct UnknownPrice {
 }
 
 impl UnknownPrice {
-    fn new(what: &'static str, name: &str, table: &PriceTable) -> Self {
+    pub(crate) fn new(what: &'static str, name: &str, table: &PriceTable) -> Self {
         UnknownPrice {
             what,
             name: name.to_string(),
@@ -316,11 +315,16 @@ impl Estimate {
 
 // ---------------------------------------------------------------- the model
 
-fn cents(usd: f64) -> f64 {
+pub(crate) fn cents(usd: f64) -> f64 {
     (usd * 100.0).round() / 100.0
 }
 
-fn line(item: impl Into<String>, quantity: f64, unit: &'static str, unit_usd: f64) -> CostLine {
+pub(crate) fn line(
+    item: impl Into<String>,
+    quantity: f64,
+    unit: &'static str,
+    unit_usd: f64,
+) -> CostLine {
     CostLine {
         item: item.into(),
         quantity,
@@ -330,7 +334,7 @@ fn line(item: impl Into<String>, quantity: f64, unit: &'static str, unit_usd: f6
     }
 }
 
-fn sum(lines: &[CostLine]) -> f64 {
+pub(crate) fn sum(lines: &[CostLine]) -> f64 {
     cents(lines.iter().map(|l| l.monthly_usd).sum())
 }
 
@@ -339,229 +343,9 @@ fn sum(lines: &[CostLine]) -> f64 {
 /// class or node type the table lacks is an [`UnknownPrice`].
 pub fn component_monthly_cost(spec: &ComponentSpec, region: &str) -> Result<Cost, UnknownPrice> {
     let (table, approximated) = table_for(region);
-    let mut cost = match spec {
-        ComponentSpec::MicroService(ms) => microservice(ms, table),
-        ComponentSpec::Rds(rds) => self::rds(rds, table)?,
-        ComponentSpec::Sqs(sqs) => self::sqs(sqs, table),
-        ComponentSpec::ElastiCacheRedis(redis) => self::redis(redis, table)?,
-    };
+    let mut cost = spec.monthly_cost(table)?;
     cost.approximated = approximated;
     Ok(cost)
-}
-
-fn microservice(ms: &MicroServiceSpec, t: &PriceTable) -> Cost {
-    let infra = &ms.infra;
-    let (rates, arch) = match ms.cpu_architecture {
-        "arm64" => (t.fargate_arm64, "arm64"),
-        _ => (t.fargate_x86_64, "x86_64"),
-    };
-    let vcpu = f64::from(infra.cpu) / 1024.0;
-    let gb = f64::from(infra.memory) / 1024.0;
-    let task_month = |tasks: u32| {
-        let hours = f64::from(tasks) * HOURS_PER_MONTH;
-        vec![
-            line(
-                format!("Fargate vCPU ({arch}), {vcpu} vCPU × {tasks} task(s)"),
-                vcpu * hours,
-                "vCPU-hour",
-                rates.vcpu_hour,
-            ),
-            line(
-                format!("Fargate memory ({arch}), {gb} GB × {tasks} task(s)"),
-                gb * hours,
-                "GB-hour",
-                rates.gb_hour,
-            ),
-        ]
-    };
-    let mut notes = Vec::new();
-    // The service starts at `replicas`; the autoscaler keeps it within [min, max].
-    let (tasks, max_tasks) = match &infra.autoscaling {
-        Some(a) => {
-            let tasks = infra
-                .replicas
-                .clamp(a.min_replicas, a.max_replicas.max(a.min_replicas));
-            notes.push(format!(
-                "autoscaling between {} and {} tasks: priced at {tasks} (the desired count); \
-                 the maximum is the upper bound",
-                a.min_replicas, a.max_replicas
-            ));
-            (tasks, a.max_replicas.max(tasks))
-        }
-        None => (infra.replicas, infra.replicas),
-    };
-    let mut lines = task_month(tasks);
-    let max_fargate = sum(&task_month(max_tasks));
-    if ms.load_balancer.enabled {
-        lines.push(line(
-            "Application Load Balancer",
-            HOURS_PER_MONTH,
-            "ALB-hour",
-            t.alb_hour,
-        ));
-        lines.push(line(
-            format!("ALB capacity, {ALB_LCU_ALLOWANCE} LCU assumed"),
-            ALB_LCU_ALLOWANCE * HOURS_PER_MONTH,
-            "LCU-hour",
-            t.alb_lcu_hour,
-        ));
-        notes.push("ALB capacity beyond 1 LCU (traffic-based) is not estimated".to_string());
-    }
-    notes.push(format!(
-        "CloudWatch Logs ingestion (${:.2}/GB) and storage ({} days' retention) are usage-based: \
-         not estimated",
-        t.logs_ingest_gb, infra.log_retention_days
-    ));
-    let monthly = sum(&lines);
-    // The ALB lines (after the two Fargate lines) do not grow with the task count.
-    let fixed: f64 = lines.iter().skip(2).map(|l| l.monthly_usd).sum();
-    Cost {
-        monthly_usd: monthly,
-        max_monthly_usd: cents(max_fargate + fixed).max(monthly),
-        price_region: t.region,
-        lines,
-        notes,
-        approximated: None,
-    }
-}
-
-fn rds(rds: &RdsSpec, t: &PriceTable) -> Result<Cost, UnknownPrice> {
-    let (_, postgres, mysql) = t
-        .rds_instances
-        .iter()
-        .find(|(class, _, _)| *class == rds.instance_class)
-        .ok_or_else(|| UnknownPrice::new("RDS instance class", &rds.instance_class, t))?;
-    let (hourly, engine) = match rds.engine {
-        "postgres" => (*postgres, "PostgreSQL"),
-        "mysql" => (*mysql, "MySQL"),
-        "mariadb" => (*mysql, "MariaDB"),
-        other => return Err(UnknownPrice::new("RDS engine", other, t)),
-    };
-    let storage = match rds.storage_type {
-        "gp2" => t.rds_gp2,
-        "gp3" => t.rds_gp3,
-        "io1" => t.rds_io1,
-        "io2" => t.rds_io2,
-        other => return Err(UnknownPrice::new("RDS storage type", other, t)),
-    };
-    // Multi-AZ runs a standby with its own storage: instance, storage and IOPS double.
-    let copies = if rds.multi_az { 2.0 } else { 1.0 };
-    let az = if rds.multi_az {
-        "Multi-AZ"
-    } else {
-        "Single-AZ"
-    };
-    let storage_lines = |gb: u32| {
-        let mut lines = vec![line(
-            format!("{} storage, {gb} GB ({az})", rds.storage_type),
-            f64::from(gb) * copies,
-            "GB-month",
-            storage.gb_month,
-        )];
-        // gp3 includes 3,000 IOPS below 400 GB and 12,000 from 400 GB; io1/io2 bill all.
-        let included = match rds.storage_type {
-            "gp3" if gb >= 400 => 12_000,
-            "gp3" => 3_000,
-            "gp2" => u32::MAX,
-            _ => 0,
-        };
-        let billed = rds.iops.unwrap_or(0).saturating_sub(included);
-        if billed > 0 {
-            lines.push(line(
-                format!("{} provisioned IOPS, {billed} ({az})", rds.storage_type),
-                f64::from(billed) * copies,
-                "IOPS-month",
-                storage.iops_month,
-            ));
-        }
-        lines
-    };
-    let mut lines = vec![line(
-        format!("{} {engine} instance ({az})", rds.instance_class),
-        HOURS_PER_MONTH * copies,
-        "instance-hour",
-        hourly,
-    )];
-    lines.extend(storage_lines(rds.allocated_gb));
-    let monthly = sum(&lines);
-    let mut notes = vec![
-        "backup storage beyond the free allowance (100 % of provisioned storage) is not \
-         estimated"
-            .to_string(),
-    ];
-    let mut max = monthly;
-    if let Some(max_gb) = rds.max_allocated_gb.filter(|gb| *gb > rds.allocated_gb) {
-        let grown = sum(&storage_lines(max_gb));
-        let now = sum(&lines[1..]);
-        max = cents(monthly - now + grown);
-        notes.push(format!(
-            "storage autoscaling up to {max_gb} GB is the upper bound"
-        ));
-    }
-    Ok(Cost {
-        monthly_usd: monthly,
-        max_monthly_usd: max,
-        price_region: t.region,
-        lines,
-        notes,
-        approximated: None,
-    })
-}
-
-fn redis(redis: &RedisSpec, t: &PriceTable) -> Result<Cost, UnknownPrice> {
-    let (_, hourly) = t
-        .redis_nodes
-        .iter()
-        .find(|(node, _)| *node == redis.node_type)
-        .ok_or_else(|| UnknownPrice::new("ElastiCache node type", &redis.node_type, t))?;
-    let nodes = if redis.mode == "cache-cluster" {
-        1
-    } else {
-        redis.num_nodes
-    };
-    let lines = vec![line(
-        format!("{} Redis node × {nodes}", redis.node_type),
-        HOURS_PER_MONTH * f64::from(nodes),
-        "node-hour",
-        *hourly,
-    )];
-    let monthly = sum(&lines);
-    Ok(Cost {
-        monthly_usd: monthly,
-        max_monthly_usd: monthly,
-        price_region: t.region,
-        lines,
-        notes: vec![
-            "snapshot storage beyond the free allowance and cross-AZ data transfer are not \
-             estimated"
-                .to_string(),
-        ],
-        approximated: None,
-    })
-}
-
-fn sqs(sqs: &SqsSpec, t: &PriceTable) -> Cost {
-    let (kind, per_million) = if sqs.fifo {
-        ("FIFO", t.sqs_fifo_million)
-    } else {
-        ("standard", t.sqs_standard_million)
-    };
-    let dlq = if sqs.dead_letter_queue.is_some() {
-        " (the dead-letter queue too)"
-    } else {
-        ""
-    };
-    Cost {
-        monthly_usd: 0.0,
-        max_monthly_usd: 0.0,
-        price_region: t.region,
-        lines: Vec::new(),
-        notes: vec![format!(
-            "requests-based{dlq}: the first 1M requests a month are free, then \
-             ${per_million:.2} per million {kind} requests (every poll counts): priced at $0"
-        )],
-        approximated: None,
-    }
 }
 
 /// Costs no component line covers, stated once per estimate.
@@ -616,6 +400,7 @@ mod tests {
     use crate::diag::{Diagnostics, Severity};
     use crate::interp::Variables;
     use crate::loader::{ResolveOptions, read_stack_files, resolve};
+    use crate::model::{RdsSpec, RedisSpec};
     use crate::source::Sources;
     use std::path::PathBuf;
 

@@ -8,6 +8,7 @@ pub mod drift;
 pub mod engine;
 pub mod graph;
 pub mod interp;
+pub mod kinds;
 pub mod loader;
 pub mod model;
 pub mod names;

@@ -366,13 +366,6 @@ fn check_doc_name(doc: &ParsedDoc, what: &str, diags: &mut Diagnostics) {
     }
 }
 
-const COMPONENT_KINDS: [DocKind; 4] = [
-    DocKind::Component(ComponentKind::MicroService),
-    DocKind::Component(ComponentKind::Rds),
-    DocKind::Component(ComponentKind::Sqs),
-    DocKind::Component(ComponentKind::ElastiCacheRedis),
-];
-
 /// Reads and parses every file of the stack at `root`. Problems are collected in
 /// `diags`; what could be read is returned either way. Every file and folder is checked
 /// against the stack's [`Boundary`] before it is read (`crate::repo_path`).
@@ -794,7 +787,13 @@ fn read_component(
             );
             continue;
         }
-        let Some(parsed) = typed_doc(source, node, &COMPONENT_KINDS, &place, diags) else {
+        let Some(parsed) = typed_doc(
+            source,
+            node,
+            &ComponentKind::ALL.map(DocKind::Component),
+            &place,
+            diags,
+        ) else {
             continue;
         };
         if let Some(first) = &doc {

@@ -130,79 +130,13 @@ impl Namespace {
     }
 }
 
-/// Every name a component's resources take in a namespace shared with other components.
+/// Every name a component's resources take in a namespace shared with other components
+/// (each kind lists its own, in `crate::kinds`).
 /// Names inside the component's own scope (containers, inline policies, the scaling
 /// policy of its own service, a cache parameter group, which carries the engine family
 /// after the cache id) cannot meet another component's and are left out.
 pub fn physical_names(ctx: &ResourceContext, spec: &ComponentSpec) -> Vec<(Namespace, String)> {
-    match spec {
-        ComponentSpec::MicroService(_) => vec![
-            (Namespace::EcsService, physical(ctx, "", limits::ECS)),
-            (
-                Namespace::TaskDefinitionFamily,
-                physical(ctx, "", limits::ECS),
-            ),
-            (Namespace::IamRole, physical(ctx, "-exec", limits::IAM_ROLE)),
-            (Namespace::IamRole, physical(ctx, "-task", limits::IAM_ROLE)),
-            (Namespace::LoadBalancer, physical(ctx, "", limits::ALB)),
-            (
-                Namespace::TargetGroup,
-                physical(ctx, "", limits::TARGET_GROUP),
-            ),
-            (
-                Namespace::SecurityGroup,
-                physical(ctx, "-alb", limits::SECURITY_GROUP),
-            ),
-            (
-                Namespace::SecurityGroup,
-                physical(ctx, "-svc", limits::SECURITY_GROUP),
-            ),
-        ],
-        ComponentSpec::Rds(_) => vec![
-            (
-                Namespace::RdsInstance,
-                physical(ctx, "", limits::RDS_IDENTIFIER),
-            ),
-            (
-                Namespace::DbSubnetGroup,
-                physical(ctx, "", limits::DB_SUBNET_GROUP),
-            ),
-            (
-                Namespace::DbParameterGroup,
-                physical(ctx, "", limits::DB_PARAMETER_GROUP),
-            ),
-            (
-                Namespace::SecurityGroup,
-                physical(ctx, "-db", limits::SECURITY_GROUP),
-            ),
-            (
-                Namespace::SecurityGroup,
-                physical(ctx, "-clients", limits::SECURITY_GROUP),
-            ),
-        ],
-        ComponentSpec::Sqs(sqs) => {
-            let mut names = vec![(Namespace::SqsQueue, sqs_queue(ctx, "", sqs.fifo))];
-            if sqs.dead_letter_queue.is_some() {
-                names.push((Namespace::SqsQueue, sqs_queue(ctx, "-dlq", sqs.fifo)));
-            }
-            names
-        }
-        ComponentSpec::ElastiCacheRedis(_) => vec![
-            (Namespace::ElastiCacheCluster, elasticache_id(ctx)),
-            (
-                Namespace::ElastiCacheSubnetGroup,
-                elasticache_name(&physical(ctx, "", limits::ELASTICACHE_SUBNET_GROUP)),
-            ),
-            (
-                Namespace::SecurityGroup,
-                physical(ctx, "-redis", limits::SECURITY_GROUP),
-            ),
-            (
-                Namespace::SecurityGroup,
-                physical(ctx, "-redis-clients", limits::SECURITY_GROUP),
-            ),
-        ],
-    }
+    spec.physical_names(ctx)
 }
 
 /// Who took a name first: the environment it was computed for, the component and where

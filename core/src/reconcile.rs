@@ -14,7 +14,7 @@
 //! - Waiting belongs to the caller: `poll_ready` is one probe; the engine owns deadlines,
 //!   backoff and progress so that every kind waits alike.
 
-use crate::model::{ComponentId, ComponentKind, ComponentSpec, Network};
+use crate::model::{ComponentId, ComponentKind, ComponentSpec, Kind, Network};
 use async_trait::async_trait;
 use std::collections::BTreeMap;
 use std::fmt;
@@ -216,4 +216,142 @@ pub trait Reconciler: Send + Sync {
         ctx: &ResourceContext,
         known: &KnownIds,
     ) -> Result<Readiness, ProviderError>;
+}
+
+/// A [`Reconciler`] written against its kind's spec type: every reconciler in
+/// `panka-providers` implements this, and the blanket [`Reconciler`] implementation
+/// below narrows the registry's `ComponentSpec` once, so no reconciler downcasts.
+#[async_trait]
+pub trait KindReconciler: Send + Sync {
+    type Spec: Kind;
+
+    /// See [`Reconciler::normalise`].
+    fn normalise(
+        &self,
+        ctx: &ResourceContext,
+        spec: &Self::Spec,
+        inputs: &Inputs,
+    ) -> serde_json::Value;
+
+    /// See [`Reconciler::field_change`].
+    fn field_change(&self, path: &str) -> FieldChange;
+
+    /// See [`Reconciler::read`].
+    async fn read(
+        &self,
+        ctx: &ResourceContext,
+        known: &KnownIds,
+    ) -> Result<Option<Observed>, ProviderError>;
+
+    /// See [`Reconciler::create`].
+    async fn create(
+        &self,
+        ctx: &ResourceContext,
+        spec: &Self::Spec,
+        inputs: &Inputs,
+    ) -> Result<Observed, ProviderError>;
+
+    /// See [`Reconciler::update`].
+    async fn update(
+        &self,
+        ctx: &ResourceContext,
+        spec: &Self::Spec,
+        inputs: &Inputs,
+    ) -> Result<Observed, ProviderError>;
+
+    /// See [`Reconciler::delete`].
+    async fn delete(
+        &self,
+        ctx: &ResourceContext,
+        known: &KnownIds,
+        options: DeleteOptions,
+    ) -> Result<(), ProviderError>;
+
+    /// See [`Reconciler::poll_ready`].
+    async fn poll_ready(
+        &self,
+        ctx: &ResourceContext,
+        known: &KnownIds,
+    ) -> Result<Readiness, ProviderError>;
+}
+
+/// A spec of another kind reached this kind's reconciler: a bug in the dispatch, said
+/// as such rather than as a panic.
+fn wrong_kind<S: Kind>(spec: &ComponentSpec) -> ProviderError {
+    ProviderError::new(
+        ErrorKind::Invalid,
+        format!(
+            "the {} reconciler was given a {} spec",
+            S::INFO.name,
+            spec.kind()
+        ),
+    )
+}
+
+#[async_trait]
+impl<R: KindReconciler> Reconciler for R {
+    fn kind(&self) -> ComponentKind {
+        <R::Spec as Kind>::KIND
+    }
+
+    /// `Null` for a spec of another kind.
+    fn normalise(
+        &self,
+        ctx: &ResourceContext,
+        spec: &ComponentSpec,
+        inputs: &Inputs,
+    ) -> serde_json::Value {
+        R::Spec::narrow(spec).map_or(serde_json::Value::Null, |spec| {
+            KindReconciler::normalise(self, ctx, spec, inputs)
+        })
+    }
+
+    fn field_change(&self, path: &str) -> FieldChange {
+        KindReconciler::field_change(self, path)
+    }
+
+    async fn read(
+        &self,
+        ctx: &ResourceContext,
+        known: &KnownIds,
+    ) -> Result<Option<Observed>, ProviderError> {
+        KindReconciler::read(self, ctx, known).await
+    }
+
+    async fn create(
+        &self,
+        ctx: &ResourceContext,
+        spec: &ComponentSpec,
+        inputs: &Inputs,
+    ) -> Result<Observed, ProviderError> {
+        let typed = R::Spec::narrow(spec).ok_or_else(|| wrong_kind::<R::Spec>(spec))?;
+        KindReconciler::create(self, ctx, typed, inputs).await
+    }
+
+    async fn update(
+        &self,
+        ctx: &ResourceContext,
+        spec: &ComponentSpec,
+        inputs: &Inputs,
+    ) -> Result<Observed, ProviderError> {
+        let typed = R::Spec::narrow(spec).ok_or_else(|| wrong_kind::<R::Spec>(spec))?;
+        KindReconciler::update(self, ctx, typed, inputs).await
+    }
+
+    async fn delete(
+        &self,
+        ctx: &ResourceContext,
+        known: &KnownIds,
+        options: DeleteOptions,
+    ) -> Result<(), ProviderError> {
+        KindReconciler::delete(self, ctx, known, options).await
+    }
+
+    async fn poll_ready(
+        &self,
+        ctx: &ResourceContext,
+        known: &KnownIds,
+    ) -> Result<Readiness, ProviderError> {
+        KindReconciler::poll_ready(self, ctx, known).await
+    }
 }

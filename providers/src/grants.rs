@@ -1,10 +1,11 @@
 //! What a client of each component kind may do to it: the IAM statements a MicroService's
 //! task role gets for every component it references (`valueFrom` or `dependsOn`).
 //!
-//! One place for every kind, so that a kind added later declares its grants here with
-//! one more `match` arm, and least privilege is decided once: exactly the actions a
-//! client needs, on exactly that component's resources (named by its outputs).
+//! Each kind declares its access in its `KindInfo` (`panka_core::kinds`), so least
+//! privilege is decided once per kind: exactly the actions a client needs, on exactly
+//! that component's resources (named by its outputs).
 
+use panka_core::kinds::ClientAccess;
 use panka_core::model::ComponentKind;
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -43,33 +44,23 @@ impl Statement {
     }
 }
 
-/// What the application needs to use a queue as producer and consumer.
-pub const SQS_CLIENT_ACTIONS: [&str; 5] = [
-    "sqs:ChangeMessageVisibility",
-    "sqs:DeleteMessage",
-    "sqs:GetQueueAttributes",
-    "sqs:ReceiveMessage",
-    "sqs:SendMessage",
-];
+pub use panka_core::kinds::SQS_CLIENT_ACTIONS;
 
-/// The statements a client of a `kind` component with `outputs` gets. Empty when the
-/// kind grants nothing, or when the output naming its resource is not known yet (the
-/// component is not created: its grant appears once it is).
+/// The statements a client of a `kind` component with `outputs` gets (the kind's
+/// [`ClientAccess`]). Empty when the kind grants nothing, or when the output naming its
+/// resource is not known yet (the component is not created: its grant appears once it
+/// is).
 pub fn client_grants(kind: ComponentKind, outputs: &BTreeMap<String, String>) -> Vec<Statement> {
-    match kind {
-        // Exactly the queue: not its dead-letter queue, which only SQS writes to.
-        ComponentKind::Sqs => outputs
-            .get("arn")
+    match kind.info().client_access {
+        ClientAccess::Iam {
+            actions,
+            arn_output,
+        } => outputs
+            .get(arn_output)
             .filter(|arn| !arn.is_empty())
-            .map(|arn| vec![Statement::allow(SQS_CLIENT_ACTIONS, [arn.as_str()])])
+            .map(|arn| vec![Statement::allow(actions.iter().copied(), [arn.as_str()])])
             .unwrap_or_default(),
-        // Reached over the network, which the client security group opens; the database
-        // password comes through the execution role's secrets. No IAM database auth.
-        ComponentKind::Rds => Vec::new(),
-        // Reached over the network (client security group); Redis AUTH is not IAM.
-        ComponentKind::ElastiCacheRedis => Vec::new(),
-        // Services call each other over HTTP through the load balancer, not through AWS.
-        ComponentKind::MicroService => Vec::new(),
+        ClientAccess::NetworkOnly { .. } => Vec::new(),
     }
 }
 

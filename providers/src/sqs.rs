@@ -14,11 +14,11 @@ use crate::sdk_error::{Failure, provider_error};
 use async_trait::async_trait;
 use aws_sdk_sqs::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_sqs::types::QueueAttributeName;
-use panka_core::model::{ComponentKind, ComponentSpec, DeadLetterQueue, SqsSpec};
+use panka_core::model::{DeadLetterQueue, SqsSpec};
 use panka_core::progress;
 use panka_core::reconcile::{
-    DeleteOptions, ErrorKind, FieldChange, Inputs, KnownIds, Observed, ProviderError, Readiness,
-    Reconciler, ResourceContext,
+    DeleteOptions, ErrorKind, FieldChange, Inputs, KindReconciler, KnownIds, Observed,
+    ProviderError, Readiness, ResourceContext,
 };
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, HashMap};
@@ -235,19 +235,6 @@ fn arn_parts(arn: &str) -> Option<(&str, &str)> {
     match parts.as_slice() {
         [_, _, _, _, account, name] if !name.is_empty() => Some((name, account)),
         _ => None,
-    }
-}
-
-fn sqs_spec(spec: &ComponentSpec) -> Result<&SqsSpec, ProviderError> {
-    match spec {
-        ComponentSpec::Sqs(sqs) => Ok(sqs),
-        other => Err(ProviderError::new(
-            ErrorKind::Invalid,
-            format!(
-                "the SQS reconciler was given a {:?} component",
-                other.kind()
-            ),
-        )),
     }
 }
 
@@ -637,13 +624,11 @@ fn not_found_is_none<T>(error: ProviderError) -> Result<Option<T>, ProviderError
 }
 
 #[async_trait]
-impl Reconciler for SqsReconciler {
-    fn kind(&self) -> ComponentKind {
-        ComponentKind::Sqs
-    }
+impl KindReconciler for SqsReconciler {
+    type Spec = SqsSpec;
 
-    fn normalise(&self, _ctx: &ResourceContext, spec: &ComponentSpec, _inputs: &Inputs) -> Value {
-        sqs_spec(spec).map_or(Value::Null, desired_fields)
+    fn normalise(&self, _ctx: &ResourceContext, spec: &SqsSpec, _inputs: &Inputs) -> Value {
+        desired_fields(spec)
     }
 
     fn field_change(&self, path: &str) -> FieldChange {
@@ -714,19 +699,19 @@ impl Reconciler for SqsReconciler {
     async fn create(
         &self,
         ctx: &ResourceContext,
-        spec: &ComponentSpec,
+        spec: &SqsSpec,
         _inputs: &Inputs,
     ) -> Result<Observed, ProviderError> {
-        self.apply(ctx, sqs_spec(spec)?).await
+        self.apply(ctx, spec).await
     }
 
     async fn update(
         &self,
         ctx: &ResourceContext,
-        spec: &ComponentSpec,
+        spec: &SqsSpec,
         _inputs: &Inputs,
     ) -> Result<Observed, ProviderError> {
-        self.apply(ctx, sqs_spec(spec)?).await
+        self.apply(ctx, spec).await
     }
 
     async fn delete(
@@ -864,11 +849,13 @@ mod tests {
             let rendered = render(&ctx(), &spec, None);
             let mut built = vec![rendered.queue.name];
             built.extend(rendered.dlq.map(|q| q.name));
-            let checked: Vec<String> =
-                panka_core::naming::physical_names(&ctx(), &ComponentSpec::Sqs(spec))
-                    .into_iter()
-                    .map(|(_, name)| name)
-                    .collect();
+            let checked: Vec<String> = panka_core::naming::physical_names(
+                &ctx(),
+                &panka_core::model::ComponentSpec::Sqs(spec),
+            )
+            .into_iter()
+            .map(|(_, name)| name)
+            .collect();
             assert_eq!(built, checked);
         }
     }
@@ -1084,7 +1071,10 @@ mod tests {
             reconciler.field_change("dead_letter_queue"),
             FieldChange::InPlace
         );
-        assert_eq!(reconciler.kind(), ComponentKind::Sqs);
+        assert_eq!(
+            panka_core::reconcile::Reconciler::kind(&reconciler),
+            panka_core::model::ComponentKind::Sqs
+        );
     }
 
     fn attributes_output(attributes: &BTreeMap<String, String>) -> GetQueueAttributesOutput {
@@ -1227,11 +1217,7 @@ mod tests {
             &get_attributes,
         ]);
         let observed = reconciler
-            .create(
-                &ctx(),
-                &ComponentSpec::Sqs(spec.clone()),
-                &Inputs::default(),
-            )
+            .create(&ctx(), &spec, &Inputs::default())
             .await
             .expect("the raced queue is adopted");
         assert_eq!(create.num_calls(), 1);
@@ -1265,17 +1251,13 @@ mod tests {
             .then_output(move || attributes_output(&attributes));
         let reconciler = mock_reconciler(&[&urls, &create, &get_attributes]);
         let observed = reconciler
-            .create(
-                &ctx(),
-                &ComponentSpec::Sqs(spec.clone()),
-                &Inputs::default(),
-            )
+            .create(&ctx(), &spec, &Inputs::default())
             .await
             .expect("created");
         assert_eq!(create.num_calls(), 1);
         assert_eq!(
             observed.fields,
-            reconciler.normalise(&ctx(), &ComponentSpec::Sqs(spec), &Inputs::default())
+            reconciler.normalise(&ctx(), &spec, &Inputs::default())
         );
     }
 }

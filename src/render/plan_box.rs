@@ -2,7 +2,6 @@
 
 use panka_core::cost::Estimate;
 use panka_core::desired::DesiredPiece;
-use panka_core::model::ComponentSpec;
 use panka_core::plan::{Action, DurationHistory, Plan, PlannedChange};
 use std::fmt::Write as _;
 use std::time::Duration;
@@ -19,45 +18,6 @@ pub fn human_duration(d: Duration) -> String {
         format!("~{s} seconds")
     } else {
         format!("~{} minutes", s.div_ceil(60))
-    }
-}
-
-/// The lines under a created component: its key attributes.
-fn key_attributes(spec: &ComponentSpec) -> Vec<String> {
-    match spec {
-        ComponentSpec::Rds(r) => vec![
-            format!("Engine: {} {}", r.engine, r.engine_version),
-            format!("Instance: {}", r.instance_class),
-            format!("Storage: {} GB", r.allocated_gb),
-        ],
-        ComponentSpec::Sqs(q) => vec![
-            format!("Type: {}", if q.fifo { "fifo" } else { "standard" }),
-            format!(
-                "DLQ: {}",
-                if q.dead_letter_queue.is_some() {
-                    "enabled"
-                } else {
-                    "disabled"
-                }
-            ),
-        ],
-        ComponentSpec::MicroService(m) => vec![
-            format!("Image: {}", m.image.short()),
-            format!("CPU: {}, Memory: {}", m.infra.cpu, m.infra.memory),
-            format!("Replicas: {}", m.infra.replicas),
-            format!(
-                "Load Balancer: {}",
-                if m.load_balancer.enabled {
-                    "enabled"
-                } else {
-                    "disabled"
-                }
-            ),
-        ],
-        ComponentSpec::ElastiCacheRedis(r) => vec![
-            format!("Engine: redis {}", r.engine_version),
-            format!("Nodes: {} × {}", r.num_nodes, r.node_type),
-        ],
     }
 }
 
@@ -101,7 +61,8 @@ fn change_lines(change: &PlannedChange, piece: Option<&DesiredPiece>) -> Vec<Str
         Action::Create => {
             if let Some(p) = piece {
                 lines.extend(
-                    key_attributes(&p.spec)
+                    p.spec
+                        .key_attributes()
                         .into_iter()
                         .map(|a| format!("    - {a}")),
                 );

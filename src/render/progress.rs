@@ -147,13 +147,7 @@ pub fn verb(action: Action) -> (&'static str, &'static str) {
 
 /// What a component of a kind is called in its done line (`✓ Database created`).
 fn noun(kind: Option<ComponentKind>) -> &'static str {
-    match kind {
-        Some(ComponentKind::Rds) => "Database",
-        Some(ComponentKind::Sqs) => "Queue",
-        Some(ComponentKind::MicroService) => "Service",
-        Some(ComponentKind::ElastiCacheRedis) => "Cache",
-        None => "Component",
-    }
+    kind.map_or("Component", |kind| kind.info().noun)
 }
 
 impl EventSink for Progress {

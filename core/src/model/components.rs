@@ -1,6 +1,6 @@
 //! The four component kinds: their specs and how each is read from YAML.
 
-use super::{ComponentKind, InfraSpec, Located};
+use super::{ComponentKind, ComponentSpec, InfraSpec, Located};
 use crate::diag::{Diagnostic, Diagnostics};
 use crate::read::{self, MapReader};
 use crate::repo_path::{Boundary, Kind, PathProblem};
@@ -9,28 +9,6 @@ use crate::yaml::{Node, Value};
 use serde::{Deserialize, Deserializer, Serialize};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "kind")]
-pub enum ComponentSpec {
-    MicroService(MicroServiceSpec),
-    #[serde(rename = "RDS")]
-    Rds(RdsSpec),
-    #[serde(rename = "SQS")]
-    Sqs(SqsSpec),
-    ElastiCacheRedis(RedisSpec),
-}
-
-impl ComponentSpec {
-    pub fn kind(&self) -> ComponentKind {
-        match self {
-            ComponentSpec::MicroService(_) => ComponentKind::MicroService,
-            ComponentSpec::Rds(_) => ComponentKind::Rds,
-            ComponentSpec::Sqs(_) => ComponentKind::Sqs,
-            ComponentSpec::ElastiCacheRedis(_) => ComponentKind::ElastiCacheRedis,
-        }
-    }
-}
 
 /// An edge to another component, as written: through `valueFrom` (which also names an
 /// output) or `dependsOn`.
@@ -316,16 +294,7 @@ pub fn lower_component(
     ctx: &mut LowerContext,
     diags: &mut Diagnostics,
 ) -> ComponentSpec {
-    let lowered = match kind {
-        ComponentKind::MicroService => {
-            ComponentSpec::MicroService(lower_microservice(spec, infra, ctx, diags))
-        }
-        ComponentKind::Rds => ComponentSpec::Rds(lower_rds(spec, diags)),
-        ComponentKind::Sqs => ComponentSpec::Sqs(lower_sqs(spec, diags)),
-        ComponentKind::ElastiCacheRedis => {
-            ComponentSpec::ElastiCacheRedis(lower_redis(spec, diags))
-        }
-    };
+    let lowered = ComponentSpec::lower(kind, spec, infra, ctx, diags);
     read_depends_on(spec, ctx, diags);
     lowered
 }
@@ -342,7 +311,7 @@ fn is_env_name(name: &str) -> bool {
         && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
-fn lower_microservice(
+pub(crate) fn lower_microservice(
     spec: &mut MapReader,
     infra: InfraSpec,
     ctx: &mut LowerContext,
@@ -974,7 +943,7 @@ fn config_problem(name: &str, at: Span, problem: &PathProblem, boundary: &Bounda
     .with_hint(problem.hint(boundary))
 }
 
-fn lower_rds(spec: &mut MapReader, diags: &mut Diagnostics) -> RdsSpec {
+pub(crate) fn lower_rds(spec: &mut MapReader, diags: &mut Diagnostics) -> RdsSpec {
     let mut rds = RdsSpec {
         engine: "postgres",
         engine_version: String::new(),
@@ -1231,7 +1200,7 @@ fn check_sql_identifier(what: &str, value: &str, max: usize, span: Span, diags: 
     }
 }
 
-fn lower_sqs(spec: &mut MapReader, diags: &mut Diagnostics) -> SqsSpec {
+pub(crate) fn lower_sqs(spec: &mut MapReader, diags: &mut Diagnostics) -> SqsSpec {
     let type_node = spec.get("type");
     let fifo = spec.one_of("type", &["standard", "fifo"], diags) == Some("fifo");
     let mut sqs = SqsSpec {
@@ -1288,7 +1257,7 @@ fn lower_sqs(spec: &mut MapReader, diags: &mut Diagnostics) -> SqsSpec {
     sqs
 }
 
-fn lower_redis(spec: &mut MapReader, diags: &mut Diagnostics) -> RedisSpec {
+pub(crate) fn lower_redis(spec: &mut MapReader, diags: &mut Diagnostics) -> RedisSpec {
     let mut redis = RedisSpec {
         engine_version: String::new(),
         mode: "replication-group",

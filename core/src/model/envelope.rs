@@ -22,17 +22,18 @@ pub enum DocKind {
 }
 
 impl DocKind {
-    pub const ALL: [DocKind; 9] = [
-        DocKind::Stack,
-        DocKind::Service,
-        DocKind::InfraDefaults,
-        DocKind::ComponentInfra,
-        DocKind::Environment,
-        DocKind::Component(ComponentKind::MicroService),
-        DocKind::Component(ComponentKind::Rds),
-        DocKind::Component(ComponentKind::Sqs),
-        DocKind::Component(ComponentKind::ElastiCacheRedis),
-    ];
+    /// Every document kind: the stack's own, then one per component kind.
+    pub fn all() -> impl Iterator<Item = DocKind> {
+        [
+            DocKind::Stack,
+            DocKind::Service,
+            DocKind::InfraDefaults,
+            DocKind::ComponentInfra,
+            DocKind::Environment,
+        ]
+        .into_iter()
+        .chain(ComponentKind::ALL.map(DocKind::Component))
+    }
 
     pub fn name(self) -> &'static str {
         match self {
@@ -54,7 +55,7 @@ impl DocKind {
     }
 
     fn from_name(name: &str) -> Option<DocKind> {
-        DocKind::ALL.into_iter().find(|k| k.name() == name)
+        DocKind::all().find(|k| k.name() == name)
     }
 
     /// Which `metadata` keys besides `name`, `description`, `labels`, `annotations` the
@@ -152,7 +153,7 @@ fn read_envelope_in(
         ..kind_node.span
     };
     let Some(kind) = DocKind::from_name(&kind_text) else {
-        let names: Vec<&str> = DocKind::ALL.iter().map(|k| k.name()).collect();
+        let names: Vec<&str> = DocKind::all().map(|k| k.name()).collect();
         let mut d = Diagnostic::at("E011", kind_span, format!("unknown kind `{kind_text}`"))
             .with_label("unknown kind");
         d = match did_you_mean(&kind_text, names.iter().copied()) {

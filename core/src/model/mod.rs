@@ -1,6 +1,6 @@
 //! The typed model of a stack: what every document kind means once its YAML is read.
 
-mod components;
+pub(crate) mod components;
 mod envelope;
 mod infra;
 mod stack;
@@ -10,6 +10,7 @@ pub use envelope::*;
 pub use infra::*;
 pub use stack::*;
 
+pub use crate::kinds::{Kind, KindInfo};
 use serde::Serialize;
 use std::fmt;
 
@@ -69,51 +70,113 @@ impl From<ComponentId> for String {
     }
 }
 
-/// The four component kinds panka turns into AWS resources.
-#[derive(
-    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, serde::Deserialize,
-)]
-pub enum ComponentKind {
-    MicroService,
+/// The registry of component kinds: each line names a kind and its spec type, whose
+/// [`Kind`] implementation (`crate::kinds`) holds everything the core knows about it.
+/// From it come `ComponentKind` (with `ALL`), `ComponentSpec` (tagged by `kind` in
+/// state and saved plans) and the dispatch from either to the kind's implementation.
+macro_rules! component_kinds {
+    ($( $(#[$attr:meta])* $variant:ident($spec:ty), )+) => {
+        /// The component kinds panka turns into AWS resources.
+        #[derive(
+            Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, serde::Deserialize,
+        )]
+        pub enum ComponentKind {
+            $( $(#[$attr])* $variant, )+
+        }
+
+        impl ComponentKind {
+            pub const ALL: [ComponentKind; [$(stringify!($variant)),+].len()] =
+                [$(ComponentKind::$variant),+];
+
+            /// What the core knows about the kind, whatever its spec.
+            pub fn info(self) -> &'static KindInfo {
+                match self {
+                    $( ComponentKind::$variant => &<$spec as Kind>::INFO, )+
+                }
+            }
+        }
+
+        /// A component's spec, one variant per kind.
+        #[derive(Clone, Debug, PartialEq, Serialize, serde::Deserialize)]
+        #[serde(tag = "kind")]
+        pub enum ComponentSpec {
+            $( $(#[$attr])* $variant($spec), )+
+        }
+
+        impl ComponentSpec {
+            /// Reads a `kind` component's spec (see [`Kind::lower`]).
+            pub fn lower(
+                kind: ComponentKind,
+                spec: &mut crate::read::MapReader,
+                infra: InfraSpec,
+                ctx: &mut LowerContext,
+                diags: &mut crate::diag::Diagnostics,
+            ) -> ComponentSpec {
+                match kind {
+                    $( ComponentKind::$variant => {
+                        ComponentSpec::$variant(<$spec as Kind>::lower(spec, infra, ctx, diags))
+                    } )+
+                }
+            }
+
+            pub fn kind(&self) -> ComponentKind {
+                match self {
+                    $( ComponentSpec::$variant(_) => ComponentKind::$variant, )+
+                }
+            }
+
+            /// See [`Kind::physical_names`].
+            pub fn physical_names(
+                &self,
+                ctx: &crate::reconcile::ResourceContext,
+            ) -> Vec<(crate::naming::Namespace, String)> {
+                match self {
+                    $( ComponentSpec::$variant(spec) => spec.physical_names(ctx), )+
+                }
+            }
+
+            /// See [`Kind::monthly_cost`].
+            pub fn monthly_cost(
+                &self,
+                prices: &crate::cost::PriceTable,
+            ) -> Result<crate::cost::Cost, crate::cost::UnknownPrice> {
+                match self {
+                    $( ComponentSpec::$variant(spec) => spec.monthly_cost(prices), )+
+                }
+            }
+
+            /// See [`Kind::key_attributes`].
+            pub fn key_attributes(&self) -> Vec<String> {
+                match self {
+                    $( ComponentSpec::$variant(spec) => spec.key_attributes(), )+
+                }
+            }
+        }
+    };
+}
+
+component_kinds! {
+    MicroService(MicroServiceSpec),
     #[serde(rename = "RDS")]
-    Rds,
+    Rds(RdsSpec),
     #[serde(rename = "SQS")]
-    Sqs,
-    ElastiCacheRedis,
+    Sqs(SqsSpec),
+    ElastiCacheRedis(RedisSpec),
 }
 
 impl ComponentKind {
-    pub const ALL: [ComponentKind; 4] = [
-        ComponentKind::MicroService,
-        ComponentKind::Rds,
-        ComponentKind::Sqs,
-        ComponentKind::ElastiCacheRedis,
-    ];
-
     pub fn name(self) -> &'static str {
-        match self {
-            ComponentKind::MicroService => "MicroService",
-            ComponentKind::Rds => "RDS",
-            ComponentKind::Sqs => "SQS",
-            ComponentKind::ElastiCacheRedis => "ElastiCacheRedis",
-        }
+        self.info().name
     }
 
     /// Outputs other components may read through `valueFrom`.
     pub fn outputs(self) -> &'static [&'static str] {
-        match self {
-            ComponentKind::MicroService => {
-                &["url", "service_arn", "task_definition_arn", "log_group"]
-            }
-            ComponentKind::Rds => &["endpoint", "port", "arn"],
-            ComponentKind::Sqs => &["url", "arn", "dlq_url", "dlq_arn"],
-            ComponentKind::ElastiCacheRedis => &["endpoint", "port", "arn"],
-        }
+        self.info().outputs
     }
 
     /// Stateful kinds hold data: replacing or deleting them is a dangerous operation.
     pub fn is_stateful(self) -> bool {
-        matches!(self, ComponentKind::Rds | ComponentKind::ElastiCacheRedis)
+        self.info().stateful
     }
 }
 

@@ -19,16 +19,7 @@ pub const SAMPLES_KEPT: usize = 10;
 /// Typical AWS time per change, when history has none (the floor is AWS's own
 /// provisioning).
 pub fn default_duration(kind: ComponentKind, action: Action) -> Duration {
-    let minutes = |m: u64| Duration::from_secs(m * 60);
-    match (kind, action) {
-        (_, Action::Noop) => Duration::ZERO,
-        (ComponentKind::Sqs, _) => Duration::from_secs(10),
-        (ComponentKind::Rds, Action::Update) => minutes(2),
-        (ComponentKind::Rds, _) => minutes(6),
-        (ComponentKind::ElastiCacheRedis, Action::Update) => minutes(5),
-        (ComponentKind::ElastiCacheRedis, _) => minutes(8),
-        (ComponentKind::MicroService, _) => minutes(3),
-    }
+    kind.info().typical.of(action)
 }
 
 /// The key of one change in a record's `durations_s`: `service/component:action`

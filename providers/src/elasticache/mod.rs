@@ -59,11 +59,11 @@ pub use versions::{engine_family, normalise_engine_version};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use panka_core::model::{ComponentKind, ComponentSpec, RedisSpec};
+use panka_core::model::RedisSpec;
 use panka_core::progress;
 use panka_core::reconcile::{
-    DeleteOptions, ErrorKind, FieldChange, Inputs, KnownIds, Observed, ProviderError, Readiness,
-    Reconciler, ResourceContext,
+    DeleteOptions, ErrorKind, FieldChange, Inputs, KindReconciler, KnownIds, Observed,
+    ProviderError, Readiness, ResourceContext,
 };
 use serde_json::Value;
 
@@ -131,34 +131,16 @@ impl RedisReconciler {
     }
 }
 
-fn redis_spec(spec: &ComponentSpec) -> Result<&RedisSpec, ProviderError> {
-    match spec {
-        ComponentSpec::ElastiCacheRedis(redis) => Ok(redis),
-        other => Err(ProviderError::new(
-            ErrorKind::Invalid,
-            format!(
-                "the ElastiCacheRedis reconciler was given a {:?} spec",
-                other.kind()
-            ),
-        )),
-    }
-}
-
 pub(super) fn description(ctx: &ResourceContext) -> String {
     format!("panka {}/{} {}", ctx.stack, ctx.environment, ctx.id)
 }
 
 #[async_trait]
-impl Reconciler for RedisReconciler {
-    fn kind(&self) -> ComponentKind {
-        ComponentKind::ElastiCacheRedis
-    }
+impl KindReconciler for RedisReconciler {
+    type Spec = RedisSpec;
 
-    fn normalise(&self, _ctx: &ResourceContext, spec: &ComponentSpec, _inputs: &Inputs) -> Value {
-        match spec {
-            ComponentSpec::ElastiCacheRedis(redis) => desired_fields(redis),
-            _ => Value::Null,
-        }
+    fn normalise(&self, _ctx: &ResourceContext, spec: &RedisSpec, _inputs: &Inputs) -> Value {
+        desired_fields(spec)
     }
 
     fn field_change(&self, path: &str) -> FieldChange {
@@ -188,10 +170,9 @@ impl Reconciler for RedisReconciler {
     async fn create(
         &self,
         ctx: &ResourceContext,
-        spec: &ComponentSpec,
+        spec: &RedisSpec,
         _inputs: &Inputs,
     ) -> Result<Observed, ProviderError> {
-        let spec = redis_spec(spec)?;
         check_spec(spec)?;
         let names = Names::of(ctx);
         let net = network::resolve(&self.ec2, ctx.network.as_ref()).await?;
@@ -244,10 +225,9 @@ impl Reconciler for RedisReconciler {
     async fn update(
         &self,
         ctx: &ResourceContext,
-        spec: &ComponentSpec,
+        spec: &RedisSpec,
         _inputs: &Inputs,
     ) -> Result<Observed, ProviderError> {
-        let spec = redis_spec(spec)?;
         check_spec(spec)?;
         let id = cache_id(ctx);
         let Some(primary) = self.locate_mode(spec.mode, &id).await? else {

@@ -48,7 +48,10 @@ fn replacements_are_declared() {
     ] {
         assert_eq!(r.field_change(path), FieldChange::InPlace, "{path}");
     }
-    assert_eq!(r.kind(), ComponentKind::ElastiCacheRedis);
+    assert_eq!(
+        panka_core::reconcile::Reconciler::kind(&r),
+        panka_core::model::ComponentKind::ElastiCacheRedis
+    );
 }
 
 #[tokio::test]
@@ -215,7 +218,7 @@ async fn create_sends_the_whole_spec_and_a_parameter_group() {
         .parameters
         .insert("maxmemory-policy".into(), "allkeys-lru".into());
     let observed = r
-        .create(&ctx(), &component(wanted.clone()), &Inputs::default())
+        .create(&ctx(), &wanted, &Inputs::default())
         .await
         .expect("create");
     for (rule, name) in [

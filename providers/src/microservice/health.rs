@@ -361,7 +361,10 @@ mod poll_tests {
     };
     use panka_core::model::{ComponentKind, ComponentSpec};
     use panka_core::plan::Action as PlanAction;
-    use panka_core::reconcile::*;
+    use panka_core::reconcile::{
+        DeleteOptions, FieldChange, Inputs, KnownIds, Observed, ProviderError, Readiness,
+        Reconciler, ResourceContext,
+    };
     use panka_core::state::{FencedState, LockRequest, MemoryStore, StateKey};
     use std::collections::BTreeMap;
     use std::net::SocketAddr;

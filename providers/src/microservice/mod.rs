@@ -38,10 +38,10 @@ use crate::aws::AwsClients;
 use crate::network;
 use crate::shared::security_groups;
 use names::{Names, ids};
-use panka_core::model::{ComponentKind, ComponentSpec, MicroServiceSpec};
+use panka_core::model::MicroServiceSpec;
 use panka_core::reconcile::{
-    DeleteOptions, ErrorKind, FieldChange, Inputs, KnownIds, Observed, ProviderError, Readiness,
-    Reconciler, ResourceContext,
+    DeleteOptions, ErrorKind, FieldChange, Inputs, KindReconciler, KnownIds, Observed,
+    ProviderError, Readiness, ResourceContext,
 };
 use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex};
@@ -321,38 +321,18 @@ impl MicroServiceReconciler {
     }
 }
 
-fn microservice(spec: &ComponentSpec) -> Result<&MicroServiceSpec, ProviderError> {
-    match spec {
-        ComponentSpec::MicroService(spec) => Ok(spec),
-        other => Err(ProviderError::new(
-            ErrorKind::Invalid,
-            format!(
-                "the MicroService reconciler was given a {:?} spec",
-                other.kind()
-            ),
-        )),
-    }
-}
-
 #[async_trait::async_trait]
-impl Reconciler for MicroServiceReconciler {
-    fn kind(&self) -> ComponentKind {
-        ComponentKind::MicroService
-    }
+impl KindReconciler for MicroServiceReconciler {
+    type Spec = MicroServiceSpec;
 
     fn normalise(
         &self,
         ctx: &ResourceContext,
-        spec: &ComponentSpec,
+        spec: &MicroServiceSpec,
         inputs: &Inputs,
     ) -> serde_json::Value {
-        match spec {
-            ComponentSpec::MicroService(spec) => {
-                serde_json::to_value(fields::from_spec(ctx, spec, inputs))
-                    .unwrap_or(serde_json::Value::Null)
-            }
-            _ => serde_json::Value::Null,
-        }
+        serde_json::to_value(fields::from_spec(ctx, spec, inputs))
+            .unwrap_or(serde_json::Value::Null)
     }
 
     /// Task definition revisions roll, so nearly everything changes in place; an ALB's
@@ -375,19 +355,19 @@ impl Reconciler for MicroServiceReconciler {
     async fn create(
         &self,
         ctx: &ResourceContext,
-        spec: &ComponentSpec,
+        spec: &MicroServiceSpec,
         inputs: &Inputs,
     ) -> Result<Observed, ProviderError> {
-        self.converge(ctx, microservice(spec)?, inputs).await
+        self.converge(ctx, spec, inputs).await
     }
 
     async fn update(
         &self,
         ctx: &ResourceContext,
-        spec: &ComponentSpec,
+        spec: &MicroServiceSpec,
         inputs: &Inputs,
     ) -> Result<Observed, ProviderError> {
-        self.converge(ctx, microservice(spec)?, inputs).await
+        self.converge(ctx, spec, inputs).await
     }
 
     async fn delete(

@@ -40,11 +40,11 @@ use fields::{REPLACE_FIELDS, changes, desired_fields, live_fields, replacement_n
 use instance::not_found;
 use names::Names;
 use ownership::tags_of;
-use panka_core::model::{ComponentKind, ComponentSpec, RdsSpec};
+use panka_core::model::RdsSpec;
 use panka_core::progress;
 use panka_core::reconcile::{
-    DeleteOptions, ErrorKind, FieldChange, Inputs, KnownIds, Observed, ProviderError, Readiness,
-    Reconciler, ResourceContext,
+    DeleteOptions, ErrorKind, FieldChange, Inputs, KindReconciler, KnownIds, Observed,
+    ProviderError, Readiness, ResourceContext,
 };
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -105,34 +105,18 @@ impl RdsReconciler {
     }
 }
 
-fn rds_spec(spec: &ComponentSpec) -> Result<&RdsSpec, ProviderError> {
-    match spec {
-        ComponentSpec::Rds(spec) => Ok(spec),
-        other => Err(ProviderError::new(
-            ErrorKind::Invalid,
-            format!("the RDS reconciler was given a {:?} spec", other.kind()),
-        )),
-    }
-}
-
 #[async_trait::async_trait]
 #[async_trait::async_trait]
-impl Reconciler for RdsReconciler {
-    fn kind(&self) -> ComponentKind {
-        ComponentKind::Rds
-    }
+impl KindReconciler for RdsReconciler {
+    type Spec = RdsSpec;
 
-    /// `Null` for a spec of another kind.
     fn normalise(
         &self,
         ctx: &ResourceContext,
-        spec: &ComponentSpec,
+        spec: &RdsSpec,
         _inputs: &Inputs,
     ) -> serde_json::Value {
-        match spec {
-            ComponentSpec::Rds(spec) => desired_fields(ctx, spec).to_json(),
-            _ => serde_json::Value::Null,
-        }
+        desired_fields(ctx, spec).to_json()
     }
 
     /// A new engine, major version, database name, master username or encryption needs a
@@ -165,10 +149,9 @@ impl Reconciler for RdsReconciler {
     async fn create(
         &self,
         ctx: &ResourceContext,
-        spec: &ComponentSpec,
+        spec: &RdsSpec,
         _inputs: &Inputs,
     ) -> Result<Observed, ProviderError> {
-        let spec = rds_spec(spec)?;
         let names = Names::new(ctx, &KnownIds::new())?;
         let family = parameter_group_family(spec.engine, &spec.engine_version)?;
         let network = network::resolve(&self.ec2, ctx.network.as_ref()).await?;
@@ -219,10 +202,9 @@ impl Reconciler for RdsReconciler {
     async fn update(
         &self,
         ctx: &ResourceContext,
-        spec: &ComponentSpec,
+        spec: &RdsSpec,
         _inputs: &Inputs,
     ) -> Result<Observed, ProviderError> {
-        let spec = rds_spec(spec)?;
         let names = Names::new(ctx, &KnownIds::new())?;
         let family = parameter_group_family(spec.engine, &spec.engine_version)?;
         let network = network::resolve(&self.ec2, ctx.network.as_ref()).await?;
@@ -363,7 +345,7 @@ mod tests {
     #[test]
     fn normalise_fills_what_aws_fills() {
         let r = reconciler(&[]);
-        let fields = r.normalise(&ctx(true), &ComponentSpec::Rds(spec()), &Inputs::default());
+        let fields = r.normalise(&ctx(true), &spec(), &Inputs::default());
         assert_eq!(fields["iops"], 3000, "gp3 baseline");
         assert_eq!(fields["deletion_protection"], true, "on in production");
         assert_eq!(fields["maintenance_window"], "sun:04:00-sun:04:30");
@@ -371,7 +353,7 @@ mod tests {
         assert_eq!(fields["storage_encrypted"], true);
         assert_eq!(fields["engine_major_version"], "15");
         assert!(fields.get("password").is_none() && !fields.to_string().contains("db-password"));
-        let dev = r.normalise(&ctx(false), &ComponentSpec::Rds(spec()), &Inputs::default());
+        let dev = r.normalise(&ctx(false), &spec(), &Inputs::default());
         assert_eq!(dev["deletion_protection"], false);
     }
 }
