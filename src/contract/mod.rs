@@ -448,3 +448,6 @@ pub struct StateShowDocument<'a> {
     pub location: String,
     pub state: Option<&'a StateDocument>,
 }
+
+#[cfg(test)]
+mod documented;
