@@ -1,10 +1,12 @@
 //! The JSON contract: every document `--output json` prints, as a type (docs/commands.md).
 //!
 //! Scripts parse these documents, so their shape is an interface: a field is added here
-//! and in docs/commands.md together (the `contract_docs` test checks every top-level key
-//! is documented), and a renamed or removed field raises [`FORMAT_VERSION`]. Fields are
-//! declared in the order they are printed; `Option` fields without `skip_serializing_if`
-//! print as `null`, which scripts may rely on.
+//! and in docs/commands.md together (the `documented` test checks that every top-level
+//! key is named there), and a renamed or removed field raises [`FORMAT_VERSION`].
+//! `Option` fields without `skip_serializing_if` print as `null`, which scripts may rely
+//! on. Documents print through a `serde_json::Value` (`Ui::json`), so keys come out
+//! sorted; fields are declared in the order a build with serde_json's `preserve_order`
+//! prints them, the order the hand-built documents had.
 //!
 //! Values panka does not shape itself (plan field values, drift's expected and actual,
 //! the state document) stay `serde_json::Value` or the core type they come from.
