@@ -452,7 +452,8 @@ fn log_line(event: &LogEvent) -> LogLine {
     }
 }
 
-/// One `--follow` line (and what the unit tests compare).
+/// One `--follow` line: through a `Value`, like every document (`Ui::json`), so its keys
+/// print in the same order.
 fn event_json(event: &LogEvent) -> serde_json::Value {
     serde_json::to_value(log_line(event)).unwrap_or_default()
 }

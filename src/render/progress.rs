@@ -201,7 +201,8 @@ fn inner_view(tree: &Tree, event: &Event) -> Option<(ComponentId, String)> {
     Some((component.clone(), block.current()))
 }
 
-/// One line of the JSON-lines stream, with the format version (`crate::contract`).
+/// One line of the JSON-lines stream, with the format version (`crate::contract`): a
+/// `Value`, like every document (`Ui::json`), so keys print in serde_json's map order.
 pub fn json_event(event: ProgressEvent<'_>) -> serde_json::Value {
     serde_json::to_value(ProgressLine::new(event)).unwrap_or_default()
 }
