@@ -5,6 +5,7 @@ mod backend;
 mod cli;
 mod commands;
 mod config;
+mod contract;
 mod error;
 mod output;
 mod render;

@@ -2,6 +2,7 @@
 //! `NO_COLOR`, data on stdout, messages on stderr.
 
 use crate::cli::OutputFormat;
+use crate::contract::{ErrorBody, ErrorDocument};
 use crate::error::UserError;
 use crate::settings::ProcessEnv;
 use panka_core::diag::{Diagnostic, Palette, render};
@@ -56,8 +57,15 @@ impl Ui {
         let _ = stderr.flush();
     }
 
-    pub fn json(&self, value: &serde_json::Value) {
-        let text = serde_json::to_string_pretty(value).unwrap_or_else(|_| "{}".into());
+    /// Prints one document of the JSON contract (`crate::contract`) on stdout.
+    ///
+    /// It goes through a `serde_json::Value` so that keys print in serde_json's map order,
+    /// as they always have: sorted in the shipped binary, in field order when a build
+    /// enables serde_json's `preserve_order` (a `--workspace` test build does, through a
+    /// dev-dependency), and the contract's fields are declared in that order.
+    pub fn json(&self, document: &impl serde::Serialize) {
+        let value = serde_json::to_value(document).unwrap_or_default();
+        let text = serde_json::to_string_pretty(&value).unwrap_or_else(|_| "{}".into());
         self.out(&format!("{text}\n"));
     }
 
@@ -74,9 +82,12 @@ impl Ui {
     pub fn error(&self, err: &anyhow::Error) {
         if self.is_json() {
             let hint = err.downcast_ref::<UserError>().and_then(|u| u.hint.clone());
-            self.json(
-                &serde_json::json!({ "error": { "message": err.to_string(), "hint": hint } }),
-            );
+            self.json(&ErrorDocument {
+                error: ErrorBody {
+                    message: err.to_string(),
+                    hint,
+                },
+            });
         }
         let p = self.err_palette();
         let mut text = format!("{}error{}: {err}\n", p.error, p.reset);

@@ -8,8 +8,8 @@ use crate::error::UserError;
 use serde::{Deserialize, Serialize};
 use std::path::Path;
 
-/// The saved-plan formats this binary writes and reads.
-pub const FORMAT_VERSION: u32 = 1;
+/// The saved-plan format this binary writes and reads: the JSON contract's version.
+pub use crate::contract::FORMAT_VERSION;
 
 #[derive(Debug, Serialize, Deserialize)]
 pub struct SavedPlan {

@@ -4,6 +4,7 @@
 
 use super::{Exit, interactive, lock::report_held, planning, prompt, target::Target};
 use crate::cli::{ExecutionArgs, GlobalArgs, OnFailureArg};
+use crate::contract::{DeployDocument, FailedChange, ProgressEvent};
 use crate::error::UserError;
 use crate::output::Ui;
 use crate::render::plan_box;
@@ -133,7 +134,9 @@ where
     match (ui.is_json(), epilogue) {
         (true, Some(_)) => ui.err(&format!(
             "{}\n",
-            json_event(json!({"event": "lock_released", "ok": released.is_ok()}))
+            json_event(ProgressEvent::LockReleased {
+                ok: released.is_ok()
+            })
         )),
         (true, None) => {}
         (false, Some(epilogue)) => ui.out(&format!(
@@ -192,7 +195,18 @@ impl Deployment<'_> {
         }
         if !plan.has_changes() {
             if ui.is_json() {
-                ui.json(&json!({"deployment_id": null, "result": "no_changes", "outputs": outputs(&planned.state.map(|s| s.state.components).unwrap_or_default()), "duration_s": self.started.elapsed().as_secs_f64()}));
+                ui.json(&DeployDocument {
+                    deployment_id: None,
+                    result: DeploymentResult::NoChanges,
+                    outputs: outputs(
+                        &planned
+                            .state
+                            .map(|s| s.state.components)
+                            .unwrap_or_default(),
+                    ),
+                    duration_s: Some(self.started.elapsed().as_secs_f64()),
+                    failed: None,
+                });
             } else {
                 ui.out("✓ No changes: the infrastructure matches the stack files.\n");
             }
@@ -322,7 +336,12 @@ impl Deployment<'_> {
         if ui.is_json() {
             ui.err(&format!(
                 "{}\n",
-                json_event(json!({"event": "start", "deployment_id": deployment_id, "operation": self.operation, "stack": loaded.stack.name, "environment": loaded.environment}))
+                json_event(ProgressEvent::Start {
+                    deployment_id: &deployment_id,
+                    operation: self.operation,
+                    stack: &loaded.stack.name,
+                    environment: &loaded.environment,
+                })
             ));
         }
         let work = jobs(&plan, self.pieces, &loaded.stack, &loaded.environment);
@@ -355,15 +374,17 @@ impl Deployment<'_> {
         if ui.is_json() {
             ui.err(&format!(
                 "{}\n",
-                json_event(json!({"event": "deployment_recorded", "ok": recorded.is_ok()}))
+                json_event(ProgressEvent::DeploymentRecorded {
+                    ok: recorded.is_ok()
+                })
             ));
-            ui.json(&json!({
-                "deployment_id": deployment_id,
-                "result": result,
-                "outputs": outputs,
-                "duration_s": record.duration_s,
-                "failed": failures(&outcome),
-            }));
+            ui.json(&DeployDocument {
+                deployment_id: Some(deployment_id),
+                result,
+                outputs,
+                duration_s: record.duration_s,
+                failed: Some(failures(&outcome)),
+            });
         } else {
             // The executor saved state after every change; this reports the last save.
             let state_line = match (save_failed, progress.last_serial()) {
@@ -601,11 +622,14 @@ fn failures_of(outcome: &Outcome) -> &[(ComponentId, String)] {
     }
 }
 
-fn failures(outcome: &Outcome) -> Vec<serde_json::Value> {
+fn failures(outcome: &Outcome) -> Vec<FailedChange> {
     match outcome {
         Outcome::RolledBack { failed } | Outcome::Failed { failed, .. } => failed
             .iter()
-            .map(|(id, e)| json!({"component": id.to_string(), "error": e}))
+            .map(|(id, e)| FailedChange {
+                component: id.to_string(),
+                error: e.clone(),
+            })
             .collect(),
         _ => Vec::new(),
     }

@@ -5,11 +5,13 @@
 use super::deploy::{Deployment, as_caller, under_lock};
 use super::{Exit, interactive, planning, prompt, target};
 use crate::cli::{DestroyArgs, GlobalArgs};
+use crate::contract::DeployDocument;
 use crate::error::UserError;
 use crate::output::Ui;
 use crate::settings::ProcessEnv;
 use panka_core::reconcile::DeleteOptions;
-use serde_json::json;
+use panka_core::state::DeploymentResult;
+use std::collections::BTreeMap;
 use std::time::Instant;
 
 pub async fn run(
@@ -64,7 +66,13 @@ pub async fn run(
                 .is_none_or(|s| s.state.components.is_empty())
             {
                 if ui.is_json() {
-                    ui.json(&json!({"deployment_id": null, "result": "no_changes", "outputs": {}, "duration_s": started.elapsed().as_secs_f64()}));
+                    ui.json(&DeployDocument {
+                        deployment_id: None,
+                        result: DeploymentResult::NoChanges,
+                        outputs: BTreeMap::new(),
+                        duration_s: Some(started.elapsed().as_secs_f64()),
+                        failed: None,
+                    });
                 } else {
                     ui.out(&format!(
                         "Nothing to destroy: {} has no state in {}.\n",

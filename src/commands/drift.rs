@@ -14,6 +14,7 @@ use super::state::state_error;
 use crate::backend;
 use crate::cli::{DriftArgs, GlobalArgs, VariableArgs};
 use crate::config::{BackendConfig, Config};
+use crate::contract::{DriftAllDocument, DriftChecked, DriftDocument, InStack};
 use crate::error::UserError;
 use crate::output::Ui;
 use crate::render::drift_report;
@@ -32,7 +33,7 @@ use panka_core::state::{DeploymentRecord, StateKey, StateStore};
 use panka_providers::aws::{AwsClients, load_sdk_config};
 use panka_providers::orphans::{Owner, tagged_resources};
 use panka_providers::reconcilers::Reconcilers;
-use serde_json::{Value, json};
+use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -66,7 +67,13 @@ pub async fn run(
     })
     .await?;
     if ui.is_json() {
-        ui.json(&serde_json::to_value(&report)?);
+        ui.json(&DriftDocument {
+            stack: &report.stack,
+            environment: &report.environment,
+            drifted: report.drifted,
+            components: &report.components,
+            orphans: &report.orphans,
+        });
     } else {
         let p = ui.palette();
         ui.out(&(drift_report::render(&report, p) + &drift_report::summary(&report, p)));
@@ -453,54 +460,50 @@ async fn all(
 /// product.md's drift document for many stack environments: `components[]` and
 /// `orphans[]` each carry their `stack` and `environment`, `stacks[]` says which were
 /// checked and which failed.
-fn all_json(results: &BTreeMap<StateKey, anyhow::Result<DriftReport>>, drifted: bool) -> Value {
-    let mut components = Vec::new();
-    let mut orphans = Vec::new();
-    let mut stacks = Vec::new();
-    let tag = |value: Value, key: &StateKey| {
-        let mut value = value;
-        if let Value::Object(map) = &mut value {
-            map.insert("stack".into(), json!(key.stack));
-            map.insert("environment".into(), json!(key.environment));
-        }
-        value
+fn all_json(
+    results: &BTreeMap<StateKey, anyhow::Result<DriftReport>>,
+    drifted: bool,
+) -> DriftAllDocument<'_> {
+    let mut document = DriftAllDocument {
+        drifted,
+        components: Vec::new(),
+        orphans: Vec::new(),
+        stacks: Vec::new(),
     };
     for (key, result) in results {
+        let (stack, environment) = (key.stack.as_str(), key.environment.as_str());
         match result {
             Ok(report) => {
-                components.extend(
-                    report
-                        .components
-                        .iter()
-                        .map(|c| tag(serde_json::to_value(c).unwrap_or_default(), key)),
-                );
-                orphans.extend(
-                    report
-                        .orphans
-                        .iter()
-                        .map(|o| tag(serde_json::to_value(o).unwrap_or_default(), key)),
-                );
-                stacks.push(json!({
-                    "stack": key.stack,
-                    "environment": key.environment,
-                    "drifted": report.drifted,
-                    "error": null,
-                }));
+                document
+                    .components
+                    .extend(report.components.iter().map(|entry| InStack {
+                        entry,
+                        stack,
+                        environment,
+                    }));
+                document
+                    .orphans
+                    .extend(report.orphans.iter().map(|entry| InStack {
+                        entry,
+                        stack,
+                        environment,
+                    }));
+                document.stacks.push(DriftChecked {
+                    stack,
+                    environment,
+                    drifted: Some(report.drifted),
+                    error: None,
+                });
             }
-            Err(e) => stacks.push(json!({
-                "stack": key.stack,
-                "environment": key.environment,
-                "drifted": null,
-                "error": e.to_string(),
-            })),
+            Err(e) => document.stacks.push(DriftChecked {
+                stack,
+                environment,
+                drifted: None,
+                error: Some(e.to_string()),
+            }),
         }
     }
-    json!({
-        "drifted": drifted,
-        "components": components,
-        "orphans": orphans,
-        "stacks": stacks,
-    })
+    document
 }
 
 /// The deployment repo the current folder is in: the nearest folder with `stacks/` or

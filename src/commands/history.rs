@@ -11,10 +11,10 @@
 use super::Exit;
 use super::target;
 use crate::cli::{GlobalArgs, HistoryArgs};
+use crate::contract::{HistoryCounts, HistoryDocument, HistoryEntry};
 use crate::output::Ui;
 use crate::render::history_table::{self, Totals};
 use crate::settings::ProcessEnv;
-use serde_json::json;
 
 pub async fn run(
     args: &HistoryArgs,
@@ -33,29 +33,34 @@ pub async fn run(
     let totals = Totals::of(&records);
     let shown = &records[..records.len().min(args.limit)];
     if ui.is_json() {
-        ui.json(&json!({
-            "stack": t.key.stack,
-            "environment": t.key.environment,
-            "deployments": shown.iter().map(|r| json!({
-                "id": r.id,
-                "version": r.version,
-                "by": r.by,
-                "operation": r.operation,
-                "started_at": r.started_at,
-                "duration_s": r.duration_s,
-                "result": r.result,
-            })).collect::<Vec<_>>(),
-            "total": totals.total,
-            "success_rate": totals.success_rate.map(|r| (r * 10_000.0).round() / 10_000.0),
-            "average_duration_s": totals.average_duration_s,
-            "counts": {
-                "success": totals.success,
-                "rolled_back": totals.rolled_back,
-                "failed": totals.failed,
-                "in_progress": totals.in_progress,
-                "no_changes": totals.no_changes,
+        ui.json(&HistoryDocument {
+            stack: &t.key.stack,
+            environment: &t.key.environment,
+            deployments: shown
+                .iter()
+                .map(|r| HistoryEntry {
+                    id: &r.id,
+                    version: &r.version,
+                    by: &r.by,
+                    operation: &r.operation,
+                    started_at: &r.started_at,
+                    duration_s: r.duration_s,
+                    result: r.result,
+                })
+                .collect(),
+            total: totals.total,
+            success_rate: totals
+                .success_rate
+                .map(|r| (r * 10_000.0).round() / 10_000.0),
+            average_duration_s: totals.average_duration_s,
+            counts: HistoryCounts {
+                success: totals.success,
+                rolled_back: totals.rolled_back,
+                failed: totals.failed,
+                in_progress: totals.in_progress,
+                no_changes: totals.no_changes,
             },
-        }));
+        });
         return Ok(Exit::Success);
     }
     if records.is_empty() {

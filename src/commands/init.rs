@@ -3,6 +3,7 @@
 use super::{Exit, interactive, prompt};
 use crate::cli::{GlobalArgs, InitArgs};
 use crate::config::{BackendConfig, Config, LockConfig};
+use crate::contract::{BootstrapDocument, BootstrapLocalDocument, Bootstrapped, InitDocument};
 use crate::error::UserError;
 use crate::output::Ui;
 use crate::settings::ProcessEnv;
@@ -221,7 +222,14 @@ pub async fn run(
         return bootstrap(&written, global, env, ui).await;
     }
     if ui.is_json() {
-        ui.json(&serde_json::json!({"config": path.display().to_string(), "backend": if config.bucket.is_some() { "s3" } else { "local" }}));
+        ui.json(&InitDocument {
+            config: path.display().to_string(),
+            backend: if config.bucket.is_some() {
+                "s3"
+            } else {
+                "local"
+            },
+        });
     }
     Ok(Exit::Success)
 }
@@ -246,7 +254,9 @@ async fn bootstrap(
     ) = (&config.backend, &config.locks)
     else {
         if ui.is_json() {
-            ui.json(&serde_json::json!({"bootstrap": "nothing to create: local backend"}));
+            ui.json(&BootstrapLocalDocument {
+                bootstrap: "nothing to create: local backend",
+            });
         } else {
             ui.out("Nothing to bootstrap: state and locks are local (under .panka/ in the deployment repo).\n");
         }
@@ -273,10 +283,16 @@ async fn bootstrap(
             })
         })?;
     if ui.is_json() {
-        ui.json(&serde_json::json!({
-            "bucket": {"name": bucket, "created": report.bucket_created()},
-            "table": {"name": table, "created": report.table_created()},
-        }));
+        ui.json(&BootstrapDocument {
+            bucket: Bootstrapped {
+                name: bucket,
+                created: report.bucket_created(),
+            },
+            table: Bootstrapped {
+                name: table,
+                created: report.table_created(),
+            },
+        });
     } else {
         let line = |what: &str, name: &str, created: bool, detail: &str| {
             if created {

@@ -3,21 +3,24 @@
 use super::Exit;
 use super::target;
 use crate::cli::{GlobalArgs, LockAcquireArgs, TargetArgs, UnlockArgs};
+use crate::contract::{
+    LockAcquiredDocument, LockHeldDocument, LockHeldError, LockHolder, LockReleasedDocument,
+    LockStatusDocument,
+};
 use crate::error::UserError;
 use crate::output::Ui;
 use crate::settings::ProcessEnv;
 use panka_core::state::{LockError, LockInfo, LockRequest, acquire_with_wait};
-use serde_json::json;
 
-pub fn holder_json(info: &LockInfo) -> serde_json::Value {
-    json!({
-        "id": info.id,
-        "who": info.who,
-        "operation": info.operation,
-        "created": info.created,
-        "expires_at": info.expires_at_rfc3339(),
-        "expired": info.expires_at <= jiff::Timestamp::now().as_second(),
-    })
+pub fn holder_json(info: &LockInfo) -> LockHolder<'_> {
+    LockHolder {
+        id: &info.id,
+        who: &info.who,
+        operation: &info.operation,
+        created: &info.created,
+        expires_at: info.expires_at_rfc3339(),
+        expired: info.expires_at <= jiff::Timestamp::now().as_second(),
+    }
 }
 
 pub fn holder_text(info: &LockInfo) -> String {
@@ -39,7 +42,12 @@ pub fn holder_text(info: &LockInfo) -> String {
 /// Prints a lost lock race and returns exit code 3.
 pub fn report_held(ui: &Ui, key_label: &str, holder: &LockInfo) -> Exit {
     if ui.is_json() {
-        ui.json(&json!({"error": {"message": format!("{key_label} is locked"), "lock": holder_json(holder)}}));
+        ui.json(&LockHeldDocument {
+            error: LockHeldError {
+                message: format!("{key_label} is locked"),
+                lock: holder_json(holder),
+            },
+        });
     }
     ui.err(&format!(
         "error: {key_label} is locked\n{}",
@@ -61,13 +69,13 @@ pub async fn status(
     let t = target::open(args, global, env, ui).await?;
     let holder = t.backends.lock.status(&t.key).await.map_err(lock_error)?;
     if ui.is_json() {
-        ui.json(&json!({
-            "stack": t.key.stack,
-            "environment": t.key.environment,
-            "lock_key": t.key.lock_id(),
-            "locked": holder.is_some(),
-            "holder": holder.as_ref().map(holder_json),
-        }));
+        ui.json(&LockStatusDocument {
+            stack: &t.key.stack,
+            environment: &t.key.environment,
+            lock_key: t.key.lock_id(),
+            locked: holder.is_some(),
+            holder: holder.as_ref().map(holder_json),
+        });
         return Ok(Exit::Success);
     }
     let mut text = format!("Lock: {}\n", t.key.lock_id());
@@ -120,7 +128,10 @@ pub async fn acquire(
     match result {
         Ok(info) => {
             if ui.is_json() {
-                ui.json(&json!({"lock_key": label, "holder": holder_json(&info)}));
+                ui.json(&LockAcquiredDocument {
+                    lock_key: &label,
+                    holder: holder_json(&info),
+                });
             } else {
                 ui.out(&format!("✓ Lock acquired: {label}\n{}", holder_text(&info)));
                 ui.err(&format!(
@@ -163,7 +174,10 @@ pub async fn unlock(
         .await
         .map_err(lock_error)?;
     if ui.is_json() {
-        ui.json(&json!({"lock_key": label, "released": holder_json(&holder)}));
+        ui.json(&LockReleasedDocument {
+            lock_key: &label,
+            released: holder_json(&holder),
+        });
     } else {
         ui.out(&format!(
             "✓ Lock {} released ({label}, held by {})\n",

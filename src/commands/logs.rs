@@ -23,6 +23,7 @@ use super::Exit;
 use super::status::{aws_clients, naming_context};
 use super::target;
 use crate::cli::{GlobalArgs, LogsArgs, StackSelection, TargetArgs};
+use crate::contract::{LogLine, LogsDocument};
 use crate::error::UserError;
 use crate::output::Ui;
 use crate::settings::ProcessEnv;
@@ -175,10 +176,13 @@ pub async fn run(
         if ui.is_json() {
             let mut events = Vec::new();
             reader
-                .poll(|page| events.extend(page.iter().map(event_json)))
+                .poll(|page| events.extend(page.iter().map(log_line)))
                 .await
                 .map_err(not_deployed)?;
-            ui.json(&serde_json::json!({ "log_group": group, "events": events }));
+            ui.json(&LogsDocument {
+                log_group: &group,
+                events,
+            });
         } else {
             let palette = ui.palette();
             let printed = reader
@@ -438,14 +442,20 @@ fn text_line(event: &LogEvent, palette: Palette) -> String {
     }
 }
 
-fn event_json(event: &LogEvent) -> serde_json::Value {
+fn log_line(event: &LogEvent) -> LogLine {
     let (level, message) = level_and_message(&event.message);
-    serde_json::json!({
-        "timestamp": timestamp(event.timestamp_ms).to_string(),
-        "level": level,
-        "message": message,
-        "stream": event.stream,
-    })
+    LogLine {
+        timestamp: timestamp(event.timestamp_ms).to_string(),
+        level,
+        message,
+        stream: event.stream.clone(),
+    }
+}
+
+/// One `--follow` line: through a `Value`, like every document (`Ui::json`), so its keys
+/// print in the same order.
+fn event_json(event: &LogEvent) -> serde_json::Value {
+    serde_json::to_value(log_line(event)).unwrap_or_default()
 }
 
 #[cfg(test)]

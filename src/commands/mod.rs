@@ -58,7 +58,9 @@ pub fn run(cli: Cli, env: &ProcessEnv, ui: &Ui) -> anyhow::Result<Exit> {
     match cli.command {
         Command::Version => {
             if ui.is_json() {
-                ui.json(&serde_json::json!({ "version": env!("CARGO_PKG_VERSION") }));
+                ui.json(&crate::contract::VersionDocument {
+                    version: env!("CARGO_PKG_VERSION"),
+                });
             } else {
                 ui.out(&format!("panka version {}\n", env!("CARGO_PKG_VERSION")));
             }

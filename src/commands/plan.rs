@@ -2,53 +2,66 @@
 
 use super::{Exit, planning, target};
 use crate::cli::{GlobalArgs, PlanArgs};
+use crate::contract::{
+    DangerousChange, FORMAT_VERSION, PlanChange, PlanDocument, PlanField, PlanSummary,
+};
 use crate::output::Ui;
 use crate::render::plan_box;
 use crate::settings::ProcessEnv;
 use panka_core::plan::{Action, DurationHistory, Plan};
 use panka_core::state::StateKey;
-use serde_json::json;
 use std::fmt::Write as _;
 
-pub fn plan_json(
-    plan: &Plan,
+pub fn plan_json<'a>(
+    plan: &'a Plan,
     estimate: &panka_core::cost::Estimate,
     durations: &DurationHistory,
-) -> serde_json::Value {
-    json!({
-        "format_version": 1,
-        "stack": plan.stack,
-        "environment": plan.environment,
-        "based_on": plan.based_on,
-        "targeted": !plan.targets.is_empty(),
-        "targets": plan.targets,
-        "changes": plan.changes().map(|c| json!({
-            "component": c.component.to_string(),
-            "kind": c.kind.name(),
-            "action": c.action,
-            "wave": c.wave,
-            "reason": c.reason,
-            "fields": c.fields.iter().map(|f| json!({
-                "path": f.diff.path,
-                "old": f.diff.before,
-                "new": f.diff.after,
-                "forces_replace": f.forces_replace,
-            })).collect::<Vec<_>>(),
-        })).collect::<Vec<_>>(),
-        "summary": {
-            "create": plan.summary.create,
-            "update": plan.summary.update,
-            "replace": plan.summary.replace,
-            "delete": plan.summary.delete,
+) -> PlanDocument<'a> {
+    PlanDocument {
+        format_version: FORMAT_VERSION,
+        stack: &plan.stack,
+        environment: &plan.environment,
+        based_on: plan.based_on.as_ref(),
+        targeted: !plan.targets.is_empty(),
+        targets: &plan.targets,
+        changes: plan
+            .changes()
+            .map(|c| PlanChange {
+                component: c.component.to_string(),
+                kind: c.kind.name(),
+                action: c.action,
+                wave: c.wave,
+                reason: &c.reason,
+                fields: c
+                    .fields
+                    .iter()
+                    .map(|f| PlanField {
+                        path: &f.diff.path,
+                        old: &f.diff.before,
+                        new: &f.diff.after,
+                        forces_replace: f.forces_replace,
+                    })
+                    .collect(),
+            })
+            .collect(),
+        summary: PlanSummary {
+            create: plan.summary.create,
+            update: plan.summary.update,
+            replace: plan.summary.replace,
+            delete: plan.summary.delete,
         },
-        "estimated_monthly_cost_usd": estimate.monthly_usd,
-        "estimated_duration_s": plan_box::estimated_duration(plan, durations).as_secs(),
-        "dangerous": plan.dangerous().iter().map(|c| json!({
-            "component": c.component.to_string(),
-            "kind": c.kind.name(),
-            "action": c.action,
-        })).collect::<Vec<_>>(),
-    })
+        estimated_monthly_cost_usd: estimate.monthly_usd,
+        estimated_duration_s: plan_box::estimated_duration(plan, durations).as_secs(),
+        dangerous: plan
+            .dangerous()
+            .iter()
+            .map(|c| DangerousChange {
+                component: c.component.to_string(),
+                kind: c.kind.name(),
+                action: c.action,
+            })
+            .collect(),
+    }
 }
 
 pub async fn run(

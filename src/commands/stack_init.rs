@@ -127,7 +127,10 @@ pub fn run(args: &StackInitArgs, env: &ProcessEnv, ui: &Ui) -> anyhow::Result<Ex
         created.push(format!("✓ Created {sub}/ directory"));
     }
     if ui.is_json() {
-        ui.json(&serde_json::json!({"stack": name, "path": dir.display().to_string()}));
+        ui.json(&crate::contract::StackInitDocument {
+            stack: &name,
+            path: dir.display().to_string(),
+        });
     } else {
         ui.out(&format!("\n{}\n", created.join("\n")));
     }

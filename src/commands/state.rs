@@ -27,12 +27,12 @@ pub async fn show(
     let t = target::open(args, global, env, ui).await?;
     let state = t.backends.store.read(&t.key).await.map_err(state_error)?;
     if ui.is_json() {
-        ui.json(&serde_json::json!({
-            "stack": t.key.stack,
-            "environment": t.key.environment,
-            "location": t.backends.store.location(&t.key),
-            "state": state.as_ref().map(|s| &s.state),
-        }));
+        ui.json(&crate::contract::StateShowDocument {
+            stack: &t.key.stack,
+            environment: &t.key.environment,
+            location: t.backends.store.location(&t.key),
+            state: state.as_ref().map(|s| &s.state),
+        });
         return Ok(Exit::Success);
     }
     let Some(state) = state else {

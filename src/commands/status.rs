@@ -13,6 +13,7 @@
 use super::Exit;
 use super::target;
 use crate::cli::{GlobalArgs, TargetArgs};
+use crate::contract::{StatusComponent, StatusDocument};
 use crate::output::Ui;
 use crate::render::status_box::{self, Row, Service};
 use crate::settings::{self, ProcessEnv};
@@ -25,7 +26,6 @@ use panka_core::source::Sources;
 use panka_core::state::{ComponentState, ComponentStatus, DeploymentRecord};
 use panka_providers::aws::{AwsClients, load_sdk_config};
 use panka_providers::live::{LiveReader, LiveStatus};
-use serde_json::json;
 use std::collections::BTreeMap;
 use std::path::Path;
 
@@ -105,11 +105,11 @@ pub async fn run(
     let components = state.map(|s| s.state.components).unwrap_or_default();
     if components.is_empty() {
         if ui.is_json() {
-            ui.json(&json!({
-                "stack": t.key.stack,
-                "environment": t.key.environment,
-                "components": [],
-            }));
+            ui.json(&StatusDocument {
+                stack: &t.key.stack,
+                environment: &t.key.environment,
+                components: Vec::new(),
+            });
         } else {
             ui.out(&format!(
                 "Nothing deployed to {} ({}) yet: no component is recorded in {}.\n",
@@ -165,11 +165,14 @@ pub async fn run(
         .filter_map(|r| r.live.as_ref().err().map(|e| (r.id.as_str(), e)))
         .collect();
     if ui.is_json() {
-        ui.json(&json!({
-            "stack": t.key.stack,
-            "environment": t.key.environment,
-            "components": readings.iter().map(|r| component_json(r, &records)).collect::<Vec<_>>(),
-        }));
+        ui.json(&StatusDocument {
+            stack: &t.key.stack,
+            environment: &t.key.environment,
+            components: readings
+                .iter()
+                .map(|r| component_json(r, &records))
+                .collect(),
+        });
     } else {
         ui.out(&status_box::render(
             &t.key.stack,
@@ -234,21 +237,24 @@ fn shown(reading: &Reading, full_errors: bool) -> (String, Option<bool>, String)
     (status, healthy, detail)
 }
 
-fn component_json(r: &Reading, records: &BTreeMap<String, DeploymentRecord>) -> serde_json::Value {
+fn component_json<'a>(
+    r: &'a Reading,
+    records: &'a BTreeMap<String, DeploymentRecord>,
+) -> StatusComponent<'a> {
     let (status, healthy, detail) = shown(r, true);
     let record = records.get(&r.recorded.deployment_id);
-    json!({
-        "component": r.id,
-        "kind": r.recorded.kind.name(),
-        "status": status,
-        "healthy": healthy.unwrap_or(false),
-        "detail": detail,
-        "state_status": state_status(r.recorded.status),
-        "updated_at": r.recorded.updated_at,
-        "deployment_id": r.recorded.deployment_id,
-        "version": record.map(|d| d.version.as_str()),
-        "by": record.map(|d| d.by.as_str()),
-    })
+    StatusComponent {
+        component: &r.id,
+        kind: r.recorded.kind.name(),
+        status,
+        healthy: healthy.unwrap_or(false),
+        detail,
+        state_status: state_status(r.recorded.status),
+        updated_at: &r.recorded.updated_at,
+        deployment_id: &r.recorded.deployment_id,
+        version: record.map(|d| d.version.as_str()),
+        by: record.map(|d| d.by.as_str()),
+    }
 }
 
 /// Blocks per service, in name order; each service's last deployment is that of its

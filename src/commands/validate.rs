@@ -2,13 +2,13 @@
 
 use super::Exit;
 use crate::cli::ValidateArgs;
+use crate::contract::{DiagnosticEntry, FORMAT_VERSION, ValidateDocument, ValidatedComponent};
 use crate::output::Ui;
 use crate::settings::{self, ProcessEnv};
 use crate::stack_dir::find_stack;
 use panka_core::diag::{Diagnostic, Diagnostics, Palette, Severity, position};
 use panka_core::source::Sources;
 use panka_core::validate::{ValidateOptions, ValidationReport, validate};
-use serde_json::{Value, json};
 use std::fmt::Write as _;
 
 pub fn run(args: &ValidateArgs, env: &ProcessEnv, ui: &Ui) -> anyhow::Result<Exit> {
@@ -134,35 +134,46 @@ fn summary(report: &ValidationReport, p: Palette) -> String {
     }
 }
 
-fn diagnostic_json(d: &Diagnostic, sources: &Sources) -> Value {
+fn diagnostic_json(d: &Diagnostic, sources: &Sources) -> DiagnosticEntry {
     let (file, line, column) = match position(sources, &d.location) {
         Some((file, line, column)) => (Some(file), line, column),
         None => (None, None, None),
     };
-    json!({
-        "file": file,
-        "line": line,
-        "column": column,
-        "code": d.code,
-        "severity": d.severity,
-        "message": d.message,
-        "hint": d.hint,
-    })
+    DiagnosticEntry {
+        file,
+        line,
+        column,
+        code: d.code,
+        severity: d.severity,
+        message: d.message.clone(),
+        hint: d.hint.clone(),
+    }
 }
 
-pub fn report_json(report: &ValidationReport, sources: &Sources) -> Value {
+pub fn report_json(report: &ValidationReport, sources: &Sources) -> ValidateDocument {
     let (errors, others): (Vec<&Diagnostic>, Vec<&Diagnostic>) = report
         .diagnostics
         .iter()
         .partition(|d| d.severity == Severity::Error);
-    json!({
-        "format_version": 1,
-        "stack": report.stack,
-        "valid": report.valid(),
-        "environments": report.environments,
-        "components": report.components.iter().map(|c| json!({"id": c.id.to_string(), "kind": c.kind.name()})).collect::<Vec<_>>(),
-        "waves": report.waves.iter().map(|w| w.iter().map(ToString::to_string).collect::<Vec<_>>()).collect::<Vec<_>>(),
-        "errors": errors.iter().map(|d| diagnostic_json(d, sources)).collect::<Vec<_>>(),
-        "warnings": others.iter().map(|d| diagnostic_json(d, sources)).collect::<Vec<_>>(),
-    })
+    ValidateDocument {
+        format_version: FORMAT_VERSION,
+        stack: report.stack.clone(),
+        valid: report.valid(),
+        environments: report.environments.clone(),
+        components: report
+            .components
+            .iter()
+            .map(|c| ValidatedComponent {
+                id: c.id.to_string(),
+                kind: c.kind.name(),
+            })
+            .collect(),
+        waves: report
+            .waves
+            .iter()
+            .map(|w| w.iter().map(ToString::to_string).collect())
+            .collect(),
+        errors: errors.iter().map(|d| diagnostic_json(d, sources)).collect(),
+        warnings: others.iter().map(|d| diagnostic_json(d, sources)).collect(),
+    }
 }

@@ -14,13 +14,15 @@
 //! Whatever the output, it measures what each finished change took, for the deployment
 //! record (the plan's duration estimate learns from it).
 
+use crate::contract::{ProgressEvent, ProgressLine, StepLine};
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressState, ProgressStyle};
 use panka_core::diag::Palette;
 use panka_core::engine::{Event, EventSink, StepState};
 use panka_core::model::{ComponentId, ComponentKind};
 use panka_core::plan::estimate::duration_key;
 use panka_core::plan::{Action, Plan};
-use serde_json::json;
+#[cfg(test)]
+use serde_json::json; // the unit tests below compare lines with literal JSON
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{IsTerminal, Write};
 use std::sync::Mutex;
@@ -28,9 +30,6 @@ use std::time::Duration;
 
 /// How often a spinner turns and its elapsed time moves.
 const TICK: Duration = Duration::from_millis(120);
-
-/// The version of the JSON-lines progress format (`"v"` on every line).
-pub const JSON_FORMAT_VERSION: u32 = 1;
 
 /// Prints engine events as they come (on stderr, so stdout keeps the one result
 /// document) and keeps the duration of every finished change.
@@ -196,12 +195,10 @@ fn inner_view(tree: &Tree, event: &Event) -> Option<(ComponentId, String)> {
     Some((component.clone(), block.current()))
 }
 
-/// One line of the JSON-lines stream, with the format version.
-pub fn json_event(mut value: serde_json::Value) -> serde_json::Value {
-    if let Some(map) = value.as_object_mut() {
-        map.insert("v".into(), json!(JSON_FORMAT_VERSION));
-    }
-    value
+/// One line of the JSON-lines stream, with the format version (`crate::contract`): a
+/// `Value`, like every document (`Ui::json`), so keys print in serde_json's map order.
+pub fn json_event(event: ProgressEvent<'_>) -> serde_json::Value {
+    serde_json::to_value(ProgressLine::new(event)).unwrap_or_default()
 }
 
 fn json_line(event: &Event) -> serde_json::Value {
@@ -210,71 +207,75 @@ fn json_line(event: &Event) -> serde_json::Value {
             component,
             action,
             wave,
-        } => {
-            json!({"event": "started", "component": component.to_string(), "action": action, "wave": wave})
-        }
+        } => ProgressEvent::Started {
+            component: component.to_string(),
+            action: *action,
+            wave: *wave,
+        },
         Event::Waiting {
             component,
             detail,
             progress,
-        } => {
-            json!({"event": "waiting", "component": component.to_string(), "detail": detail, "progress": progress})
-        }
+        } => ProgressEvent::Waiting {
+            component: component.to_string(),
+            detail,
+            progress: *progress,
+        },
         Event::ChangeFinished {
             component,
             action,
             elapsed,
             ..
-        } => {
-            json!({"event": "finished", "component": component.to_string(), "action": action, "elapsed_s": elapsed.as_secs_f64()})
-        }
+        } => ProgressEvent::Finished {
+            component: component.to_string(),
+            action: *action,
+            elapsed_s: elapsed.as_secs_f64(),
+        },
         Event::ChangeFailed {
             component,
             action,
             error,
-        } => {
-            json!({"event": "failed", "component": component.to_string(), "action": action, "error": error})
-        }
-        Event::StateSaved { serial } => json!({"event": "state_saved", "serial": serial}),
-        Event::RollbackStarted { changes } => {
-            json!({"event": "rollback_started", "changes": changes})
-        }
-        Event::RollbackStep { component, action } => {
-            json!({"event": "rollback_step", "component": component.to_string(), "action": action})
-        }
-        Event::RollbackFinished { component, elapsed } => {
-            json!({"event": "rollback_finished", "component": component.to_string(), "elapsed_s": elapsed.as_secs_f64()})
-        }
-        Event::RollbackFailed { component, error } => {
-            json!({"event": "rollback_failed", "component": component.to_string(), "error": error})
-        }
+        } => ProgressEvent::Failed {
+            component: component.to_string(),
+            action: *action,
+            error,
+        },
+        Event::StateSaved { serial } => ProgressEvent::StateSaved { serial: *serial },
+        Event::RollbackStarted { changes } => ProgressEvent::RollbackStarted { changes: *changes },
+        Event::RollbackStep { component, action } => ProgressEvent::RollbackStep {
+            component: component.to_string(),
+            action: *action,
+        },
+        Event::RollbackFinished { component, elapsed } => ProgressEvent::RollbackFinished {
+            component: component.to_string(),
+            elapsed_s: elapsed.as_secs_f64(),
+        },
+        Event::RollbackFailed { component, error } => ProgressEvent::RollbackFailed {
+            component: component.to_string(),
+            error,
+        },
         Event::Step {
             component,
             step,
             state,
-        } => {
-            let mut line =
-                json!({"event": "step", "component": component.to_string(), "step": step});
-            let extra = match state {
-                StepState::Started => json!({"state": "started"}),
-                StepState::Progress { detail, percent } => {
-                    json!({"state": "progress", "detail": detail, "percent": percent})
-                }
-                StepState::Item { key, status } => {
-                    json!({"state": "item", "key": key, "status": status})
-                }
-                StepState::Done { elapsed } => {
-                    json!({"state": "done", "elapsed_s": elapsed.as_secs_f64()})
-                }
-                StepState::Failed { elapsed } => {
-                    json!({"state": "failed", "elapsed_s": elapsed.as_secs_f64()})
-                }
-            };
-            if let (Some(line), Some(extra)) = (line.as_object_mut(), extra.as_object()) {
-                line.extend(extra.clone());
-            }
-            line
-        }
+        } => ProgressEvent::Step {
+            component: component.to_string(),
+            step,
+            state: match state {
+                StepState::Started => StepLine::Started,
+                StepState::Progress { detail, percent } => StepLine::Progress {
+                    detail,
+                    percent: *percent,
+                },
+                StepState::Item { key, status } => StepLine::Item { key, status },
+                StepState::Done { elapsed } => StepLine::Done {
+                    elapsed_s: elapsed.as_secs_f64(),
+                },
+                StepState::Failed { elapsed } => StepLine::Failed {
+                    elapsed_s: elapsed.as_secs_f64(),
+                },
+            },
+        },
     })
 }
 
