@@ -93,6 +93,25 @@ pub enum Readiness {
     },
 }
 
+/// What `panka status` shows of a live component.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct LiveStatus {
+    pub status: String,
+    pub healthy: bool,
+    pub detail: String,
+}
+
+impl LiveStatus {
+    /// The component's primary resource is gone (deleted outside panka?).
+    pub fn missing(what: &str, name: &str) -> Self {
+        LiveStatus {
+            status: "missing".into(),
+            healthy: false,
+            detail: format!("{what} {name} does not exist (deleted outside panka?)"),
+        }
+    }
+}
+
 /// How a provider failure is classified; the engine decides retries and messages by it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ErrorKind {
@@ -216,6 +235,15 @@ pub trait Reconciler: Send + Sync {
         ctx: &ResourceContext,
         known: &KnownIds,
     ) -> Result<Readiness, ProviderError>;
+
+    /// What `status` shows: one read of the live resources. A resource that is gone is
+    /// a `missing` status, not an error; errors are AWS failures (credentials, network,
+    /// permissions).
+    async fn live_status(
+        &self,
+        ctx: &ResourceContext,
+        known: &KnownIds,
+    ) -> Result<LiveStatus, ProviderError>;
 }
 
 /// A [`Reconciler`] written against its kind's spec type: every reconciler in
@@ -273,6 +301,13 @@ pub trait KindReconciler: Send + Sync {
         ctx: &ResourceContext,
         known: &KnownIds,
     ) -> Result<Readiness, ProviderError>;
+
+    /// See [`Reconciler::live_status`].
+    async fn live_status(
+        &self,
+        ctx: &ResourceContext,
+        known: &KnownIds,
+    ) -> Result<LiveStatus, ProviderError>;
 }
 
 /// A spec of another kind reached this kind's reconciler: a bug in the dispatch, said
@@ -353,5 +388,13 @@ impl<R: KindReconciler> Reconciler for R {
         known: &KnownIds,
     ) -> Result<Readiness, ProviderError> {
         KindReconciler::poll_ready(self, ctx, known).await
+    }
+
+    async fn live_status(
+        &self,
+        ctx: &ResourceContext,
+        known: &KnownIds,
+    ) -> Result<LiveStatus, ProviderError> {
+        KindReconciler::live_status(self, ctx, known).await
     }
 }

@@ -17,7 +17,7 @@ use aws_sdk_sqs::types::QueueAttributeName;
 use panka_core::model::{DeadLetterQueue, SqsSpec};
 use panka_core::progress;
 use panka_core::reconcile::{
-    DeleteOptions, ErrorKind, FieldChange, Inputs, KindReconciler, KnownIds, Observed,
+    DeleteOptions, ErrorKind, FieldChange, Inputs, KindReconciler, KnownIds, LiveStatus, Observed,
     ProviderError, Readiness, ResourceContext,
 };
 use serde_json::{Value, json};
@@ -751,6 +751,14 @@ impl KindReconciler for SqsReconciler {
         }
         Ok(Readiness::Ready)
     }
+
+    async fn live_status(
+        &self,
+        ctx: &ResourceContext,
+        known: &KnownIds,
+    ) -> Result<LiveStatus, ProviderError> {
+        self.live(ctx, known).await
+    }
 }
 
 /// How the progress step for a queue reads: a queue found is brought up to date.
@@ -766,6 +774,91 @@ fn waiting(queue: &str) -> Readiness {
     Readiness::Waiting {
         detail: format!("SQS queue {queue} is not visible yet"),
         progress: None,
+    }
+}
+
+/// What `status` shows of a queue: messages waiting, in flight and dead-lettered.
+impl SqsReconciler {
+    pub(crate) async fn live(
+        &self,
+        ctx: &ResourceContext,
+        known: &KnownIds,
+    ) -> Result<LiveStatus, ProviderError> {
+        let url = match known.get("queue_url") {
+            Some(url) => Some(url.clone()),
+            None => self.queue_url_by_name(ctx).await?,
+        };
+        let Some(url) = url else {
+            return Ok(LiveStatus::missing(
+                "SQS queue",
+                &naming::sqs_queue(ctx, "", false),
+            ));
+        };
+        let Some((waiting, in_flight)) = self.message_counts(&url).await? else {
+            return Ok(LiveStatus::missing("SQS queue", &url));
+        };
+        let dead = match known.get("dlq_url") {
+            Some(dlq) => self.message_counts(dlq).await?.map(|(w, f)| w + f),
+            None => None,
+        };
+        Ok(crate::live::sqs_status(waiting, in_flight, dead))
+    }
+
+    /// The queue's URL by its deterministic name, standard or FIFO; `None` when neither
+    /// exists.
+    async fn queue_url_by_name(
+        &self,
+        ctx: &ResourceContext,
+    ) -> Result<Option<String>, ProviderError> {
+        for fifo in [false, true] {
+            let name = naming::sqs_queue(ctx, "", fifo);
+            match self.sqs.get_queue_url().queue_name(&name).send().await {
+                Ok(out) => return Ok(out.queue_url().map(str::to_string)),
+                Err(e) => {
+                    let err = provider_error(&format!("cannot look up SQS queue {name}"), &e);
+                    if err.kind != ErrorKind::NotFound {
+                        return Err(err);
+                    }
+                }
+            }
+        }
+        Ok(None)
+    }
+
+    /// Messages waiting and in flight; `None` when the queue does not exist.
+    async fn message_counts(&self, url: &str) -> Result<Option<(u64, u64)>, ProviderError> {
+        let out = match self
+            .sqs
+            .get_queue_attributes()
+            .queue_url(url)
+            .attribute_names(QueueAttributeName::ApproximateNumberOfMessages)
+            .attribute_names(QueueAttributeName::ApproximateNumberOfMessagesNotVisible)
+            .send()
+            .await
+        {
+            Ok(out) => out,
+            Err(e) => {
+                let err = provider_error(
+                    &format!("cannot read the attributes of SQS queue {url}"),
+                    &e,
+                );
+                return if err.kind == ErrorKind::NotFound {
+                    Ok(None)
+                } else {
+                    Err(err)
+                };
+            }
+        };
+        let count = |name: QueueAttributeName| {
+            out.attributes()
+                .and_then(|a| a.get(&name))
+                .and_then(|v| v.parse::<u64>().ok())
+                .unwrap_or(0)
+        };
+        Ok(Some((
+            count(QueueAttributeName::ApproximateNumberOfMessages),
+            count(QueueAttributeName::ApproximateNumberOfMessagesNotVisible),
+        )))
     }
 }
 

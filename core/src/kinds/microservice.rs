@@ -4,12 +4,18 @@ use super::{ClientAccess, Kind, KindInfo, TypicalDurations, enabled};
 use crate::cost::{
     ALB_LCU_ALLOWANCE, Cost, HOURS_PER_MONTH, PriceTable, UnknownPrice, cents, line, sum,
 };
-use crate::diag::Diagnostics;
-use crate::model::components::{self, LowerContext};
-use crate::model::{ComponentKind, ComponentSpec, InfraSpec, MicroServiceSpec};
+use crate::diag::{Diagnostic, Diagnostics};
+use crate::model::components::{
+    Choice, LowerContext, Reference, check_secret_key, check_secret_ref, known_str, port_value,
+};
+use crate::model::{ComponentKind, ComponentSpec, InfraSpec, Located};
 use crate::naming::{Namespace, limits, physical};
-use crate::read::MapReader;
+use crate::read::{self, MapReader};
 use crate::reconcile::ResourceContext;
+use crate::repo_path::{Boundary, Kind as PathKind, PathProblem};
+use crate::source::Span;
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
 
 impl Kind for MicroServiceSpec {
     const KIND: ComponentKind = ComponentKind::MicroService;
@@ -30,7 +36,7 @@ impl Kind for MicroServiceSpec {
         ctx: &mut LowerContext,
         diags: &mut Diagnostics,
     ) -> Self {
-        components::lower_microservice(spec, infra, ctx, diags)
+        lower_microservice(spec, infra, ctx, diags)
     }
 
     fn narrow(spec: &ComponentSpec) -> Option<&Self> {
@@ -153,5 +159,749 @@ fn monthly_cost(ms: &MicroServiceSpec, t: &PriceTable) -> Cost {
         lines,
         notes,
         approximated: None,
+    }
+}
+
+// ---------------------------------------------------------------- MicroService
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct MicroServiceSpec {
+    pub image: Image,
+    #[serde(deserialize_with = "known_str")]
+    pub platform: Choice,
+    #[serde(deserialize_with = "known_str")]
+    pub cpu_architecture: Choice,
+    pub command: Option<Vec<String>>,
+    pub ports: Vec<Port>,
+    pub load_balancer: LoadBalancer,
+    pub environment: Vec<EnvVar>,
+    pub secrets: Vec<SecretEnv>,
+    pub configs: Option<Configs>,
+    pub readiness: Option<Readiness>,
+    /// Filled from `InfraDefaults`/`ComponentInfra` and overrides.
+    pub infra: InfraSpec,
+    /// Extra task role statements the user declared (`spec.permissions`). Left out of
+    /// the recorded spec when empty, so specs recorded before it read back unchanged.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub permissions: Vec<Permission>,
+}
+
+/// One user-declared statement of the task role's policy: `Allow` `actions` on
+/// `resources`, checked offline (`E090`, and `P006` for `*` in production).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Permission {
+    pub actions: Vec<String>,
+    pub resources: Vec<String>,
+    /// Where a `"*"` resource is written, for the production policy.
+    #[serde(skip)]
+    pub wildcard_resource: Option<Span>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Image {
+    pub repository: String,
+    pub tag: String,
+    #[serde(skip)]
+    pub tag_span: Option<Span>,
+}
+
+impl Image {
+    /// `repository:tag`, what the task definition runs.
+    pub fn reference(&self) -> String {
+        format!("{}:{}", self.repository, self.tag)
+    }
+
+    /// The last path segment with the tag, e.g. `email-api:v1.0.0`.
+    pub fn short(&self) -> String {
+        let name = self
+            .repository
+            .rsplit('/')
+            .next()
+            .unwrap_or(&self.repository);
+        format!("{name}:{}", self.tag)
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Port {
+    pub name: String,
+    pub port: u16,
+    #[serde(deserialize_with = "known_str")]
+    pub protocol: Choice,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct LoadBalancer {
+    pub enabled: bool,
+    /// Internal ALBs are reachable only inside the VPC.
+    pub internal: bool,
+    pub listener_port: u16,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct EnvVar {
+    pub name: String,
+    pub value: EnvValue,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EnvValue {
+    Literal(String),
+    /// Resolved from another component's output during apply.
+    From {
+        component: String,
+        output: String,
+    },
+}
+
+/// A Secrets Manager secret injected as an environment variable. Only the reference is
+/// kept; the value never passes through panka.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SecretEnv {
+    pub name: String,
+    pub secret_ref: String,
+    pub env_var: String,
+    /// JSON key inside the secret, when the secret is a JSON document.
+    pub key: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Configs {
+    pub mount_path: String,
+    pub files: Vec<ConfigFile>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ConfigFile {
+    /// The name as written, also the file name under `mountPath`.
+    pub name: String,
+    #[serde(skip)]
+    pub path: PathBuf,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Readiness {
+    pub path: String,
+    pub port: u16,
+    pub interval_seconds: u32,
+    pub timeout_seconds: u32,
+    pub healthy_threshold: u32,
+    pub unhealthy_threshold: u32,
+}
+
+fn is_env_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    chars
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+pub(crate) fn lower_microservice(
+    spec: &mut MapReader,
+    infra: InfraSpec,
+    ctx: &mut LowerContext,
+    diags: &mut Diagnostics,
+) -> MicroServiceSpec {
+    let mut image = Image {
+        repository: String::new(),
+        tag: String::new(),
+        tag_span: None,
+    };
+    if let Some(mut m) = spec.required_map("image", diags) {
+        image.repository = m.required_string("repository", diags).unwrap_or_default();
+        if let Some(node) = m.required("tag", diags) {
+            image.tag_span = Some(node.span);
+            image.tag = read::string(node, &m.child_path("tag"), diags).unwrap_or_default();
+        }
+        if (image
+            .repository
+            .rsplit('/')
+            .next()
+            .is_some_and(|last| last.contains(':'))
+            || image.repository.contains('@'))
+            && let Some(node) = m.get("repository")
+        {
+            diags.push(
+                Diagnostic::at(
+                    "E025",
+                    node.span,
+                    "`spec.image.repository` must not carry a tag or digest",
+                )
+                .with_label("tag belongs in `tag`")
+                .with_hint("write the tag in `spec.image.tag`"),
+            );
+        }
+        m.finish(diags);
+    }
+
+    let mut platform = "fargate";
+    let mut cpu_architecture = "x86_64";
+    if let Some(mut m) = spec.map("runtime", diags) {
+        platform = m
+            .one_of("platform", &["fargate"], diags)
+            .unwrap_or(platform);
+        cpu_architecture = m
+            .one_of("cpuArchitecture", &["x86_64", "arm64"], diags)
+            .unwrap_or(cpu_architecture);
+        m.finish(diags);
+    }
+
+    let command = spec
+        .string_list("command", diags)
+        .map(|items| items.into_iter().map(|(s, _)| s).collect());
+
+    let mut ports: Vec<Port> = Vec::new();
+    // Ports seen, for the duplicate check (a scan of `ports` per item is quadratic).
+    let mut seen_ports = std::collections::HashSet::new();
+    if let Some(node) = spec.get("ports") {
+        for (i, item) in read::seq(node, "spec.ports", diags)
+            .unwrap_or_default()
+            .iter()
+            .enumerate()
+        {
+            let path = format!("spec.ports[{i}]");
+            let Some(mut m) = MapReader::new(item, path.clone(), item.span, diags) else {
+                continue;
+            };
+            let name = m
+                .string("name", diags)
+                .unwrap_or_else(|| format!("port{i}"));
+            let port = m
+                .required("port", diags)
+                .and_then(|n| port_value(n, &format!("{path}.port"), diags));
+            let protocol = m
+                .one_of("protocol", &["http", "tcp"], diags)
+                .unwrap_or("http");
+            if let Some(port) = port {
+                if !seen_ports.insert(port)
+                    && let Some(n) = m.get("port")
+                {
+                    diags.push(
+                        Diagnostic::at("E025", n.span, format!("port {port} is listed twice"))
+                            .with_label("duplicate port"),
+                    );
+                }
+                ports.push(Port {
+                    name,
+                    port,
+                    protocol,
+                });
+            }
+            m.finish(diags);
+        }
+    }
+
+    let has_http_port = ports.iter().any(|p| p.protocol == "http");
+    let mut load_balancer = LoadBalancer {
+        enabled: has_http_port,
+        internal: false,
+        listener_port: 80,
+    };
+    if let Some(mut m) = spec.map("loadBalancer", diags) {
+        let enabled_node = m.get("enabled");
+        load_balancer.enabled = m.bool("enabled", diags).unwrap_or(has_http_port);
+        load_balancer.internal = m.bool("internal", diags).unwrap_or(false);
+        if let Some(node) = m.get("listenerPort") {
+            load_balancer.listener_port =
+                port_value(node, "spec.loadBalancer.listenerPort", diags).unwrap_or(80);
+        }
+        if load_balancer.enabled
+            && !has_http_port
+            && let Some(node) = enabled_node
+        {
+            diags.push(
+                Diagnostic::at(
+                    "E025",
+                    node.span,
+                    "a load balancer needs an `http` port in `spec.ports`",
+                )
+                .with_label("no http port to route to"),
+            );
+        }
+        m.finish(diags);
+    }
+
+    let mut environment: Vec<EnvVar> = Vec::new();
+    let mut env_names: Vec<(String, Span)> = Vec::new();
+    if let Some(node) = spec.get("environment") {
+        for (i, item) in read::seq(node, "spec.environment", diags)
+            .unwrap_or_default()
+            .iter()
+            .enumerate()
+        {
+            let path = format!("spec.environment[{i}]");
+            let Some(mut m) = MapReader::new(item, path.clone(), item.span, diags) else {
+                continue;
+            };
+            let name_node = m.required("name", diags);
+            let name = name_node.and_then(|n| read::string(n, &format!("{path}.name"), diags));
+            let literal = m.get("value");
+            let from = m.map("valueFrom", diags);
+            let value = match (literal, from) {
+                (Some(_), Some(_)) => {
+                    diags.push(
+                        Diagnostic::at(
+                            "E025",
+                            item.span,
+                            format!("`{path}` has both `value` and `valueFrom`"),
+                        )
+                        .with_label("choose one"),
+                    );
+                    None
+                }
+                (Some(node), None) => {
+                    read::string(node, &format!("{path}.value"), diags).map(EnvValue::Literal)
+                }
+                (None, Some(mut from)) => {
+                    let component = from.required("component", diags).and_then(|n| {
+                        read::string(n, &from.child_path("component"), diags).map(|v| Located {
+                            value: v,
+                            span: n.span,
+                        })
+                    });
+                    let output = from.required("output", diags).and_then(|n| {
+                        read::string(n, &from.child_path("output"), diags).map(|v| Located {
+                            value: v,
+                            span: n.span,
+                        })
+                    });
+                    from.finish(diags);
+                    match (component, output) {
+                        (Some(component), Some(output)) => {
+                            let value = EnvValue::From {
+                                component: component.value.clone(),
+                                output: output.value.clone(),
+                            };
+                            ctx.references.push(Reference {
+                                target: component,
+                                output: Some(output),
+                            });
+                            Some(value)
+                        }
+                        _ => None,
+                    }
+                }
+                (None, None) => {
+                    diags.push(
+                        Diagnostic::at(
+                            "E022",
+                            item.span,
+                            format!("`{path}` needs `value` or `valueFrom`"),
+                        )
+                        .with_label("no value"),
+                    );
+                    None
+                }
+            };
+            m.finish(diags);
+            if let (Some(name), Some(value), Some(name_node)) = (name, value, name_node) {
+                env_names.push((name.clone(), name_node.span));
+                environment.push(EnvVar { name, value });
+            }
+        }
+    }
+
+    let mut secrets: Vec<SecretEnv> = Vec::new();
+    if let Some(node) = spec.get("secrets") {
+        for (i, item) in read::seq(node, "spec.secrets", diags)
+            .unwrap_or_default()
+            .iter()
+            .enumerate()
+        {
+            let path = format!("spec.secrets[{i}]");
+            let Some(mut m) = MapReader::new(item, path.clone(), item.span, diags) else {
+                continue;
+            };
+            let name = m.required_string("name", diags);
+            let secret_ref = m.required_string("secretRef", diags);
+            let env_node = m.get("envVar");
+            let env_var = m.string("envVar", diags);
+            let key = m.string("key", diags);
+            check_secret_ref(m.get("secretRef"), &format!("{path}.secretRef"), diags);
+            check_secret_key(m.get("key"), &format!("{path}.key"), diags);
+            m.finish(diags);
+            if let (Some(name), Some(secret_ref)) = (name, secret_ref) {
+                let env_var = env_var.unwrap_or_else(|| name.clone());
+                let span = env_node
+                    .or_else(|| item.get("name"))
+                    .map(|n| n.span)
+                    .unwrap_or(item.span);
+                env_names.push((env_var.clone(), span));
+                secrets.push(SecretEnv {
+                    name,
+                    secret_ref,
+                    env_var,
+                    key,
+                });
+            }
+        }
+    }
+    // Names seen so far in a set: a scan of the earlier names per entry is quadratic on a
+    // long `environment` list.
+    let mut seen_names = std::collections::HashSet::new();
+    for (name, span) in &env_names {
+        if !is_env_name(name) {
+            diags.push(
+                Diagnostic::at(
+                    "E025",
+                    *span,
+                    format!("`{name}` is not a valid environment variable name"),
+                )
+                .with_label("invalid name")
+                .with_hint("use letters, digits and underscores, not starting with a digit"),
+            );
+        } else if !seen_names.insert(name.as_str()) {
+            diags.push(
+                Diagnostic::at(
+                    "E025",
+                    *span,
+                    format!("environment variable `{name}` is set twice"),
+                )
+                .with_label("set again here")
+                .with_hint("each variable comes from exactly one `environment` or `secrets` entry"),
+            );
+        }
+    }
+
+    let mut configs = None;
+    if let Some(mut m) = spec.map("configs", diags) {
+        let mount_path = m.required_string("mountPath", diags).unwrap_or_default();
+        if !mount_path.is_empty()
+            && !mount_path.starts_with('/')
+            && let Some(node) = m.get("mountPath")
+        {
+            diags.push(
+                Diagnostic::at(
+                    "E025",
+                    node.span,
+                    "`spec.configs.mountPath` must be an absolute path",
+                )
+                .with_label("relative path"),
+            );
+        }
+        let mut files = Vec::new();
+        for (name, span) in m.string_list("files", diags).unwrap_or_default() {
+            let at = Span {
+                len: name.chars().count().max(1) as u32,
+                ..span
+            };
+            match resolve_config_file(ctx.boundary, ctx.component_dir, &name) {
+                // Contents go into the task definition as text; plan and apply read the
+                // file again, so a file they could not use is reported here, in place
+                // (found by fuzzing, core/tests/it/fuzz_loader.rs).
+                Ok(path) => match ctx.boundary.read(&path).map(String::from_utf8) {
+                    Ok(Ok(_)) => files.push(ConfigFile { name, path }),
+                    Ok(Err(_)) => diags.push(
+                        Diagnostic::at(
+                            "E080",
+                            at,
+                            format!("config file `{name}` cannot be read as UTF-8 text"),
+                        )
+                        .with_label("not text")
+                        .with_hint("config files are mounted as text; save it as UTF-8"),
+                    ),
+                    Err(problem) => diags.push(config_problem(&name, at, &problem, ctx.boundary)),
+                },
+                Err(PathProblem::Missing) => diags.push(
+                    Diagnostic::at(
+                        "E080",
+                        at,
+                        format!("config file `{name}` does not exist"),
+                    )
+                    .with_label("not found")
+                    .with_hint(if Path::new(&name).is_absolute() || name.contains("..") {
+                        "config files live in the component's `configs/` folder; name them relative to it".to_string()
+                    } else {
+                        format!("put it at `configs/{}` in this component's folder", name.trim_start_matches("configs/"))
+                    }),
+                ),
+                Err(problem) => diags.push(config_problem(&name, at, &problem, ctx.boundary)),
+            }
+        }
+        m.finish(diags);
+        configs = Some(Configs { mount_path, files });
+    }
+
+    let mut readiness = None;
+    if let Some(mut hc) = spec.map("healthCheck", diags) {
+        if let Some(mut r) = hc.map("readiness", diags) {
+            if let Some(mut http) = r.required_map("http", diags) {
+                let path = http
+                    .required_string("path", diags)
+                    .unwrap_or_else(|| "/".into());
+                let port_node = http.get("port");
+                let port = port_node
+                    .and_then(|n| port_value(n, "spec.healthCheck.readiness.http.port", diags))
+                    .or_else(|| ports.first().map(|p| p.port))
+                    .unwrap_or(80);
+                if !path.starts_with('/')
+                    && let Some(node) = http.get("path")
+                {
+                    diags.push(
+                        Diagnostic::at("E025", node.span, "the readiness path must start with `/`")
+                            .with_label("not an absolute path"),
+                    );
+                }
+                if let Some(node) = port_node
+                    && !ports.is_empty()
+                    && !ports.iter().any(|p| p.port == port)
+                {
+                    diags.push(
+                        Diagnostic::at(
+                            "E025",
+                            node.span,
+                            format!("readiness port {port} is not one of the component's `ports`"),
+                        )
+                        .with_label("unknown port")
+                        .with_hint(format!(
+                            "declared ports: {}",
+                            ports
+                                .iter()
+                                .map(|p| p.port.to_string())
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        )),
+                    );
+                }
+                http.finish(diags);
+                let interval = r.int("intervalSeconds", 5..=300, diags).unwrap_or(15) as u32;
+                let timeout = r.int("timeoutSeconds", 2..=120, diags).unwrap_or(5) as u32;
+                let healthy = r.int("healthyThreshold", 2..=10, diags).unwrap_or(2) as u32;
+                let unhealthy = r.int("unhealthyThreshold", 2..=10, diags).unwrap_or(3) as u32;
+                if timeout >= interval
+                    && let Some(node) = r.get("timeoutSeconds").or_else(|| r.get("intervalSeconds"))
+                {
+                    diags.push(
+                            Diagnostic::at(
+                                "E025",
+                                node.span,
+                                format!("`timeoutSeconds` ({timeout}) must be less than `intervalSeconds` ({interval})"),
+                            )
+                            .with_label("too long"),
+                        );
+                }
+                readiness = Some(Readiness {
+                    path,
+                    port,
+                    interval_seconds: interval,
+                    timeout_seconds: timeout,
+                    healthy_threshold: healthy,
+                    unhealthy_threshold: unhealthy,
+                });
+            }
+            r.finish(diags);
+        }
+        hc.finish(diags);
+    }
+
+    MicroServiceSpec {
+        image,
+        platform,
+        cpu_architecture,
+        command,
+        ports,
+        load_balancer,
+        environment,
+        secrets,
+        configs,
+        readiness,
+        infra,
+        permissions: lower_permissions(spec, diags),
+    }
+}
+
+/// `service:Action`: the service in lowercase letters, digits and `-`; the action in
+/// letters and digits, with `*` allowed anywhere in it (`s3:Get*`).
+pub fn is_iam_action(action: &str) -> bool {
+    let Some((service, name)) = action.split_once(':') else {
+        return false;
+    };
+    !service.is_empty()
+        && service
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        && !name.is_empty()
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '*')
+}
+
+/// `*`, or an ARN: `arn:partition:service:region:account:resource` (six parts at least;
+/// region and account may be empty, as in `arn:aws:s3:::bucket`).
+pub fn is_iam_resource(resource: &str) -> bool {
+    if resource == "*" {
+        return true;
+    }
+    let parts: Vec<&str> = resource.splitn(6, ':').collect();
+    parts.len() == 6
+        && parts[0] == "arn"
+        && !parts[1].is_empty()
+        && !parts[2].is_empty()
+        && !parts[5].is_empty()
+}
+
+/// `spec.permissions`: a list of `{actions, resources}`, both non-empty lists of text.
+fn lower_permissions(spec: &mut MapReader, diags: &mut Diagnostics) -> Vec<Permission> {
+    let mut out = Vec::new();
+    let Some(node) = spec.get("permissions") else {
+        return out;
+    };
+    for (i, item) in read::seq(node, "spec.permissions", diags)
+        .unwrap_or_default()
+        .iter()
+        .enumerate()
+    {
+        let path = format!("spec.permissions[{i}]");
+        let Some(mut m) = MapReader::new(item, path.clone(), item.span, diags) else {
+            continue;
+        };
+        let actions_node = m.required("actions", diags);
+        let actions = m.string_list("actions", diags);
+        let resources_node = m.required("resources", diags);
+        let resources = m.string_list("resources", diags);
+        m.finish(diags);
+        for (list, node, what) in [
+            (&actions, actions_node, "actions"),
+            (&resources, resources_node, "resources"),
+        ] {
+            if let (Some(list), Some(node)) = (list, node)
+                && list.is_empty()
+            {
+                diags.push(
+                    Diagnostic::at("E090", node.span, format!("`{path}.{what}` is empty"))
+                        .with_label(format!("no {what}"))
+                        .with_hint(format!(
+                            "list at least one of the {what} this statement allows"
+                        )),
+                );
+            }
+        }
+        for (action, span) in actions.iter().flatten() {
+            if action == "*" || action == "*:*" {
+                diags.push(
+                    Diagnostic::at("E090", *span, format!("`{action}` allows every action of every service"))
+                        .with_label("every action")
+                        .with_hint("name the actions the application calls, e.g. `s3:GetObject`; a service's wildcard such as `s3:Get*` is accepted"),
+                );
+            } else if !is_iam_action(action) {
+                diags.push(
+                    Diagnostic::at("E090", *span, format!("`{action}` is not an IAM action"))
+                        .with_label("expected service:Action")
+                        .with_hint("write the service prefix in lowercase, a colon and the action, e.g. `s3:GetObject` or `sqs:Send*`"),
+                );
+            }
+        }
+        let mut wildcard_resource = None;
+        for (resource, span) in resources.iter().flatten() {
+            if resource == "*" {
+                wildcard_resource.get_or_insert(*span);
+            } else if !is_iam_resource(resource) {
+                diags.push(
+                    Diagnostic::at("E090", *span, format!("`{resource}` is not an ARN"))
+                        .with_label("expected `*` or arn:…")
+                        .with_hint(
+                            "write the resource's full ARN, e.g. `arn:aws:s3:::my-bucket/*`",
+                        ),
+                );
+            }
+        }
+        if let (Some(actions), Some(resources)) = (actions, resources) {
+            out.push(Permission {
+                actions: actions.into_iter().map(|(a, _)| a).collect(),
+                resources: resources.into_iter().map(|(r, _)| r).collect(),
+                wildcard_resource,
+            });
+        }
+    }
+    out
+}
+
+/// `configs.files` entries are relative to the component's `configs/` folder; a path
+/// that already starts with `configs/` is relative to the component folder. Absolute
+/// paths and `..` are not looked up (`Missing`, reported as not found with a hint); a
+/// link is followed only inside the boundary (`crate::repo_path`).
+fn resolve_config_file(
+    boundary: &Boundary,
+    component_dir: &Path,
+    name: &str,
+) -> Result<PathBuf, PathProblem> {
+    if name.is_empty() || Path::new(name).is_absolute() || name.split('/').any(|part| part == "..")
+    {
+        return Err(PathProblem::Missing);
+    }
+    let written = if name.starts_with("configs/") {
+        name.to_string()
+    } else {
+        format!("configs/{name}")
+    };
+    let path = boundary.resolve(component_dir, &written)?;
+    match boundary.probe(&path)? {
+        PathKind::File => Ok(path),
+        _ => Err(PathProblem::Missing),
+    }
+}
+
+/// A config file that is refused (a link outside, dangling or looping) or unreadable,
+/// at the entry that names it; the file itself is never quoted.
+fn config_problem(name: &str, at: Span, problem: &PathProblem, boundary: &Boundary) -> Diagnostic {
+    Diagnostic::at(
+        problem.code(),
+        at,
+        format!("config file: {}", problem.message(name, boundary)),
+    )
+    .with_label("not read")
+    .with_hint(problem.hint(boundary))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn iam_actions_are_service_colon_action() {
+        for good in [
+            "s3:GetObject",
+            "s3:Get*",
+            "sqs:*",
+            "execute-api:Invoke",
+            "kms:Decrypt",
+        ] {
+            assert!(is_iam_action(good), "{good}");
+        }
+        for bad in [
+            "*",
+            "s3",
+            "S3:GetObject",
+            ":GetObject",
+            "s3:",
+            "s3:Get Object",
+            "s3:Get-Object",
+            "*:GetObject",
+            "s3:a:b",
+        ] {
+            assert!(!is_iam_action(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn iam_resources_are_arns_or_the_wildcard() {
+        for good in [
+            "*",
+            "arn:aws:s3:::bucket/*",
+            "arn:aws:sqs:us-east-1:123456789012:q",
+            "arn:aws-cn:dynamodb:cn-north-1:1:table/t",
+        ] {
+            assert!(is_iam_resource(good), "{good}");
+        }
+        for bad in [
+            "bucket",
+            "arn:aws:s3",
+            "arn::s3:::b",
+            "arn:aws:s3:::",
+            "s3://bucket",
+            "",
+        ] {
+            assert!(!is_iam_resource(bad), "{bad}");
+        }
     }
 }

@@ -12,7 +12,10 @@ mod rds;
 mod redis;
 mod sqs;
 
-pub use sqs::SQS_CLIENT_ACTIONS;
+pub use microservice::*;
+pub use rds::*;
+pub use redis::*;
+pub use sqs::*;
 
 use crate::cost::{Cost, PriceTable, UnknownPrice};
 use crate::diag::Diagnostics;

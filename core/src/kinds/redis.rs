@@ -3,12 +3,15 @@
 
 use super::{ClientAccess, Kind, KindInfo, TypicalDurations};
 use crate::cost::{Cost, HOURS_PER_MONTH, PriceTable, UnknownPrice, line, sum};
-use crate::diag::Diagnostics;
-use crate::model::components::{self, LowerContext};
-use crate::model::{ComponentKind, ComponentSpec, InfraSpec, RedisSpec};
+use crate::diag::{Diagnostic, Diagnostics};
+use crate::model::components::{Choice, LowerContext, known_str, port_value};
+use crate::model::{ComponentKind, ComponentSpec, InfraSpec};
 use crate::naming::{Namespace, elasticache_id, elasticache_name, limits, physical};
-use crate::read::MapReader;
+use crate::read::{self, MapReader};
 use crate::reconcile::ResourceContext;
+use crate::source::Span;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 
 impl Kind for RedisSpec {
     const KIND: ComponentKind = ComponentKind::ElastiCacheRedis;
@@ -33,7 +36,7 @@ impl Kind for RedisSpec {
         _ctx: &mut LowerContext,
         diags: &mut Diagnostics,
     ) -> Self {
-        components::lower_redis(spec, diags)
+        lower_redis(spec, diags)
     }
 
     fn narrow(spec: &ComponentSpec) -> Option<&Self> {
@@ -104,4 +107,123 @@ fn monthly_cost(redis: &RedisSpec, t: &PriceTable) -> Result<Cost, UnknownPrice>
         ],
         approximated: None,
     })
+}
+
+// ---------------------------------------------------------------- ElastiCacheRedis
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RedisSpec {
+    pub engine_version: String,
+    /// `replication-group` (primary with replicas) or `cache-cluster` (a single node).
+    #[serde(deserialize_with = "known_str")]
+    pub mode: Choice,
+    pub node_type: String,
+    pub num_nodes: u32,
+    pub automatic_failover: bool,
+    pub port: u16,
+    pub snapshot_retention_days: u32,
+    pub transit_encryption: bool,
+    pub at_rest_encryption: bool,
+    pub parameters: BTreeMap<String, String>,
+    #[serde(skip)]
+    pub num_nodes_span: Option<Span>,
+}
+
+pub(crate) fn lower_redis(spec: &mut MapReader, diags: &mut Diagnostics) -> RedisSpec {
+    let mut redis = RedisSpec {
+        engine_version: String::new(),
+        mode: "replication-group",
+        node_type: String::new(),
+        num_nodes: 1,
+        automatic_failover: false,
+        port: 6379,
+        snapshot_retention_days: 0,
+        transit_encryption: true,
+        at_rest_encryption: true,
+        parameters: BTreeMap::new(),
+        num_nodes_span: None,
+    };
+    if let Some(mut m) = spec.required_map("engine", diags) {
+        redis.engine_version = m.required_string("version", diags).unwrap_or_default();
+        m.finish(diags);
+    }
+    if let Some(mut m) = spec.required_map("cluster", diags) {
+        redis.mode = m
+            .one_of("mode", &["replication-group", "cache-cluster"], diags)
+            .unwrap_or("replication-group");
+        if let Some(node) = m.required("nodeType", diags) {
+            redis.node_type =
+                read::string(node, "spec.cluster.nodeType", diags).unwrap_or_default();
+            if !redis.node_type.starts_with("cache.") {
+                diags.push(
+                    Diagnostic::at(
+                        "E025",
+                        node.span,
+                        format!("`{}` is not an ElastiCache node type", redis.node_type),
+                    )
+                    .with_label("expected cache.<family>.<size>")
+                    .with_hint("for example `cache.t3.micro`"),
+                );
+            }
+        }
+        redis.num_nodes_span = m.get("numNodes").map(|n| n.span);
+        redis.num_nodes = m.int("numNodes", 1..=6, diags).unwrap_or(1) as u32;
+        let failover_node = m.get("automaticFailover");
+        let failover = m.bool("automaticFailover", diags);
+        redis.automatic_failover = failover.unwrap_or(redis.num_nodes > 1);
+        if redis.automatic_failover
+            && redis.num_nodes < 2
+            && let Some(node) = failover_node
+        {
+            diags.push(
+                Diagnostic::at(
+                    "E025",
+                    node.span,
+                    "automatic failover needs at least 2 nodes",
+                )
+                .with_label("only one node")
+                .with_hint("set `numNodes: 2` or more"),
+            );
+        }
+        if redis.mode == "cache-cluster"
+            && redis.num_nodes > 1
+            && let Some(span) = redis.num_nodes_span
+        {
+            diags.push(
+                Diagnostic::at("E025", span, "a `cache-cluster` has exactly one node")
+                    .with_label("more than one node")
+                    .with_hint("use `mode: replication-group` for replicas"),
+            );
+        }
+        m.finish(diags);
+    }
+    if let Some(node) = spec.get("port") {
+        redis.port = port_value(node, "spec.port", diags).unwrap_or(6379);
+    }
+    redis.snapshot_retention_days = spec
+        .int("snapshotRetentionDays", 0..=35, diags)
+        .unwrap_or(0) as u32;
+    redis.transit_encryption = spec.bool("transitEncryption", diags).unwrap_or(true);
+    // ElastiCache encrypts at rest only replication groups; a single cache cluster cannot.
+    let single_cluster = redis.mode == "cache-cluster";
+    let at_rest_node = spec.get("atRestEncryption");
+    redis.at_rest_encryption = spec
+        .bool("atRestEncryption", diags)
+        .unwrap_or(!single_cluster);
+    if single_cluster
+        && redis.at_rest_encryption
+        && let Some(node) = at_rest_node
+    {
+        diags.push(
+            Diagnostic::at(
+                "E025",
+                node.span,
+                "a `cache-cluster` cannot be encrypted at rest",
+            )
+            .with_label("not supported for a single cache cluster")
+            .with_hint("use `mode: replication-group`, or remove `atRestEncryption`"),
+        );
+    }
+    redis.parameters = spec.string_map("parameters", diags).unwrap_or_default();
+    redis
 }

@@ -10,7 +10,7 @@ pub use envelope::*;
 pub use infra::*;
 pub use stack::*;
 
-pub use crate::kinds::{Kind, KindInfo};
+pub use crate::kinds::*;
 use serde::Serialize;
 use std::fmt;
 

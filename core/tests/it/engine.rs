@@ -147,6 +147,16 @@ impl Reconciler for Fake {
             Readiness::Ready
         })
     }
+    async fn live_status(
+        &self,
+        _: &ResourceContext,
+        _: &KnownIds,
+    ) -> Result<LiveStatus, ProviderError> {
+        Err(ProviderError::new(
+            ErrorKind::Other,
+            "the engine never reads live status",
+        ))
+    }
 }
 
 struct Set(Arc<Fake>);

@@ -43,6 +43,7 @@ mod primary;
 mod readiness;
 mod replication_group;
 mod security_groups;
+mod status;
 mod subnet_group;
 #[cfg(test)]
 mod testing;
@@ -62,7 +63,7 @@ use async_trait::async_trait;
 use panka_core::model::RedisSpec;
 use panka_core::progress;
 use panka_core::reconcile::{
-    DeleteOptions, ErrorKind, FieldChange, Inputs, KindReconciler, KnownIds, Observed,
+    DeleteOptions, ErrorKind, FieldChange, Inputs, KindReconciler, KnownIds, LiveStatus, Observed,
     ProviderError, Readiness, ResourceContext,
 };
 use serde_json::Value;
@@ -305,5 +306,13 @@ impl KindReconciler for RedisReconciler {
         known: &KnownIds,
     ) -> Result<Readiness, ProviderError> {
         self.probe(ctx, known).await
+    }
+
+    async fn live_status(
+        &self,
+        ctx: &ResourceContext,
+        known: &KnownIds,
+    ) -> Result<LiveStatus, ProviderError> {
+        self.live(ctx, known).await
     }
 }

@@ -362,8 +362,8 @@ mod poll_tests {
     use panka_core::model::{ComponentKind, ComponentSpec};
     use panka_core::plan::Action as PlanAction;
     use panka_core::reconcile::{
-        DeleteOptions, FieldChange, Inputs, KnownIds, Observed, ProviderError, Readiness,
-        Reconciler, ResourceContext,
+        DeleteOptions, FieldChange, Inputs, KnownIds, LiveStatus, Observed, ProviderError,
+        Readiness, Reconciler, ResourceContext,
     };
     use panka_core::state::{FencedState, LockRequest, MemoryStore, StateKey};
     use std::collections::BTreeMap;
@@ -616,6 +616,13 @@ mod poll_tests {
             known: &KnownIds,
         ) -> Result<Readiness, ProviderError> {
             self.0.poll_ready(ctx, known).await
+        }
+        async fn live_status(
+            &self,
+            ctx: &ResourceContext,
+            known: &KnownIds,
+        ) -> Result<LiveStatus, ProviderError> {
+            self.0.live_status(ctx, known).await
         }
     }
 

@@ -31,6 +31,7 @@ mod readiness;
 pub mod render;
 mod role_propagation;
 mod secret_arns;
+mod status;
 mod task_definition;
 mod wait;
 
@@ -40,7 +41,7 @@ use crate::shared::security_groups;
 use names::{Names, ids};
 use panka_core::model::MicroServiceSpec;
 use panka_core::reconcile::{
-    DeleteOptions, ErrorKind, FieldChange, Inputs, KindReconciler, KnownIds, Observed,
+    DeleteOptions, ErrorKind, FieldChange, Inputs, KindReconciler, KnownIds, LiveStatus, Observed,
     ProviderError, Readiness, ResourceContext,
 };
 use std::collections::BTreeSet;
@@ -422,6 +423,14 @@ impl KindReconciler for MicroServiceReconciler {
         known: &KnownIds,
     ) -> Result<Readiness, ProviderError> {
         self.readiness(ctx, known).await
+    }
+
+    async fn live_status(
+        &self,
+        ctx: &ResourceContext,
+        known: &KnownIds,
+    ) -> Result<LiveStatus, ProviderError> {
+        self.live(ctx, known).await
     }
 }
 

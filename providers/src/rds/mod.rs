@@ -24,6 +24,7 @@ mod ownership;
 mod parameter_group;
 mod readiness;
 mod security_groups;
+mod status;
 mod storage;
 mod subnet_group;
 #[cfg(test)]
@@ -43,7 +44,7 @@ use ownership::tags_of;
 use panka_core::model::RdsSpec;
 use panka_core::progress;
 use panka_core::reconcile::{
-    DeleteOptions, ErrorKind, FieldChange, Inputs, KindReconciler, KnownIds, Observed,
+    DeleteOptions, ErrorKind, FieldChange, Inputs, KindReconciler, KnownIds, LiveStatus, Observed,
     ProviderError, Readiness, ResourceContext,
 };
 use std::collections::BTreeMap;
@@ -311,6 +312,14 @@ impl KindReconciler for RdsReconciler {
         known: &KnownIds,
     ) -> Result<Readiness, ProviderError> {
         self.probe(ctx, known).await
+    }
+
+    async fn live_status(
+        &self,
+        ctx: &ResourceContext,
+        known: &KnownIds,
+    ) -> Result<LiveStatus, ProviderError> {
+        self.live(ctx, known).await
     }
 }
 
