@@ -9,7 +9,7 @@
 use crate::engine::{EnvRef, Job};
 use crate::model::{ComponentId, ComponentKind, ComponentSpec, EnvValue};
 use crate::plan::{Action, diff};
-use crate::reconcile::{Inputs, ResourceContext};
+use crate::reconcile::{COMPONENT_TAG, ENVIRONMENT_TAG, Inputs, ResourceContext, STACK_TAG};
 use crate::state::{ComponentState, StateDocument};
 use serde::Serialize;
 use serde_json::Value;
@@ -44,8 +44,9 @@ pub struct ComponentDrift {
 /// A resource carrying this stack+environment's tags that state does not know.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 pub struct Orphan {
-    /// `sqs_queue`, `rds_instance`, `elasticache_replication_group`, `ecs_service`,
-    /// `target_group`, `load_balancer`.
+    /// `sqs_queue`, `rds_instance`, `elasticache_replication_group`,
+    /// `elasticache_cache_cluster`, `ecs_service`, `target_group`, `load_balancer`,
+    /// `iam_role`.
     pub kind: String,
     /// The identifier AWS lists it by (queue URL, instance identifier, ARN).
     pub id: String,
@@ -63,6 +64,38 @@ pub struct TaggedResource {
     /// have recorded.
     pub aliases: Vec<String>,
     pub component: Option<String>,
+}
+
+/// Whose resources the orphan search looks for: one stack and environment.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Owner {
+    pub stack: String,
+    pub environment: String,
+}
+
+impl Owner {
+    /// Only the stack and environment tags decide: a resource of ours without its
+    /// component tag is still ours (and worth reporting).
+    pub fn owns(&self, tags: &BTreeMap<String, String>) -> bool {
+        tags.get(STACK_TAG) == Some(&self.stack)
+            && tags.get(ENVIRONMENT_TAG) == Some(&self.environment)
+    }
+
+    /// The listed resource as drift sees it, when `tags` make it ours.
+    pub fn resource(
+        &self,
+        kind: &str,
+        id: String,
+        aliases: Vec<String>,
+        tags: &BTreeMap<String, String>,
+    ) -> Option<TaggedResource> {
+        self.owns(tags).then(|| TaggedResource {
+            kind: kind.to_string(),
+            id,
+            aliases,
+            component: tags.get(COMPONENT_TAG).cloned(),
+        })
+    }
 }
 
 /// Drift of one stack and environment.
@@ -554,6 +587,46 @@ mod tests {
             super::orphans(None, &found[..1]).len(),
             1,
             "without state everything tagged is an orphan"
+        );
+    }
+
+    #[test]
+    fn only_the_stack_and_environment_tags_decide_ownership() {
+        let owner = Owner {
+            stack: "shop".into(),
+            environment: "dev".into(),
+        };
+        let tags = |stack: &str, env: &str| {
+            BTreeMap::from([
+                (STACK_TAG.to_string(), stack.to_string()),
+                (ENVIRONMENT_TAG.to_string(), env.to_string()),
+                (COMPONENT_TAG.to_string(), "s/q".to_string()),
+            ])
+        };
+        let ours = owner
+            .resource(
+                "sqs_queue",
+                "u".into(),
+                vec!["q".into()],
+                &tags("shop", "dev"),
+            )
+            .expect("ours");
+        assert_eq!(ours.component.as_deref(), Some("s/q"));
+        assert_eq!(ours.aliases, ["q"]);
+        assert!(
+            owner
+                .resource("sqs_queue", "u".into(), Vec::new(), &tags("shop", "prod"))
+                .is_none()
+        );
+        assert!(
+            owner
+                .resource("sqs_queue", "u".into(), Vec::new(), &tags("other", "dev"))
+                .is_none()
+        );
+        assert!(
+            owner
+                .resource("sqs_queue", "u".into(), Vec::new(), &BTreeMap::new())
+                .is_none()
         );
     }
 }

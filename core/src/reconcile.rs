@@ -14,10 +14,18 @@
 //! - Waiting belongs to the caller: `poll_ready` is one probe; the engine owns deadlines,
 //!   backoff and progress so that every kind waits alike.
 
+use crate::drift::{Owner, TaggedResource};
 use crate::model::{ComponentId, ComponentKind, ComponentSpec, Kind, Network};
 use async_trait::async_trait;
 use std::collections::BTreeMap;
 use std::fmt;
+
+/// The ownership tags of product.md: who a resource belongs to, read back by the
+/// ownership checks of `create` and by `drift`'s orphan search.
+pub const STACK_TAG: &str = "panka:stack";
+pub const ENVIRONMENT_TAG: &str = "panka:environment";
+pub const COMPONENT_TAG: &str = "panka:component";
+pub const MANAGED_BY_TAG: &str = "panka:managed-by";
 
 /// Where a component's resources live and who owns them.
 #[derive(Clone, Debug, PartialEq)]
@@ -36,10 +44,10 @@ impl ResourceContext {
     /// The ownership tags of product.md, put on every resource that takes tags.
     pub fn tags(&self) -> BTreeMap<String, String> {
         BTreeMap::from([
-            ("panka:stack".to_string(), self.stack.clone()),
-            ("panka:environment".to_string(), self.environment.clone()),
-            ("panka:component".to_string(), self.id.to_string()),
-            ("panka:managed-by".to_string(), "panka".to_string()),
+            (STACK_TAG.to_string(), self.stack.clone()),
+            (ENVIRONMENT_TAG.to_string(), self.environment.clone()),
+            (COMPONENT_TAG.to_string(), self.id.to_string()),
+            (MANAGED_BY_TAG.to_string(), "panka".to_string()),
         ])
     }
 
@@ -244,6 +252,13 @@ pub trait Reconciler: Send + Sync {
         ctx: &ResourceContext,
         known: &KnownIds,
     ) -> Result<LiveStatus, ProviderError>;
+
+    /// Every resource of this kind carrying `owner`'s tags, whatever state says: the
+    /// primary resource a component is recognised by, and any resource that outlives a
+    /// half-finished delete and still costs or grants something. `drift` reports those
+    /// state does not name as orphans. A resource that vanishes between its listing and
+    /// its tag read is left out.
+    async fn tagged(&self, owner: &Owner) -> Result<Vec<TaggedResource>, ProviderError>;
 }
 
 /// A [`Reconciler`] written against its kind's spec type: every reconciler in
@@ -308,6 +323,9 @@ pub trait KindReconciler: Send + Sync {
         ctx: &ResourceContext,
         known: &KnownIds,
     ) -> Result<LiveStatus, ProviderError>;
+
+    /// See [`Reconciler::tagged`].
+    async fn tagged(&self, owner: &Owner) -> Result<Vec<TaggedResource>, ProviderError>;
 }
 
 /// A spec of another kind reached this kind's reconciler: a bug in the dispatch, said
@@ -396,5 +414,9 @@ impl<R: KindReconciler> Reconciler for R {
         known: &KnownIds,
     ) -> Result<LiveStatus, ProviderError> {
         KindReconciler::live_status(self, ctx, known).await
+    }
+
+    async fn tagged(&self, owner: &Owner) -> Result<Vec<TaggedResource>, ProviderError> {
+        KindReconciler::tagged(self, owner).await
     }
 }

@@ -21,7 +21,7 @@ use crate::render::drift_report;
 use crate::settings::{self, ProcessEnv};
 use crate::stack_dir::find_stack;
 use panka_core::diag::{Diagnostics, Severity};
-use panka_core::drift::{self, DriftReport};
+use panka_core::drift::{self, DriftReport, Owner};
 use panka_core::graph::Graph;
 use panka_core::loader::{ResolveOptions, read_stack_files, resolve};
 use panka_core::model::{ComponentId, ComponentKind, ComponentSpec, Network};
@@ -31,7 +31,7 @@ use panka_core::source::Sources;
 use panka_core::state::local::{LocalStore, default_root};
 use panka_core::state::{DeploymentRecord, StateKey, StateStore};
 use panka_providers::aws::{AwsClients, load_sdk_config};
-use panka_providers::orphans::{Owner, tagged_resources};
+use panka_providers::orphans::tagged_resources;
 use panka_providers::reconcilers::Reconcilers;
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
@@ -323,7 +323,7 @@ async fn check(job: Check) -> anyhow::Result<DriftReport> {
         }
         Ok::<_, anyhow::Error>(out)
     };
-    let (compared, tagged) = tokio::join!(compared, tagged_resources(&clients, &owner));
+    let (compared, tagged) = tokio::join!(compared, tagged_resources(&reconcilers, &owner));
     let compared = compared?;
     let tagged = tagged.map_err(|e| {
         provider_user_error(

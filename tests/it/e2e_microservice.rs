@@ -1464,13 +1464,11 @@ async fn an_edited_or_deleted_task_role_is_seen_and_repaired() {
     assert_eq!(repaired.physical_ids["task_role"], names.task_role);
 
     // drift's orphan listing sees the roles, tagged for the component.
-    let owner = panka_providers::orphans::Owner {
+    let owner = panka_core::drift::Owner {
         stack: ctx().stack,
         environment: ctx().environment,
     };
-    let tagged = panka_providers::orphans::tagged_resources(clients, &owner)
-        .await
-        .expect("list tagged resources");
+    let tagged = r.tagged(&owner).await.expect("list tagged resources");
     let roles: Vec<(&str, Option<&str>)> = tagged
         .iter()
         .filter(|t| t.kind == "iam_role")

@@ -28,6 +28,7 @@ mod e2e_elasticache;
 mod e2e_microservice;
 mod e2e_moto;
 mod e2e_network;
+mod e2e_orphans;
 mod e2e_rds;
 mod e2e_sqs;
 mod e2e_state;

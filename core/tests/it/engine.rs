@@ -157,6 +157,15 @@ impl Reconciler for Fake {
             "the engine never reads live status",
         ))
     }
+    async fn tagged(
+        &self,
+        _: &panka_core::drift::Owner,
+    ) -> Result<Vec<panka_core::drift::TaggedResource>, ProviderError> {
+        Err(ProviderError::new(
+            ErrorKind::Other,
+            "the engine never lists tagged resources",
+        ))
+    }
 }
 
 struct Set(Arc<Fake>);

@@ -45,6 +45,7 @@ mod replication_group;
 mod security_groups;
 mod status;
 mod subnet_group;
+mod tagged;
 #[cfg(test)]
 mod testing;
 #[cfg(test)]
@@ -60,6 +61,7 @@ pub use versions::{engine_family, normalise_engine_version};
 use std::time::Duration;
 
 use async_trait::async_trait;
+use panka_core::drift::{Owner, TaggedResource};
 use panka_core::model::RedisSpec;
 use panka_core::progress;
 use panka_core::reconcile::{
@@ -314,5 +316,9 @@ impl KindReconciler for RedisReconciler {
         known: &KnownIds,
     ) -> Result<LiveStatus, ProviderError> {
         self.live(ctx, known).await
+    }
+
+    async fn tagged(&self, owner: &Owner) -> Result<Vec<TaggedResource>, ProviderError> {
+        self.tagged_primaries(owner).await
     }
 }

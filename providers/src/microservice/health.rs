@@ -624,6 +624,12 @@ mod poll_tests {
         ) -> Result<LiveStatus, ProviderError> {
             self.0.live_status(ctx, known).await
         }
+        async fn tagged(
+            &self,
+            owner: &panka_core::drift::Owner,
+        ) -> Result<Vec<panka_core::drift::TaggedResource>, ProviderError> {
+            self.0.tagged(owner).await
+        }
     }
 
     struct Set(Instant);

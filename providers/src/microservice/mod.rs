@@ -32,6 +32,7 @@ pub mod render;
 mod role_propagation;
 mod secret_arns;
 mod status;
+mod tagged;
 mod task_definition;
 mod wait;
 
@@ -39,6 +40,7 @@ use crate::aws::AwsClients;
 use crate::network;
 use crate::shared::security_groups;
 use names::{Names, ids};
+use panka_core::drift::{Owner, TaggedResource};
 use panka_core::model::MicroServiceSpec;
 use panka_core::reconcile::{
     DeleteOptions, ErrorKind, FieldChange, Inputs, KindReconciler, KnownIds, LiveStatus, Observed,
@@ -431,6 +433,10 @@ impl KindReconciler for MicroServiceReconciler {
         known: &KnownIds,
     ) -> Result<LiveStatus, ProviderError> {
         self.live(ctx, known).await
+    }
+
+    async fn tagged(&self, owner: &Owner) -> Result<Vec<TaggedResource>, ProviderError> {
+        self.tagged_resources(owner).await
     }
 }
 

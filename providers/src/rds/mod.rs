@@ -27,6 +27,7 @@ mod security_groups;
 mod status;
 mod storage;
 mod subnet_group;
+mod tagged;
 #[cfg(test)]
 mod testing;
 mod versions;
@@ -41,6 +42,7 @@ use fields::{REPLACE_FIELDS, changes, desired_fields, live_fields, replacement_n
 use instance::not_found;
 use names::Names;
 use ownership::tags_of;
+use panka_core::drift::{Owner, TaggedResource};
 use panka_core::model::RdsSpec;
 use panka_core::progress;
 use panka_core::reconcile::{
@@ -320,6 +322,10 @@ impl KindReconciler for RdsReconciler {
         known: &KnownIds,
     ) -> Result<LiveStatus, ProviderError> {
         self.live(ctx, known).await
+    }
+
+    async fn tagged(&self, owner: &Owner) -> Result<Vec<TaggedResource>, ProviderError> {
+        self.tagged_instances(owner).await
     }
 }
 

@@ -9,11 +9,14 @@
 //! because CreateQueue on an existing name with identical attributes succeeds (on moto it
 //! even replaces the tags), which would silently adopt someone else's queue.
 
+mod tagged;
+
 use crate::naming;
 use crate::sdk_error::{Failure, provider_error};
 use async_trait::async_trait;
 use aws_sdk_sqs::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_sqs::types::QueueAttributeName;
+use panka_core::drift::{Owner, TaggedResource};
 use panka_core::model::{DeadLetterQueue, SqsSpec};
 use panka_core::progress;
 use panka_core::reconcile::{
@@ -758,6 +761,10 @@ impl KindReconciler for SqsReconciler {
         known: &KnownIds,
     ) -> Result<LiveStatus, ProviderError> {
         self.live(ctx, known).await
+    }
+
+    async fn tagged(&self, owner: &Owner) -> Result<Vec<TaggedResource>, ProviderError> {
+        self.tagged_queues(owner).await
     }
 }
 
