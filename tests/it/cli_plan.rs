@@ -14,6 +14,19 @@ use panka_core::state::{ComponentState, ComponentStatus, StateDocument, StateKey
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 
+/// The plan screen as a snapshot: it is printed without AWS, times or ports, so only the
+/// scratch repository's path and the box's rules and padding (whose width follows the
+/// longest line) are normalised.
+fn snapshot(name: &str, screen: &str) {
+    insta::with_settings!({filters => vec![
+        (r"\S*/\.tmp[A-Za-z0-9]+", "[REPO]"),
+        (r"─{2,}", "──"),
+        (r"  +", "  "),
+    ]}, {
+        insta::assert_snapshot!(name, screen);
+    });
+}
+
 fn panka(cwd: &Path) -> Command {
     // Nothing listens on port 9: a plan that called AWS would fail.
     let mut cmd = panka_aws(cwd, cwd, "http://127.0.0.1:9");
@@ -43,31 +56,7 @@ fn first_plan_is_the_walkthrough_screen() {
         String::from_utf8_lossy(&out.stderr)
     );
     let text = String::from_utf8_lossy(&out.stdout);
-    for line in [
-        "Stack: notification-platform",
-        "Environment: development",
-        "Version: v1.0.0",
-        "├── Components: 3 found ✓",
-        "├── Loading state... (not found - first deployment)",
-        "│ Deployment Plan: notification-platform (development)",
-        "│ Wave 1 (2 resources, parallel):",
-        "│   + email-service/database (RDS)         CREATE",
-        "│     - Engine: postgres 15.4",
-        "│     - Instance: db.t3.small",
-        "│     - Storage: 20 GB",
-        "│   + email-service/queue (SQS)            CREATE",
-        "│     - DLQ: enabled",
-        "│ Wave 2 (after wave 1 completes):",
-        "│   + email-service/api (MicroService)     CREATE",
-        "│     - Image: email-api:v1.0.0",
-        "│     - CPU: 256, Memory: 512",
-        "│     - Replicas: 2",
-        "│     - Load Balancer: enabled",
-        "│   + 3 to create",
-        "│ ✓ No dangerous operations",
-    ] {
-        assert!(text.contains(line), "missing `{line}` in\n{text}");
-    }
+    snapshot("plan_first_deployment", &text);
     assert!(!repo.path().join(".panka").exists(), "plan writes no state");
 }
 
@@ -146,6 +135,12 @@ fn undefined_variables_stop_the_plan() {
 
 /// Records the stack as applied with `version`, as a successful apply would.
 fn seed_state(repo: &Path, version: &str) {
+    seed_state_with(repo, version, |_| {});
+}
+
+/// The state an apply of `version` would have left, changed by `edit` before it is
+/// written.
+fn seed_state_with(repo: &Path, version: &str, edit: impl FnOnce(&mut StateDocument)) {
     let mut sources = Sources::default();
     let mut diags = Diagnostics::default();
     let files = read_stack_files(
@@ -195,6 +190,7 @@ fn seed_state(repo: &Path, version: &str) {
             },
         );
     }
+    edit(&mut doc);
     let store = LocalStore::new(repo.join(".panka"));
     let runtime = tokio::runtime::Builder::new_current_thread()
         .build()
@@ -298,13 +294,7 @@ fn week_two_plans_exactly_the_image_change() {
         ])
         .output()
         .expect("run");
-    let text = String::from_utf8_lossy(&text.stdout);
-    assert!(text.contains("Loading state... ✓ (serial 5)"), "{text}");
-    assert!(
-        text.contains("~ email-service/api (MicroService)"),
-        "{text}"
-    );
-    assert!(text.contains("✓ 1 to update"), "{text}");
+    snapshot("plan_image_update", &String::from_utf8_lossy(&text.stdout));
 }
 
 /// Every file under `dir` with its contents, to see that nothing was written.
@@ -499,15 +489,7 @@ fn targeted_plans_hold_the_targets_and_their_dependencies_and_say_so() {
         .output()
         .expect("run");
     assert_eq!(out.status.code(), Some(0));
-    let text = String::from_utf8_lossy(&out.stdout);
-    for line in [
-        "│ Targeted plan (--target): email-service/queue",
-        "│   + 1 to create",
-        "│ ⚠ Partial plan: run without --target to converge everything",
-    ] {
-        assert!(text.contains(line), "missing `{line}` in\n{text}");
-    }
-    assert!(!text.contains("email-service/api"), "{text}");
+    snapshot("plan_targeted", &String::from_utf8_lossy(&out.stdout));
     let saved: Value = serde_json::from_str(
         &std::fs::read_to_string(repo.path().join("queue.json")).expect("saved"),
     )
@@ -556,4 +538,44 @@ fn recorded_durations_refine_the_estimate() {
         .expect("run");
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("│ Estimated duration: ~3 minutes"), "{text}");
+}
+
+#[test]
+fn a_replaced_database_and_a_removed_queue_are_shown_as_dangerous() {
+    let repo = walkthrough_repo();
+    seed_state_with(repo.path(), "v1.0.0", |doc| {
+        // A queue an earlier version of the stack had.
+        let queue = doc.components["email-service/queue"].clone();
+        doc.components
+            .insert("email-service/old-queue".to_string(), queue);
+    });
+    // A major engine version is a new database.
+    let rds = repo
+        .path()
+        .join("stacks/notification-platform/services/email-service/components/database/rds.yaml");
+    let text = std::fs::read_to_string(&rds).expect("rds.yaml");
+    std::fs::write(&rds, text.replace("\"15.4\"", "\"16.3\"")).expect("rds.yaml");
+
+    let out = panka(repo.path())
+        .args([
+            "plan",
+            "--stack",
+            "notification-platform",
+            "--var",
+            "VERSION=v1.0.0",
+            "--refresh=false",
+            "--detailed-exitcode",
+        ])
+        .output()
+        .expect("run");
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    snapshot(
+        "plan_replace_and_delete",
+        &String::from_utf8_lossy(&out.stdout),
+    );
 }
