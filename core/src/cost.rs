@@ -400,7 +400,7 @@ mod tests {
     use crate::diag::{Diagnostics, Severity};
     use crate::interp::Variables;
     use crate::loader::{ResolveOptions, read_stack_files, resolve};
-    use crate::model::{RdsSpec, RedisSpec};
+    use crate::model::{CpuArchitecture, Engine, RdsSpec, RedisMode, RedisSpec, StorageType};
     use crate::source::Sources;
     use std::path::PathBuf;
 
@@ -537,7 +537,7 @@ mod tests {
     fn an_unknown_node_type_is_named() {
         let redis = RedisSpec {
             engine_version: "7.0".into(),
-            mode: "replication-group",
+            mode: RedisMode::ReplicationGroup,
             node_type: "cache.t3.micro".into(),
             num_nodes: 2,
             automatic_failover: true,
@@ -554,7 +554,7 @@ mod tests {
                 .expect("priced");
         assert_eq!(cost.monthly_usd, 24.82);
         let single = RedisSpec {
-            mode: "cache-cluster",
+            mode: RedisMode::CacheCluster,
             ..redis.clone()
         };
         let cost = component_monthly_cost(&ComponentSpec::ElastiCacheRedis(single), "us-east-1")
@@ -608,7 +608,7 @@ mod tests {
             panic!("MicroService")
         };
         let mut ms = api.clone();
-        ms.cpu_architecture = "arm64";
+        ms.cpu_architecture = CpuArchitecture::Arm64;
         ms.load_balancer.enabled = false;
         ms.infra.autoscaling = None;
         ms.infra.cpu = 1024;
@@ -620,7 +620,7 @@ mod tests {
         assert_eq!(amounts(&cost), [23.64, 5.2]);
         assert_eq!(cost.max_monthly_usd, cost.monthly_usd);
         assert!(cost.lines[0].item.contains("arm64"));
-        ms.cpu_architecture = "x86_64";
+        ms.cpu_architecture = CpuArchitecture::X86_64;
         let x86 = component_monthly_cost(&ComponentSpec::MicroService(ms), "us-east-1").unwrap();
         assert_eq!(amounts(&x86), [29.55, 6.49]);
     }
@@ -644,18 +644,18 @@ mod tests {
         assert_eq!(price(&multi), (vec![52.56, 4.6], 57.16, 57.16));
         // MySQL and MariaDB share a price.
         let mysql = RdsSpec {
-            engine: "mysql",
+            engine: Engine::MySql,
             ..base.clone()
         };
         let mariadb = RdsSpec {
-            engine: "mariadb",
+            engine: Engine::MariaDb,
             ..base.clone()
         };
         assert_eq!(price(&mysql).0, [24.82, 2.3]);
         assert_eq!(price(&mysql), price(&mariadb));
         // io1: every provisioned IOPS is billed.
         let io1 = RdsSpec {
-            storage_type: "io1",
+            storage_type: StorageType::Io1,
             allocated_gb: 100,
             iops: Some(3000),
             ..base.clone()

@@ -3,6 +3,7 @@
 //! reporting, so lowering goes on and every problem of a file is found in one run.
 
 use crate::diag::{Diagnostic, Diagnostics};
+use crate::model::ClosedSet;
 use crate::source::Span;
 use crate::yaml::{Entry, Node, PlainType, Value, plain_scalar_type};
 use std::collections::BTreeMap;
@@ -150,6 +151,16 @@ impl<'n> MapReader<'n> {
     ) -> Option<&'static str> {
         let node = self.get(key)?;
         one_of(node, &self.child_path(key), allowed, diags)
+    }
+
+    /// A value of the closed set `T` under `key`: [`one_of`] over `T`'s words.
+    pub fn choice<T: ClosedSet>(
+        &mut self,
+        key: &'static str,
+        diags: &mut Diagnostics,
+    ) -> Option<T> {
+        let node = self.get(key)?;
+        choice(node, &self.child_path(key), diags)
     }
 
     pub fn string_list(
@@ -376,6 +387,13 @@ pub fn one_of(
     None
 }
 
+/// A value of the closed set `T`: reported as [`one_of`] reports, with `T`'s words as
+/// the accepted list.
+pub fn choice<T: ClosedSet>(node: &Node, path: &str, diags: &mut Diagnostics) -> Option<T> {
+    let words: Vec<&'static str> = T::ALL.iter().map(ClosedSet::as_str).collect();
+    one_of(node, path, &words, diags).and_then(T::from_word)
+}
+
 pub fn seq<'n>(node: &'n Node, path: &str, diags: &mut Diagnostics) -> Option<&'n [Node]> {
     match &node.value {
         Value::Seq(items) => Some(items),
@@ -446,6 +464,31 @@ mod tests {
         assert_eq!(all[0].code, "E024");
         assert_eq!(all[1].code, "E023");
         assert_eq!(all[1].hint.as_deref(), Some("did you mean `fast`?"));
+    }
+
+    crate::model::components::closed_set! {
+        pub enum Speed {
+            Slow => "slow",
+            Fast => "fast",
+        }
+    }
+
+    #[test]
+    fn closed_sets_are_read_as_one_of_their_words() {
+        let doc = node("mode: fast\nother: fsat\n");
+        let mut diags = Diagnostics::default();
+        let mut m = MapReader::new(&doc, "spec", doc.span, &mut diags).expect("map");
+        assert_eq!(m.choice("mode", &mut diags), Some(Speed::Fast));
+        assert_eq!(m.choice::<Speed>("other", &mut diags), None);
+        assert_eq!(m.choice::<Speed>("missing", &mut diags), None);
+        let all: Vec<_> = diags.iter().collect();
+        assert_eq!(all.len(), 1, "{all:?}");
+        assert_eq!(all[0].code, "E023");
+        assert_eq!(
+            all[0].message,
+            "`spec.other` must be one of `slow`, `fast`, found `fsat`"
+        );
+        assert_eq!(all[0].hint.as_deref(), Some("did you mean `fast`?"));
     }
 
     #[test]

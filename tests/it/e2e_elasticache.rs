@@ -22,14 +22,12 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use crate::support::moto::{MotoAccount, MotoServer, REGION};
-use panka_core::model::{ComponentId, ComponentSpec, RedisSpec};
+use panka_core::model::{ComponentId, ComponentSpec, RedisMode, RedisSpec};
 use panka_core::reconcile::{
     DeleteOptions, ErrorKind, Inputs, KnownIds, Observed, Readiness, Reconciler, ResourceContext,
 };
 use panka_providers::aws::AwsClients;
-use panka_providers::elasticache::{
-    MODE_CACHE_CLUSTER, MODE_REPLICATION_GROUP, Names, RedisReconciler, ids, outputs,
-};
+use panka_providers::elasticache::{Names, RedisReconciler, ids, outputs};
 use panka_providers::naming;
 use panka_providers::network::{self, IngressRule, Source};
 use serde_json::{Value, json};
@@ -49,7 +47,7 @@ fn ctx() -> ResourceContext {
 fn replication_group() -> ComponentSpec {
     ComponentSpec::ElastiCacheRedis(RedisSpec {
         engine_version: "7.0".into(),
-        mode: MODE_REPLICATION_GROUP,
+        mode: RedisMode::ReplicationGroup,
         node_type: "cache.t3.micro".into(),
         num_nodes: 2,
         automatic_failover: true,
@@ -65,7 +63,7 @@ fn replication_group() -> ComponentSpec {
 fn cache_cluster() -> ComponentSpec {
     ComponentSpec::ElastiCacheRedis(RedisSpec {
         engine_version: "7.1".into(),
-        mode: MODE_CACHE_CLUSTER,
+        mode: RedisMode::CacheCluster,
         node_type: "cache.t3.small".into(),
         num_nodes: 1,
         automatic_failover: false,

@@ -17,8 +17,9 @@ use crate::support::moto::{
 };
 use crate::support::vpc::default_vpc_id;
 use panka_core::model::{
-    Autoscaling, ComponentId, ComponentKind, ComponentSpec, ConfigFile, Configs, EnvValue, EnvVar,
-    Image, InfraSpec, LoadBalancer, MicroServiceSpec, Port, Readiness as ReadinessProbe, SecretEnv,
+    Autoscaling, ComponentId, ComponentKind, ComponentSpec, ConfigFile, Configs, CpuArchitecture,
+    EnvValue, EnvVar, Image, InfraSpec, LoadBalancer, MicroServiceSpec, Platform, Port, Protocol,
+    Readiness as ReadinessProbe, SecretEnv,
 };
 use panka_core::reconcile::{
     DeleteOptions, ErrorKind, Inputs, KnownIds, Observed, Readiness, Reconciler, ResourceContext,
@@ -50,13 +51,13 @@ fn api(tag: &str) -> MicroServiceSpec {
             tag: tag.into(),
             tag_span: None,
         },
-        platform: "fargate",
-        cpu_architecture: "x86_64",
+        platform: Platform::Fargate,
+        cpu_architecture: CpuArchitecture::X86_64,
         command: None,
         ports: vec![Port {
             name: "http".into(),
             port: 8080,
-            protocol: "http",
+            protocol: Protocol::Http,
         }],
         load_balancer: LoadBalancer {
             enabled: true,
@@ -876,7 +877,7 @@ async fn a_service_without_ports_gets_no_load_balancer() {
     worker.infra.autoscaling = None;
     worker.infra.replicas = 1;
     worker.command = Some(vec!["worker".into(), "--queue".into()]);
-    worker.cpu_architecture = "arm64";
+    worker.cpu_architecture = CpuArchitecture::Arm64;
     let mut inputs = inputs();
     inputs.config_files.clear();
     // A client group from a database dependency: the tasks join it.

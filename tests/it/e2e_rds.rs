@@ -22,7 +22,7 @@ use std::time::Duration;
 
 use crate::support::moto::{DB_SECRET as SECRET, MotoAccount, MotoServer, REGION, create_secret};
 use crate::support::vpc::default_vpc_id;
-use panka_core::model::{ComponentId, ComponentSpec, RdsSpec};
+use panka_core::model::{ComponentId, ComponentSpec, Engine, RdsSpec, StorageType};
 use panka_core::reconcile::{
     DeleteOptions, ErrorKind, Inputs, KnownIds, Readiness, Reconciler, ResourceContext,
 };
@@ -54,10 +54,10 @@ fn ctx(component: &str, production: bool) -> ResourceContext {
 /// The walkthrough's database.
 fn rds_spec() -> RdsSpec {
     RdsSpec {
-        engine: "postgres",
+        engine: Engine::Postgres,
         engine_version: "15.4".into(),
         instance_class: "db.t3.small".into(),
-        storage_type: "gp3",
+        storage_type: StorageType::Gp3,
         allocated_gb: 20,
         max_allocated_gb: None,
         iops: None,

@@ -6,7 +6,7 @@ use crate::cost::{
 };
 use crate::diag::{Diagnostic, Diagnostics};
 use crate::model::components::{
-    Choice, LowerContext, Reference, check_secret_key, check_secret_ref, known_str, port_value,
+    ClosedSet, LowerContext, Reference, check_secret_key, check_secret_ref, closed_set, port_value,
 };
 use crate::model::{ComponentKind, ComponentSpec, InfraSpec, Located};
 use crate::naming::{Namespace, limits, physical};
@@ -88,10 +88,11 @@ impl Kind for MicroServiceSpec {
 /// The component's monthly cost at the table's on-demand prices.
 fn monthly_cost(ms: &MicroServiceSpec, t: &PriceTable) -> Cost {
     let infra = &ms.infra;
-    let (rates, arch) = match ms.cpu_architecture {
-        "arm64" => (t.fargate_arm64, "arm64"),
-        _ => (t.fargate_x86_64, "x86_64"),
+    let rates = match ms.cpu_architecture {
+        CpuArchitecture::Arm64 => t.fargate_arm64,
+        CpuArchitecture::X86_64 => t.fargate_x86_64,
     };
+    let arch = ms.cpu_architecture.as_str();
     let vcpu = f64::from(infra.cpu) / 1024.0;
     let gb = f64::from(infra.memory) / 1024.0;
     let task_month = |tasks: u32| {
@@ -167,10 +168,8 @@ fn monthly_cost(ms: &MicroServiceSpec, t: &PriceTable) -> Cost {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct MicroServiceSpec {
     pub image: Image,
-    #[serde(deserialize_with = "known_str")]
-    pub platform: Choice,
-    #[serde(deserialize_with = "known_str")]
-    pub cpu_architecture: Choice,
+    pub platform: Platform,
+    pub cpu_architecture: CpuArchitecture,
     pub command: Option<Vec<String>>,
     pub ports: Vec<Port>,
     pub load_balancer: LoadBalancer,
@@ -184,6 +183,29 @@ pub struct MicroServiceSpec {
     /// the recorded spec when empty, so specs recorded before it read back unchanged.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub permissions: Vec<Permission>,
+}
+
+closed_set! {
+    /// `spec.runtime.platform`: where the tasks run.
+    pub enum Platform {
+        Fargate => "fargate",
+    }
+}
+
+closed_set! {
+    /// `spec.runtime.cpuArchitecture`: what the image is built for.
+    pub enum CpuArchitecture {
+        X86_64 => "x86_64",
+        Arm64 => "arm64",
+    }
+}
+
+closed_set! {
+    /// `spec.ports[].protocol`: `http` ports can be routed to by the load balancer.
+    pub enum Protocol {
+        Http => "http",
+        Tcp => "tcp",
+    }
 }
 
 /// One user-declared statement of the task role's policy: `Allow` `actions` on
@@ -226,8 +248,7 @@ impl Image {
 pub struct Port {
     pub name: String,
     pub port: u16,
-    #[serde(deserialize_with = "known_str")]
-    pub protocol: Choice,
+    pub protocol: Protocol,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -336,14 +357,12 @@ pub(crate) fn lower_microservice(
         m.finish(diags);
     }
 
-    let mut platform = "fargate";
-    let mut cpu_architecture = "x86_64";
+    let mut platform = Platform::Fargate;
+    let mut cpu_architecture = CpuArchitecture::X86_64;
     if let Some(mut m) = spec.map("runtime", diags) {
-        platform = m
-            .one_of("platform", &["fargate"], diags)
-            .unwrap_or(platform);
+        platform = m.choice("platform", diags).unwrap_or(platform);
         cpu_architecture = m
-            .one_of("cpuArchitecture", &["x86_64", "arm64"], diags)
+            .choice("cpuArchitecture", diags)
             .unwrap_or(cpu_architecture);
         m.finish(diags);
     }
@@ -371,9 +390,7 @@ pub(crate) fn lower_microservice(
             let port = m
                 .required("port", diags)
                 .and_then(|n| port_value(n, &format!("{path}.port"), diags));
-            let protocol = m
-                .one_of("protocol", &["http", "tcp"], diags)
-                .unwrap_or("http");
+            let protocol = m.choice("protocol", diags).unwrap_or(Protocol::Http);
             if let Some(port) = port {
                 if !seen_ports.insert(port)
                     && let Some(n) = m.get("port")
@@ -393,7 +410,7 @@ pub(crate) fn lower_microservice(
         }
     }
 
-    let has_http_port = ports.iter().any(|p| p.protocol == "http");
+    let has_http_port = ports.iter().any(|p| p.protocol == Protocol::Http);
     let mut load_balancer = LoadBalancer {
         enabled: has_http_port,
         internal: false,

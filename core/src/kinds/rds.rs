@@ -4,7 +4,7 @@ use super::{ClientAccess, Kind, KindInfo, TypicalDurations};
 use crate::cost::{Cost, HOURS_PER_MONTH, PriceTable, UnknownPrice, cents, line, sum};
 use crate::diag::{Diagnostic, Diagnostics};
 use crate::model::components::{
-    Choice, LowerContext, check_secret_key, check_secret_ref, known_str, port_value,
+    LowerContext, check_secret_key, check_secret_ref, closed_set, port_value,
 };
 use crate::model::{ComponentKind, ComponentSpec, InfraSpec};
 use crate::naming::{Namespace, limits, physical};
@@ -95,17 +95,15 @@ fn monthly_cost(rds: &RdsSpec, t: &PriceTable) -> Result<Cost, UnknownPrice> {
         .find(|(class, _, _)| *class == rds.instance_class)
         .ok_or_else(|| UnknownPrice::new("RDS instance class", &rds.instance_class, t))?;
     let (hourly, engine) = match rds.engine {
-        "postgres" => (*postgres, "PostgreSQL"),
-        "mysql" => (*mysql, "MySQL"),
-        "mariadb" => (*mysql, "MariaDB"),
-        other => return Err(UnknownPrice::new("RDS engine", other, t)),
+        Engine::Postgres => (*postgres, "PostgreSQL"),
+        Engine::MySql => (*mysql, "MySQL"),
+        Engine::MariaDb => (*mysql, "MariaDB"),
     };
     let storage = match rds.storage_type {
-        "gp2" => t.rds_gp2,
-        "gp3" => t.rds_gp3,
-        "io1" => t.rds_io1,
-        "io2" => t.rds_io2,
-        other => return Err(UnknownPrice::new("RDS storage type", other, t)),
+        StorageType::Gp2 => t.rds_gp2,
+        StorageType::Gp3 => t.rds_gp3,
+        StorageType::Io1 => t.rds_io1,
+        StorageType::Io2 => t.rds_io2,
     };
     // Multi-AZ runs a standby with its own storage: instance, storage and IOPS double.
     let copies = if rds.multi_az { 2.0 } else { 1.0 };
@@ -123,10 +121,10 @@ fn monthly_cost(rds: &RdsSpec, t: &PriceTable) -> Result<Cost, UnknownPrice> {
         )];
         // gp3 includes 3,000 IOPS below 400 GB and 12,000 from 400 GB; io1/io2 bill all.
         let included = match rds.storage_type {
-            "gp3" if gb >= 400 => 12_000,
-            "gp3" => 3_000,
-            "gp2" => u32::MAX,
-            _ => 0,
+            StorageType::Gp3 if gb >= 400 => 12_000,
+            StorageType::Gp3 => 3_000,
+            StorageType::Gp2 => u32::MAX,
+            StorageType::Io1 | StorageType::Io2 => 0,
         };
         let billed = rds.iops.unwrap_or(0).saturating_sub(included);
         if billed > 0 {
@@ -175,12 +173,10 @@ fn monthly_cost(rds: &RdsSpec, t: &PriceTable) -> Result<Cost, UnknownPrice> {
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct RdsSpec {
-    #[serde(deserialize_with = "known_str")]
-    pub engine: Choice,
+    pub engine: Engine,
     pub engine_version: String,
     pub instance_class: String,
-    #[serde(deserialize_with = "known_str")]
-    pub storage_type: Choice,
+    pub storage_type: StorageType,
     pub allocated_gb: u32,
     pub max_allocated_gb: Option<u32>,
     pub iops: Option<u32>,
@@ -201,6 +197,32 @@ pub struct RdsSpec {
     pub spans: RdsSpans,
 }
 
+closed_set! {
+    /// `spec.engine.type`: the database engine, as RDS names it.
+    pub enum Engine {
+        Postgres => "postgres",
+        MySql => "mysql",
+        MariaDb => "mariadb",
+    }
+}
+
+closed_set! {
+    /// `spec.instance.storage.type`: the EBS volume type, as RDS names it.
+    pub enum StorageType {
+        Gp2 => "gp2",
+        Gp3 => "gp3",
+        Io1 => "io1",
+        Io2 => "io2",
+    }
+}
+
+impl StorageType {
+    /// Provisioned-IOPS volumes, which need `iops`.
+    pub fn is_provisioned_iops(self) -> bool {
+        matches!(self, StorageType::Io1 | StorageType::Io2)
+    }
+}
+
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct RdsSpans {
     pub publicly_accessible: Option<Span>,
@@ -211,10 +233,10 @@ pub struct RdsSpans {
 
 pub(crate) fn lower_rds(spec: &mut MapReader, diags: &mut Diagnostics) -> RdsSpec {
     let mut rds = RdsSpec {
-        engine: "postgres",
+        engine: Engine::Postgres,
         engine_version: String::new(),
         instance_class: String::new(),
-        storage_type: "gp3",
+        storage_type: StorageType::Gp3,
         allocated_gb: 20,
         max_allocated_gb: None,
         iops: None,
@@ -234,13 +256,7 @@ pub(crate) fn lower_rds(spec: &mut MapReader, diags: &mut Diagnostics) -> RdsSpe
     };
     if let Some(mut m) = spec.required_map("engine", diags) {
         if let Some(node) = m.required("type", diags) {
-            rds.engine = read::one_of(
-                node,
-                "spec.engine.type",
-                &["postgres", "mysql", "mariadb"],
-                diags,
-            )
-            .unwrap_or("postgres");
+            rds.engine = read::choice(node, "spec.engine.type", diags).unwrap_or(Engine::Postgres);
         }
         let version_node = m.get("version");
         rds.engine_version = m.required_string("version", diags).unwrap_or_default();
@@ -264,7 +280,10 @@ pub(crate) fn lower_rds(spec: &mut MapReader, diags: &mut Diagnostics) -> RdsSpe
         }
         m.finish(diags);
     }
-    rds.port = if rds.engine == "postgres" { 5432 } else { 3306 };
+    rds.port = match rds.engine {
+        Engine::Postgres => 5432,
+        Engine::MySql | Engine::MariaDb => 3306,
+    };
     if let Some(mut m) = spec.required_map("instance", diags) {
         if let Some(node) = m.required("class", diags) {
             rds.instance_class =
@@ -282,9 +301,7 @@ pub(crate) fn lower_rds(spec: &mut MapReader, diags: &mut Diagnostics) -> RdsSpe
             }
         }
         if let Some(mut storage) = m.map("storage", diags) {
-            rds.storage_type = storage
-                .one_of("type", &["gp2", "gp3", "io1", "io2"], diags)
-                .unwrap_or("gp3");
+            rds.storage_type = storage.choice("type", diags).unwrap_or(StorageType::Gp3);
             rds.allocated_gb = storage.int("allocatedGB", 20..=65536, diags).unwrap_or(20) as u32;
             let max_node = storage.get("maxAllocatedGB");
             rds.max_allocated_gb = storage
@@ -306,7 +323,7 @@ pub(crate) fn lower_rds(spec: &mut MapReader, diags: &mut Diagnostics) -> RdsSpe
                     .with_label("below allocatedGB"),
                 );
             }
-            if rds.storage_type.starts_with("io") && rds.iops.is_none() {
+            if rds.storage_type.is_provisioned_iops() && rds.iops.is_none() {
                 diags.push(
                     Diagnostic::at(
                         "E022",
@@ -331,7 +348,10 @@ pub(crate) fn lower_rds(spec: &mut MapReader, diags: &mut Diagnostics) -> RdsSpe
         }
         if let Some(node) = m.required("username", diags) {
             rds.username = read::string(node, "spec.database.username", diags).unwrap_or_default();
-            let max = if rds.engine == "postgres" { 63 } else { 16 };
+            let max = match rds.engine {
+                Engine::Postgres => 63,
+                Engine::MySql | Engine::MariaDb => 16,
+            };
             check_sql_identifier("master username", &rds.username, max, node.span, diags);
             if rds.username == "rdsadmin" {
                 diags.push(

@@ -4,7 +4,7 @@
 use super::{ClientAccess, Kind, KindInfo, TypicalDurations};
 use crate::cost::{Cost, HOURS_PER_MONTH, PriceTable, UnknownPrice, line, sum};
 use crate::diag::{Diagnostic, Diagnostics};
-use crate::model::components::{Choice, LowerContext, known_str, port_value};
+use crate::model::components::{LowerContext, closed_set, port_value};
 use crate::model::{ComponentKind, ComponentSpec, InfraSpec};
 use crate::naming::{Namespace, elasticache_id, elasticache_name, limits, physical};
 use crate::read::{self, MapReader};
@@ -83,10 +83,9 @@ fn monthly_cost(redis: &RedisSpec, t: &PriceTable) -> Result<Cost, UnknownPrice>
         .iter()
         .find(|(node, _)| *node == redis.node_type)
         .ok_or_else(|| UnknownPrice::new("ElastiCache node type", &redis.node_type, t))?;
-    let nodes = if redis.mode == "cache-cluster" {
-        1
-    } else {
-        redis.num_nodes
+    let nodes = match redis.mode {
+        RedisMode::CacheCluster => 1,
+        RedisMode::ReplicationGroup => redis.num_nodes,
     };
     let lines = vec![line(
         format!("{} Redis node × {nodes}", redis.node_type),
@@ -114,9 +113,7 @@ fn monthly_cost(redis: &RedisSpec, t: &PriceTable) -> Result<Cost, UnknownPrice>
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct RedisSpec {
     pub engine_version: String,
-    /// `replication-group` (primary with replicas) or `cache-cluster` (a single node).
-    #[serde(deserialize_with = "known_str")]
-    pub mode: Choice,
+    pub mode: RedisMode,
     pub node_type: String,
     pub num_nodes: u32,
     pub automatic_failover: bool,
@@ -129,10 +126,20 @@ pub struct RedisSpec {
     pub num_nodes_span: Option<Span>,
 }
 
+closed_set! {
+    /// `spec.cluster.mode`: which ElastiCache resource holds the cache.
+    pub enum RedisMode {
+        /// A primary with replicas (one node is allowed too).
+        ReplicationGroup => "replication-group",
+        /// A single node, without replicas or encryption at rest.
+        CacheCluster => "cache-cluster",
+    }
+}
+
 pub(crate) fn lower_redis(spec: &mut MapReader, diags: &mut Diagnostics) -> RedisSpec {
     let mut redis = RedisSpec {
         engine_version: String::new(),
-        mode: "replication-group",
+        mode: RedisMode::ReplicationGroup,
         node_type: String::new(),
         num_nodes: 1,
         automatic_failover: false,
@@ -149,8 +156,8 @@ pub(crate) fn lower_redis(spec: &mut MapReader, diags: &mut Diagnostics) -> Redi
     }
     if let Some(mut m) = spec.required_map("cluster", diags) {
         redis.mode = m
-            .one_of("mode", &["replication-group", "cache-cluster"], diags)
-            .unwrap_or("replication-group");
+            .choice("mode", diags)
+            .unwrap_or(RedisMode::ReplicationGroup);
         if let Some(node) = m.required("nodeType", diags) {
             redis.node_type =
                 read::string(node, "spec.cluster.nodeType", diags).unwrap_or_default();
@@ -185,7 +192,7 @@ pub(crate) fn lower_redis(spec: &mut MapReader, diags: &mut Diagnostics) -> Redi
                 .with_hint("set `numNodes: 2` or more"),
             );
         }
-        if redis.mode == "cache-cluster"
+        if redis.mode == RedisMode::CacheCluster
             && redis.num_nodes > 1
             && let Some(span) = redis.num_nodes_span
         {
@@ -205,7 +212,7 @@ pub(crate) fn lower_redis(spec: &mut MapReader, diags: &mut Diagnostics) -> Redi
         .unwrap_or(0) as u32;
     redis.transit_encryption = spec.bool("transitEncryption", diags).unwrap_or(true);
     // ElastiCache encrypts at rest only replication groups; a single cache cluster cannot.
-    let single_cluster = redis.mode == "cache-cluster";
+    let single_cluster = redis.mode == RedisMode::CacheCluster;
     let at_rest_node = spec.get("atRestEncryption");
     redis.at_rest_encryption = spec
         .bool("atRestEncryption", diags)

@@ -6,7 +6,6 @@ use crate::read::{self, MapReader};
 use crate::repo_path::Boundary;
 use crate::source::Span;
 use crate::yaml::{Node, Value};
-use serde::{Deserialize, Deserializer};
 use std::path::Path;
 
 /// An edge to another component, as written: through `valueFrom` (which also names an
@@ -17,40 +16,61 @@ pub struct Reference {
     pub output: Option<Located<String>>,
 }
 
-/// A value from a closed set (`postgres`, `fifo`, …). An alias, because serde would
-/// otherwise try to borrow a `&'static str` field from the input.
-pub type Choice = &'static str;
+/// A closed set of words a spec field takes (`postgres`, `cache-cluster`, …), as an enum.
+/// Declared with `closed_set!`, so the reader's "must be one of" list, the words in
+/// state and saved plans, and what AWS is sent all come from the enum's one list.
+pub trait ClosedSet: Copy + Eq + std::fmt::Display + 'static {
+    /// Every value, in the order the "must be one of" message lists them.
+    const ALL: &'static [Self];
 
-/// Every closed-set value the specs hold as `&'static str`, so a spec recorded in state
-/// (or a saved plan) reads back into the same type.
-const KNOWN_VALUES: &[&str] = &[
-    "fargate",
-    "x86_64",
-    "arm64",
-    "http",
-    "tcp",
-    "postgres",
-    "mysql",
-    "mariadb",
-    "gp2",
-    "gp3",
-    "io1",
-    "io2",
-    "replication-group",
-    "cache-cluster",
-    "aws",
-];
+    /// The word as written in YAML, recorded in state and sent to AWS.
+    fn as_str(&self) -> &'static str;
 
-pub(crate) fn known_str<'de, D: Deserializer<'de>>(
-    deserializer: D,
-) -> Result<&'static str, D::Error> {
-    let text = String::deserialize(deserializer)?;
-    KNOWN_VALUES
-        .iter()
-        .find(|k| **k == text)
-        .copied()
-        .ok_or_else(|| serde::de::Error::custom(format!("unknown value `{text}`")))
+    /// The value `word` names, if any.
+    fn from_word(word: &str) -> Option<Self> {
+        Self::ALL
+            .iter()
+            .copied()
+            .find(|value| value.as_str() == word)
+    }
 }
+
+/// Declares a [`ClosedSet`] enum from one list of `Variant => "word"`: the enum, `ALL`,
+/// `as_str`, `Display` and serde under the same words. One list, because the serde names
+/// and the words lowering accepts must never differ: a spec recorded in state by an
+/// earlier version has to read back.
+macro_rules! closed_set {
+    (
+        $(#[$meta:meta])*
+        pub enum $name:ident {
+            $( $(#[$variant_meta:meta])* $variant:ident => $word:literal, )+
+        }
+    ) => {
+        $(#[$meta])*
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+        pub enum $name {
+            $( $(#[$variant_meta])* #[serde(rename = $word)] $variant, )+
+        }
+
+        impl $crate::model::ClosedSet for $name {
+            const ALL: &'static [Self] = &[$(Self::$variant),+];
+
+            fn as_str(&self) -> &'static str {
+                match self {
+                    $(Self::$variant => $word,)+
+                }
+            }
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                // `pad`, so widths and alignment work as they do for the word itself.
+                f.pad($crate::model::ClosedSet::as_str(self))
+            }
+        }
+    };
+}
+pub(crate) use closed_set;
 
 // ---------------------------------------------------------------- lowering
 
@@ -171,4 +191,37 @@ pub(crate) fn check_secret_key(node: Option<&Node>, path: &str, diags: &mut Diag
 
 pub(crate) fn port_value(node: &Node, path: &str, diags: &mut Diagnostics) -> Option<u16> {
     read::int(node, path, 1..=65535, diags).map(|p| p as u16)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{CpuArchitecture, Engine, Platform, Protocol, RedisMode, StorageType};
+    use serde::{Serialize, de::DeserializeOwned};
+
+    /// State and saved plans hold the words: each value writes its word and reads back.
+    fn words_round_trip<T: ClosedSet + Serialize + DeserializeOwned + std::fmt::Debug>(
+        words: &[&str],
+    ) {
+        let listed: Vec<&str> = T::ALL.iter().map(ClosedSet::as_str).collect();
+        assert_eq!(listed, words);
+        for value in T::ALL {
+            let json = serde_json::to_string(value).expect("serialises");
+            assert_eq!(json, format!("\"{}\"", value.as_str()));
+            assert_eq!(serde_json::from_str::<T>(&json).ok(), Some(*value));
+            assert_eq!(value.to_string(), value.as_str());
+            assert_eq!(T::from_word(value.as_str()), Some(*value));
+        }
+        assert!(serde_json::from_str::<T>("\"unknown\"").is_err());
+    }
+
+    #[test]
+    fn closed_sets_keep_the_words_state_holds() {
+        words_round_trip::<Platform>(&["fargate"]);
+        words_round_trip::<CpuArchitecture>(&["x86_64", "arm64"]);
+        words_round_trip::<Protocol>(&["http", "tcp"]);
+        words_round_trip::<Engine>(&["postgres", "mysql", "mariadb"]);
+        words_round_trip::<StorageType>(&["gp2", "gp3", "io1", "io2"]);
+        words_round_trip::<RedisMode>(&["replication-group", "cache-cluster"]);
+    }
 }

@@ -6,7 +6,7 @@ use panka_core::diag::{Diagnostics, Severity};
 use panka_core::graph::Graph;
 use panka_core::interp::Variables;
 use panka_core::loader::{ResolveOptions, ResolvedStack, read_stack_files, resolve};
-use panka_core::model::{ComponentId, ComponentSpec, EnvValue};
+use panka_core::model::{ComponentId, ComponentSpec, EnvValue, StorageType};
 use panka_core::source::Sources;
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -125,7 +125,7 @@ fn production_overrides_merge_into_spec_and_infra() {
     // Maps merge: the class and size change, the storage type stays.
     assert_eq!(
         (db.instance_class.as_str(), db.allocated_gb, db.storage_type),
-        ("db.t3.medium", 50, "gp3")
+        ("db.t3.medium", 50, StorageType::Gp3)
     );
     let ComponentSpec::MicroService(api) = component(&stack, "email-service/api") else {
         panic!("MicroService")

@@ -2,8 +2,7 @@
 //! an update modifies between them, and what AWS would refuse, said before any call.
 
 use super::versions::{engine_family, normalise_engine_version};
-use super::{MODE_CACHE_CLUSTER, MODE_REPLICATION_GROUP};
-use panka_core::model::RedisSpec;
+use panka_core::model::{RedisMode, RedisSpec};
 use panka_core::reconcile::{ErrorKind, ProviderError};
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
@@ -28,7 +27,7 @@ pub fn desired_fields(spec: &RedisSpec) -> Value {
 #[derive(Clone, Debug, PartialEq)]
 pub(super) struct LiveFields {
     pub(super) engine_version: Option<String>,
-    pub(super) mode: &'static str,
+    pub(super) mode: RedisMode,
     pub(super) node_type: Option<String>,
     pub(super) num_nodes: u32,
     pub(super) automatic_failover: bool,
@@ -90,7 +89,7 @@ impl Modification {
                 .as_ref()
                 .filter(|v| **v != wanted_version)
                 .map(|_| spec.engine_version.clone()),
-            automatic_failover: (current.mode == MODE_REPLICATION_GROUP
+            automatic_failover: (current.mode == RedisMode::ReplicationGroup
                 && current.automatic_failover != spec.automatic_failover)
                 .then_some(spec.automatic_failover),
             snapshot_retention_days: (current.snapshot_retention_days
@@ -110,14 +109,14 @@ pub(super) fn check_spec(spec: &RedisSpec) -> Result<(), ProviderError> {
     let invalid = |message: &str, hint: &str| {
         Err(ProviderError::new(ErrorKind::Invalid, message).with_hint(hint))
     };
-    if spec.mode == MODE_CACHE_CLUSTER && spec.at_rest_encryption {
+    if spec.mode == RedisMode::CacheCluster && spec.at_rest_encryption {
         return invalid(
             "a `cache-cluster` cannot encrypt at rest: CreateCacheCluster has no such option",
             "set `atRestEncryption: false`, or use `cluster.mode: replication-group` \
              (a one-node replication group encrypts at rest)",
         );
     }
-    if spec.mode == MODE_CACHE_CLUSTER && spec.num_nodes != 1 {
+    if spec.mode == RedisMode::CacheCluster && spec.num_nodes != 1 {
         return invalid(
             "a `cache-cluster` has exactly one node",
             "use `cluster.mode: replication-group` for replicas",
@@ -171,7 +170,7 @@ mod tests {
     #[test]
     fn specs_aws_would_reject_are_refused_first() {
         let mut cluster = spec(1, "cache.t3.micro");
-        cluster.mode = MODE_CACHE_CLUSTER;
+        cluster.mode = RedisMode::CacheCluster;
         let err = check_spec(&cluster).expect_err("a cache cluster cannot encrypt at rest");
         assert_eq!(err.kind, ErrorKind::Invalid);
         cluster.at_rest_encryption = false;

@@ -77,10 +77,6 @@ use fields::{Modification, check_in_place, check_spec};
 use primary::{Primary, id_key, what};
 use readiness::Goal;
 
-/// `cluster.mode` values of [`RedisSpec`].
-pub const MODE_REPLICATION_GROUP: &str = "replication-group";
-pub const MODE_CACHE_CLUSTER: &str = "cache-cluster";
-
 const DEFAULT_POLL_INTERVAL: Duration = Duration::from_secs(15);
 /// Creating or deleting a replication group takes 5 to 15 minutes.
 const DEFAULT_WAIT_DEADLINE: Duration = Duration::from_secs(30 * 60);

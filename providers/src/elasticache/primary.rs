@@ -2,14 +2,14 @@
 //! cluster — found by its recorded id or its name in either mode, and what only its
 //! member cluster and parameter group tell.
 
+use super::RedisReconciler;
 use super::fields::{LiveFields, to_u32};
 use super::names::{Names, cache_id, ids};
 use super::versions::normalise_engine_version;
-use super::{MODE_CACHE_CLUSTER, MODE_REPLICATION_GROUP, RedisReconciler};
 use aws_sdk_elasticache::types::{
     AutomaticFailoverStatus, CacheCluster, Endpoint, ReplicationGroup,
 };
-use panka_core::model::RedisSpec;
+use panka_core::model::{RedisMode, RedisSpec};
 use panka_core::reconcile::{ErrorKind, KnownIds, ProviderError, ResourceContext};
 use std::collections::BTreeMap;
 
@@ -43,10 +43,10 @@ impl Primary {
         .unwrap_or_default()
     }
 
-    pub(super) fn mode(&self) -> &'static str {
+    pub(super) fn mode(&self) -> RedisMode {
         match self {
-            Primary::Group(_) => MODE_REPLICATION_GROUP,
-            Primary::Cluster(_) => MODE_CACHE_CLUSTER,
+            Primary::Group(_) => RedisMode::ReplicationGroup,
+            Primary::Cluster(_) => RedisMode::CacheCluster,
         }
     }
 
@@ -59,19 +59,17 @@ impl Primary {
     }
 }
 
-pub(super) fn id_key(mode: &str) -> &'static str {
-    if mode == MODE_CACHE_CLUSTER {
-        ids::CACHE_CLUSTER
-    } else {
-        ids::REPLICATION_GROUP
+pub(super) fn id_key(mode: RedisMode) -> &'static str {
+    match mode {
+        RedisMode::CacheCluster => ids::CACHE_CLUSTER,
+        RedisMode::ReplicationGroup => ids::REPLICATION_GROUP,
     }
 }
 
-pub(super) fn what(mode: &str) -> &'static str {
-    if mode == MODE_CACHE_CLUSTER {
-        "cache cluster"
-    } else {
-        "replication group"
+pub(super) fn what(mode: RedisMode) -> &'static str {
+    match mode {
+        RedisMode::CacheCluster => "cache cluster",
+        RedisMode::ReplicationGroup => "replication group",
     }
 }
 
@@ -129,7 +127,7 @@ impl Live {
         match &self.primary {
             Primary::Group(g) => LiveFields {
                 engine_version,
-                mode: MODE_REPLICATION_GROUP,
+                mode: RedisMode::ReplicationGroup,
                 node_type: g.cache_node_type().map(str::to_string),
                 num_nodes: u32::try_from(g.member_clusters().len()).unwrap_or(u32::MAX),
                 automatic_failover: matches!(
@@ -144,7 +142,7 @@ impl Live {
             },
             Primary::Cluster(c) => LiveFields {
                 engine_version,
-                mode: MODE_CACHE_CLUSTER,
+                mode: RedisMode::CacheCluster,
                 node_type: c.cache_node_type().map(str::to_string),
                 num_nodes: to_u32(c.num_cache_nodes()).unwrap_or(1),
                 automatic_failover: false,
@@ -167,27 +165,26 @@ impl RedisReconciler {
         known: &KnownIds,
     ) -> Result<Option<Primary>, ProviderError> {
         if let Some(id) = known.get(ids::REPLICATION_GROUP) {
-            return self.locate_mode(MODE_REPLICATION_GROUP, id).await;
+            return self.locate_mode(RedisMode::ReplicationGroup, id).await;
         }
         if let Some(id) = known.get(ids::CACHE_CLUSTER) {
-            return self.locate_mode(MODE_CACHE_CLUSTER, id).await;
+            return self.locate_mode(RedisMode::CacheCluster, id).await;
         }
         let id = cache_id(ctx);
-        match self.locate_mode(MODE_REPLICATION_GROUP, &id).await? {
+        match self.locate_mode(RedisMode::ReplicationGroup, &id).await? {
             Some(group) => Ok(Some(group)),
-            None => self.locate_mode(MODE_CACHE_CLUSTER, &id).await,
+            None => self.locate_mode(RedisMode::CacheCluster, &id).await,
         }
     }
 
     pub(super) async fn locate_mode(
         &self,
-        mode: &str,
+        mode: RedisMode,
         id: &str,
     ) -> Result<Option<Primary>, ProviderError> {
-        if mode == MODE_CACHE_CLUSTER {
-            Ok(self.describe_cluster(id).await?.map(Primary::Cluster))
-        } else {
-            Ok(self.describe_group(id).await?.map(Primary::Group))
+        match mode {
+            RedisMode::CacheCluster => Ok(self.describe_cluster(id).await?.map(Primary::Cluster)),
+            RedisMode::ReplicationGroup => Ok(self.describe_group(id).await?.map(Primary::Group)),
         }
     }
 
@@ -221,12 +218,15 @@ impl RedisReconciler {
         security_group: &str,
         parameter_group: Option<&str>,
     ) -> Result<(), ProviderError> {
-        let created = if spec.mode == MODE_CACHE_CLUSTER {
-            self.create_cluster(ctx, spec, names, security_group, parameter_group)
-                .await
-        } else {
-            self.create_group(ctx, spec, names, security_group, parameter_group)
-                .await
+        let created = match spec.mode {
+            RedisMode::CacheCluster => {
+                self.create_cluster(ctx, spec, names, security_group, parameter_group)
+                    .await
+            }
+            RedisMode::ReplicationGroup => {
+                self.create_group(ctx, spec, names, security_group, parameter_group)
+                    .await
+            }
         };
         match created {
             Err(e) if e.kind == ErrorKind::AlreadyExists => {

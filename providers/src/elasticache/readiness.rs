@@ -4,6 +4,7 @@
 use super::RedisReconciler;
 use super::names::cache_id;
 use super::primary::what;
+use panka_core::model::RedisMode;
 use panka_core::progress;
 use panka_core::reconcile::{ErrorKind, KnownIds, ProviderError, Readiness, ResourceContext};
 use std::time::Duration;
@@ -68,7 +69,7 @@ impl RedisReconciler {
     /// Polls until the cache is available or gone, bounded by `wait_deadline`.
     pub(super) async fn wait_for(
         &self,
-        mode: &str,
+        mode: RedisMode,
         id: &str,
         goal: Goal,
     ) -> Result<(), ProviderError> {
@@ -109,7 +110,7 @@ impl RedisReconciler {
 }
 
 fn timeout(
-    mode: &str,
+    mode: RedisMode,
     id: &str,
     goal: Goal,
     status: Option<&str>,

@@ -8,13 +8,13 @@ use super::fields::{LiveFields, Modification, to_i32};
 use super::names::Names;
 use super::ownership::aws_tags;
 use super::readiness::Goal;
-use super::{MODE_REPLICATION_GROUP, RedisReconciler, description};
+use super::{RedisReconciler, description};
 use crate::describe::{self, Missing};
 use crate::sdk_error::provider_error;
 use crate::shared::gone::{done_if_gone, with_kind};
 use aws_sdk_elasticache::operation::describe_replication_groups::DescribeReplicationGroupsError;
 use aws_sdk_elasticache::types::ReplicationGroup;
-use panka_core::model::RedisSpec;
+use panka_core::model::{RedisMode, RedisSpec};
 use panka_core::reconcile::{ErrorKind, ProviderError, ResourceContext};
 
 impl RedisReconciler {
@@ -85,13 +85,13 @@ impl RedisReconciler {
         // must be off before the group shrinks to one node).
         if want > have {
             self.change_replica_count(id, want, true).await?;
-            self.wait_for(MODE_REPLICATION_GROUP, id, Goal::Available)
+            self.wait_for(RedisMode::ReplicationGroup, id, Goal::Available)
                 .await?;
         }
         if !modification.is_empty() {
             self.modify_group(ctx, id, &modification).await?;
             if want < have {
-                self.wait_for(MODE_REPLICATION_GROUP, id, Goal::Available)
+                self.wait_for(RedisMode::ReplicationGroup, id, Goal::Available)
                     .await?;
             }
         }

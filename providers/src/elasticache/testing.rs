@@ -2,7 +2,7 @@
 //! describe for it, and EC2 with a default VPC and the component's security groups.
 
 use super::names::ids;
-use super::{MODE_REPLICATION_GROUP, Names, RedisReconciler, cache_id};
+use super::{Names, RedisReconciler, cache_id};
 use aws_sdk_ec2::operation::describe_security_groups::{
     DescribeSecurityGroupsInput, DescribeSecurityGroupsOutput,
 };
@@ -18,7 +18,7 @@ use aws_sdk_elasticache::types::{
     ReplicationGroup,
 };
 use aws_smithy_mocks::{Rule, RuleMode, mock, mock_client};
-use panka_core::model::{ComponentId, ComponentSpec, RedisSpec};
+use panka_core::model::{ComponentId, ComponentSpec, RedisMode, RedisSpec};
 use panka_core::reconcile::{KnownIds, ResourceContext};
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -44,7 +44,7 @@ pub(crate) fn ctx() -> ResourceContext {
 pub(crate) fn spec(num_nodes: u32, node_type: &str) -> RedisSpec {
     RedisSpec {
         engine_version: "7.0".into(),
-        mode: MODE_REPLICATION_GROUP,
+        mode: RedisMode::ReplicationGroup,
         node_type: node_type.into(),
         num_nodes,
         automatic_failover: num_nodes > 1,

@@ -440,7 +440,7 @@ mod tests {
         spec.ports.push(panka_core::model::Port {
             name: "admin".into(),
             port: 9090,
-            protocol: "tcp",
+            protocol: panka_core::model::Protocol::Tcp,
         });
         let target = fields::target_port(&spec).expect("an http port");
         let rules = task_ingress(&spec, Some("sg-alb"));

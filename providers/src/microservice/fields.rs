@@ -4,7 +4,7 @@
 
 use super::render;
 use crate::grants::{self, Statement};
-use panka_core::model::{ComponentId, MicroServiceSpec};
+use panka_core::model::{ComponentId, MicroServiceSpec, Protocol};
 use panka_core::reconcile::{Inputs, ResourceContext};
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -176,7 +176,7 @@ pub fn target_port(spec: &MicroServiceSpec) -> Option<u16> {
     }
     spec.ports
         .iter()
-        .find(|p| p.protocol == "http")
+        .find(|p| p.protocol == Protocol::Http)
         .map(|p| p.port)
 }
 

@@ -6,7 +6,7 @@
 //! fresh rendering field by field: a new revision is registered only when they differ.
 
 use super::names::Names;
-use panka_core::model::{EnvValue, MicroServiceSpec};
+use panka_core::model::{CpuArchitecture, EnvValue, MicroServiceSpec, Protocol};
 use panka_core::reconcile::{Inputs, ResourceContext};
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -138,10 +138,10 @@ pub struct TaskIds {
 }
 
 /// `X86_64` / `ARM64` from the spec's `x86_64` / `arm64`.
-pub fn ecs_cpu_architecture(spec_value: &str) -> String {
-    match spec_value {
-        "arm64" => "ARM64".to_string(),
-        _ => "X86_64".to_string(),
+pub fn ecs_cpu_architecture(architecture: CpuArchitecture) -> String {
+    match architecture {
+        CpuArchitecture::Arm64 => "ARM64".to_string(),
+        CpuArchitecture::X86_64 => "X86_64".to_string(),
     }
 }
 
@@ -375,7 +375,7 @@ pub fn render_task_definition(
             name: p.name.clone(),
             container_port: p.port,
             protocol: "tcp".to_string(),
-            app_protocol: (p.protocol == "http").then(|| "http".to_string()),
+            app_protocol: (p.protocol == Protocol::Http).then(|| "http".to_string()),
         })
         .collect();
     let init = config_init(ctx, spec, inputs, &names);
@@ -449,8 +449,8 @@ pub(crate) mod tests {
     use super::*;
     use panka_core::model::Autoscaling;
     use panka_core::model::{
-        ComponentId, ConfigFile, Configs, EnvVar, Image, InfraSpec, LoadBalancer, Port, Readiness,
-        SecretEnv,
+        ComponentId, ConfigFile, Configs, EnvVar, Image, InfraSpec, LoadBalancer, Platform, Port,
+        Readiness, SecretEnv,
     };
     use serde_json::json;
 
@@ -473,13 +473,13 @@ pub(crate) mod tests {
                 tag: "v1.0.0".into(),
                 tag_span: None,
             },
-            platform: "fargate",
-            cpu_architecture: "x86_64",
+            platform: Platform::Fargate,
+            cpu_architecture: CpuArchitecture::X86_64,
             command: None,
             ports: vec![Port {
                 name: "http".into(),
                 port: 8080,
-                protocol: "http",
+                protocol: Protocol::Http,
             }],
             load_balancer: LoadBalancer {
                 enabled: true,
@@ -652,7 +652,7 @@ pub(crate) mod tests {
         s.secrets.clear();
         s.environment.clear();
         s.ports.clear();
-        s.cpu_architecture = "arm64";
+        s.cpu_architecture = CpuArchitecture::Arm64;
         s.command = Some(vec!["serve".into(), "--port=9".into()]);
         s.secrets.push(SecretEnv {
             name: "API".into(),

@@ -5,7 +5,7 @@ use super::storage::{Allocated, autoscaling_limit, effective_iops, gb, requested
 use super::versions::major_version;
 use super::{DEFAULT_BACKUP_WINDOW, DEFAULT_MAINTENANCE_WINDOW};
 use aws_sdk_rds::types::DbInstance;
-use panka_core::model::RdsSpec;
+use panka_core::model::{ClosedSet, RdsSpec};
 use panka_core::reconcile::ResourceContext;
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -45,13 +45,13 @@ impl Fields {
 pub(super) fn desired_fields(ctx: &ResourceContext, spec: &RdsSpec) -> Fields {
     Fields {
         engine: spec.engine.to_string(),
-        engine_major_version: major_version(spec.engine, &spec.engine_version),
+        engine_major_version: major_version(spec.engine.as_str(), &spec.engine_version),
         engine_version: spec.engine_version.clone(),
         instance_class: spec.instance_class.clone(),
         storage_type: spec.storage_type.to_string(),
         allocated_gb: Allocated::wanted(spec.allocated_gb, spec.max_allocated_gb),
         max_allocated_gb: autoscaling_limit(spec.max_allocated_gb, spec.allocated_gb),
-        iops: effective_iops(spec.storage_type, spec.allocated_gb, spec.iops),
+        iops: effective_iops(spec.storage_type.as_str(), spec.allocated_gb, spec.iops),
         multi_az: spec.multi_az,
         publicly_accessible: spec.publicly_accessible,
         database_name: spec.database_name.clone(),

@@ -12,7 +12,7 @@ use crate::sdk_error::provider_error;
 use crate::secrets::Password;
 use aws_sdk_rds::operation::describe_db_instances::DescribeDBInstancesError;
 use aws_sdk_rds::types::DbInstance;
-use panka_core::model::RdsSpec;
+use panka_core::model::{ClosedSet, RdsSpec};
 use panka_core::reconcile::{DeleteOptions, ErrorKind, ProviderError, ResourceContext};
 
 impl RdsReconciler {
@@ -46,16 +46,18 @@ impl RdsReconciler {
             .rds
             .create_db_instance()
             .db_instance_identifier(&names.instance)
-            .engine(spec.engine)
+            .engine(spec.engine.as_str())
             .engine_version(&spec.engine_version)
             // The spec pins the version: an automatic minor upgrade would show as drift
             // that an update could not undo (RDS does not downgrade).
             .auto_minor_version_upgrade(false)
             .db_instance_class(&spec.instance_class)
-            .storage_type(spec.storage_type)
+            .storage_type(spec.storage_type.as_str())
             .allocated_storage(int(spec.allocated_gb))
             .set_max_allocated_storage(desired.max_allocated_gb.map(int))
-            .set_iops(requested_iops(spec.storage_type, spec.allocated_gb, spec.iops).map(int))
+            .set_iops(
+                requested_iops(spec.storage_type.as_str(), spec.allocated_gb, spec.iops).map(int),
+            )
             .multi_az(spec.multi_az)
             .publicly_accessible(spec.publicly_accessible)
             .db_name(&spec.database_name)

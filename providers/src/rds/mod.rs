@@ -43,7 +43,7 @@ use instance::not_found;
 use names::Names;
 use ownership::tags_of;
 use panka_core::drift::{Owner, TaggedResource};
-use panka_core::model::RdsSpec;
+use panka_core::model::{ClosedSet, RdsSpec};
 use panka_core::progress;
 use panka_core::reconcile::{
     DeleteOptions, ErrorKind, FieldChange, Inputs, KindReconciler, KnownIds, LiveStatus, Observed,
@@ -156,7 +156,7 @@ impl KindReconciler for RdsReconciler {
         _inputs: &Inputs,
     ) -> Result<Observed, ProviderError> {
         let names = Names::new(ctx, &KnownIds::new())?;
-        let family = parameter_group_family(spec.engine, &spec.engine_version)?;
+        let family = parameter_group_family(spec.engine.as_str(), &spec.engine_version)?;
         let network = network::resolve(&self.ec2, ctx.network.as_ref()).await?;
         let existing = self.check_ownership(ctx, &names, &network.vpc_id).await?;
         // Read before anything changes, so that a missing secret leaves nothing behind.
@@ -209,7 +209,7 @@ impl KindReconciler for RdsReconciler {
         _inputs: &Inputs,
     ) -> Result<Observed, ProviderError> {
         let names = Names::new(ctx, &KnownIds::new())?;
-        let family = parameter_group_family(spec.engine, &spec.engine_version)?;
+        let family = parameter_group_family(spec.engine.as_str(), &spec.engine_version)?;
         let network = network::resolve(&self.ec2, ctx.network.as_ref()).await?;
         let Some(instance) = self.check_ownership(ctx, &names, &network.vpc_id).await? else {
             return Err(not_found(&names.instance));

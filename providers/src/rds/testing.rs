@@ -7,7 +7,7 @@ use aws_sdk_rds::operation::describe_db_instances::{
 use aws_sdk_rds::types::DbInstance;
 use aws_sdk_rds::types::error::DbInstanceNotFoundFault;
 use aws_smithy_mocks::{Rule, RuleMode, mock_client};
-use panka_core::model::{ComponentId, RdsSpec};
+use panka_core::model::{ComponentId, Engine, RdsSpec, StorageType};
 use panka_core::reconcile::ResourceContext;
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -30,10 +30,10 @@ pub(crate) fn ctx(production: bool) -> ResourceContext {
 
 pub(crate) fn spec() -> RdsSpec {
     RdsSpec {
-        engine: "postgres",
+        engine: Engine::Postgres,
         engine_version: "15.4".into(),
         instance_class: "db.t3.small".into(),
-        storage_type: "gp3",
+        storage_type: StorageType::Gp3,
         allocated_gb: 20,
         max_allocated_gb: None,
         iops: None,
