@@ -819,10 +819,18 @@ async fn foreign_resources_are_refused_and_nothing_changes() {
     }
     assert_eq!(r.read(&ctx(), &KnownIds::new()).await.expect("read"), None);
 
-    // Delete leaves what is not the component's alone.
-    r.delete(&ctx(), &KnownIds::new(), DeleteOptions::default())
+    // Delete refuses what is not the component's (the one ownership policy), before it
+    // changes anything.
+    let refused = r
+        .delete(&ctx(), &KnownIds::new(), DeleteOptions::default())
         .await
-        .expect("delete");
+        .expect_err("a foreign load balancer is not deleted");
+    assert_eq!(refused.kind, ErrorKind::Foreign, "{refused:?}");
+    assert!(
+        refused.message.contains(&names.load_balancer),
+        "{}",
+        refused.message
+    );
     let still = clients
         .elasticloadbalancingv2
         .describe_load_balancers()

@@ -507,13 +507,28 @@ async fn a_foreign_queue_is_refused_and_left_untouched() {
         "no DLQ was created"
     );
 
-    // Not this component's: absent to read and delete, and delete leaves it be.
+    // Not this component's: absent to read, and a delete is refused the same way (the one
+    // ownership policy) with the queue left as it was.
     assert_eq!(read(&reconciler, &KnownIds::new()).await, None);
-    reconciler
+    let refused = reconciler
         .delete(&ctx(), &KnownIds::new(), DeleteOptions::default())
         .await
-        .expect("delete");
-    assert_eq!(queue_urls(clients).await, [url]);
+        .expect_err("a foreign queue is not deleted");
+    assert_eq!(refused.kind, ErrorKind::Foreign, "{refused:?}");
+    assert!(
+        refused.message.contains("billing/jobs"),
+        "{}",
+        refused.message
+    );
+    assert_eq!(queue_urls(clients).await, std::slice::from_ref(&url));
+
+    // State vouches for the queue it recorded, whatever its tags say now.
+    let recorded = KnownIds::from([("queue_url".to_string(), url)]);
+    reconciler
+        .delete(&ctx(), &recorded, DeleteOptions::default())
+        .await
+        .expect("a recorded queue is deleted");
+    assert!(queue_urls(clients).await.is_empty());
 }
 
 #[tokio::test]

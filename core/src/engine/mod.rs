@@ -15,7 +15,7 @@ pub use job::{EnvRef, Job, inputs_of};
 use crate::model::{ComponentId, ComponentKind, ComponentSpec};
 use crate::plan::Action;
 use crate::reconcile::{
-    DeleteOptions, Inputs, KnownIds, Observed, ProviderError, Readiness, Reconciler,
+    DeleteOptions, ErrorKind, Inputs, KnownIds, Observed, ProviderError, Readiness, Reconciler,
 };
 use crate::state::{ComponentState, ComponentStatus, FencedState, StateError};
 use std::collections::{BTreeMap, BTreeSet};
@@ -163,7 +163,9 @@ pub async fn execute(
     let mut started: BTreeSet<usize> = BTreeSet::new();
     let mut finished: BTreeSet<ComponentId> = BTreeSet::new();
     let mut done: Vec<Done> = Vec::new();
-    let mut failed: Vec<(ComponentId, String, usize)> = Vec::new();
+    // The failed change, its message, its job, and whether it may have changed something
+    // (and so is reverted with the others).
+    let mut failed: Vec<(ComponentId, String, usize, bool)> = Vec::new();
     let mut save_error: Option<StateError> = None;
     let mut running: JoinSet<(usize, Result<Option<Observed>, ProviderError>, Duration)> =
         JoinSet::new();
@@ -245,6 +247,7 @@ pub async fn execute(
                     ComponentId::new("?", "?"),
                     format!("internal error: {e}"),
                     0,
+                    true,
                 ));
                 continue;
             }
@@ -283,14 +286,22 @@ pub async fn execute(
                     action: job.action,
                     error: err.to_string(),
                 });
-                failed.push((job.ctx.id.clone(), err.to_string(), index));
+                // A refusal under the ownership policy changed nothing: reverting it
+                // would only be refused again.
+                let changed_something = err.kind != ErrorKind::Foreign;
+                failed.push((
+                    job.ctx.id.clone(),
+                    err.to_string(),
+                    index,
+                    changed_something,
+                ));
             }
         }
     }
 
     if let Some(e) = save_error {
         let mut all: Vec<(ComponentId, String)> =
-            failed.into_iter().map(|(id, msg, _)| (id, msg)).collect();
+            failed.into_iter().map(|(id, msg, ..)| (id, msg)).collect();
         all.push((ComponentId::new("state", "save"), e.to_string()));
         return Outcome::Failed {
             failed: all,
@@ -306,7 +317,7 @@ pub async fn execute(
     }
     let failures: Vec<(ComponentId, String)> = failed
         .iter()
-        .map(|(id, msg, _)| (id.clone(), msg.clone()))
+        .map(|(id, msg, ..)| (id.clone(), msg.clone()))
         .collect();
     if options.on_failure == OnFailure::Stop {
         return Outcome::Failed {
@@ -316,10 +327,11 @@ pub async fn execute(
     }
 
     // Revert: this run's finished changes in the failed wave and later ones, plus the
-    // failed changes themselves (a half-made create is removed), newest first.
+    // failed changes themselves (a half-made create is removed) unless they were refused
+    // before changing anything, newest first.
     let first_failed_wave = failed
         .iter()
-        .filter_map(|(_, _, i)| jobs.get(*i).map(|j| j.wave))
+        .filter_map(|(_, _, i, _)| jobs.get(*i).map(|j| j.wave))
         .min()
         .unwrap_or(0);
     let mut to_revert: Vec<usize> = done
@@ -331,7 +343,8 @@ pub async fn execute(
     to_revert.extend(
         failed
             .iter()
-            .map(|(_, _, i)| *i)
+            .filter(|(.., changed_something)| *changed_something)
+            .map(|(_, _, i, _)| *i)
             .filter(|i| *i < jobs.len()),
     );
     events.emit(Event::RollbackStarted {
@@ -485,7 +498,7 @@ async fn run(
     let ctx = &job.ctx;
     let missing_spec = || {
         ProviderError::new(
-            crate::reconcile::ErrorKind::Invalid,
+            ErrorKind::Invalid,
             format!("no spec to apply for {}", ctx.id),
         )
     };
@@ -554,7 +567,7 @@ async fn wait_ready(
             Readiness::Ready => return Ok(()),
             Readiness::Failed { reason } => {
                 return Err(ProviderError::new(
-                    crate::reconcile::ErrorKind::Other,
+                    ErrorKind::Other,
                     format!("{} failed: {reason}", ctx.id),
                 ));
             }

@@ -22,6 +22,8 @@ use std::time::Duration;
 struct Fake {
     calls: Mutex<Vec<String>>,
     fail_create: BTreeSet<String>,
+    /// Creates refused under the ownership policy: `Foreign`, nothing changed.
+    foreign_create: BTreeSet<String>,
     fail_ready: BTreeSet<String>,
     running: AtomicUsize,
     max_running: AtomicUsize,
@@ -96,6 +98,12 @@ impl Reconciler for Fake {
             return Err(ProviderError::new(
                 ErrorKind::Invalid,
                 format!("cannot create {}", ctx.id),
+            ));
+        }
+        if self.foreign_create.contains(&ctx.id.component) {
+            return Err(ProviderError::new(
+                ErrorKind::Foreign,
+                format!("{} exists and was not created by panka", ctx.id),
             ));
         }
         Ok(Self::observed(ctx))
@@ -441,6 +449,30 @@ async fn a_failure_reverts_the_failed_wave_and_later_ones() {
         "restored to the previous record"
     );
     assert!(!state.components.contains_key("svc/broken"));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_change_refused_as_foreign_is_not_reverted_itself() {
+    let jobs = vec![
+        job("early", Action::Create, 1, &[]),
+        job("queue", Action::Create, 2, &["early"]),
+        job("taken", Action::Create, 2, &["early"]),
+    ];
+    let fake = Fake {
+        foreign_create: ["taken".to_string()].into(),
+        ..Fake::default()
+    };
+    let r = run(jobs, fake, options(10, OnFailure::Rollback), None).await;
+    let Outcome::RolledBack { failed } = &r.outcome else {
+        panic!("a refusal rolls back cleanly: {:?}", r.outcome)
+    };
+    assert_eq!(failed[0].0, ComponentId::new("svc", "taken"));
+    // The wave's finished create is reverted; the refused one changed nothing, and a
+    // delete of it would only be refused again.
+    let calls = r.fake.calls();
+    assert!(calls.contains(&"delete queue".to_string()), "{calls:?}");
+    assert!(!calls.contains(&"delete taken".to_string()), "{calls:?}");
+    assert!(!calls.contains(&"delete early".to_string()), "{calls:?}");
 }
 
 #[tokio::test(start_paused = true)]

@@ -3,7 +3,6 @@
 
 use super::fields::HealthCheckField;
 use super::wait::{Wait, wait_until};
-use crate::naming;
 use crate::sdk_error::provider_error;
 use crate::shared::gone::{done_if_gone, none_if_gone};
 use crate::shared::ownership::check_owned;
@@ -393,19 +392,15 @@ pub async fn ensure_listener(
 }
 
 /// Deletes the listeners, the target group and the ALB, and waits until the ALB is gone
-/// (its security group cannot go before it). Gone is fine; resources that are not this
-/// component's are left alone.
+/// (its security group cannot go before it). Gone is fine. The caller checked that both
+/// are the component's (`check_ownership`).
 pub async fn delete(
     client: &Client,
-    ctx: &ResourceContext,
     alb_name: &str,
     target_group_name: &str,
     wait: Wait,
 ) -> Result<(), ProviderError> {
-    let alb = match find_load_balancer(client, alb_name).await? {
-        Some(alb) if naming::owned_by(ctx, &tags(client, &alb.arn).await?) => Some(alb),
-        _ => None,
-    };
+    let alb = find_load_balancer(client, alb_name).await?;
     if let Some(alb) = &alb {
         let listeners = none_if_gone(
             client
@@ -430,9 +425,7 @@ pub async fn delete(
             )?;
         }
     }
-    if let Some(tg) = find_target_group(client, target_group_name).await?
-        && naming::owned_by(ctx, &tags(client, &tg.arn).await?)
-    {
+    if let Some(tg) = find_target_group(client, target_group_name).await? {
         // A target group stays "in use" for a moment after its listener goes.
         wait_until(
             wait,

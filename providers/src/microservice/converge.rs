@@ -2,14 +2,14 @@
 //! created, then changed to match the spec.
 
 use super::ecs_service::{self, LoadBalancerMapping, ServicePlan};
-use super::names::Names;
+use super::names::{Names, ids};
 use super::{
     MicroServiceReconciler, alb, autoscaling, cluster, fields, iam, logs, render, secret_arns,
     task_definition,
 };
 use crate::network::{self, IngressRule, Source};
 use crate::sdk_error::provider_error;
-use crate::shared::ownership::check_owned;
+use crate::shared::ownership::{check_owned, recorded};
 use panka_core::model::MicroServiceSpec;
 use panka_core::progress;
 use panka_core::reconcile::{
@@ -17,25 +17,41 @@ use panka_core::reconcile::{
 };
 
 impl MicroServiceReconciler {
-    /// Every resource this component would adopt, checked before anything changes: one
-    /// found under its name without this component's tags stops the create.
-    async fn check_adoption(
+    /// Every resource under this component's names, checked before anything changes (the
+    /// one ownership policy): each must be recorded in the component's state (`known`;
+    /// empty for a create) or carry its tags. Anything else stops the create, update or
+    /// delete as `Foreign`, naming it. Without a `vpc_id` (the network is gone) there are
+    /// no security groups to check.
+    pub(super) async fn check_ownership(
         &self,
         ctx: &ResourceContext,
         names: &Names,
-        vpc_id: &str,
+        vpc_id: Option<&str>,
+        known: &KnownIds,
     ) -> Result<(), ProviderError> {
-        let (service, alb, target_group, role, task_role, log_group, alb_sg, svc_sg) = tokio::try_join!(
+        let groups = async {
+            let Some(vpc_id) = vpc_id else {
+                return Ok((None, None));
+            };
+            tokio::try_join!(
+                network::find_security_group(&self.ec2, vpc_id, &names.alb_security_group),
+                network::find_security_group(&self.ec2, vpc_id, &names.service_security_group),
+            )
+        };
+        let (service, alb, target_group, role, task_role, log_group, (alb_sg, svc_sg)) = tokio::try_join!(
             ecs_service::describe(&self.ecs, names),
             alb::find_load_balancer(&self.elbv2, &names.load_balancer),
             alb::find_target_group(&self.elbv2, &names.target_group),
             iam::role_arn(&self.iam, &names.execution_role),
             iam::role_arn(&self.iam, &names.task_role),
             logs::find(&self.logs, &names.log_group),
-            network::find_security_group(&self.ec2, vpc_id, &names.alb_security_group),
-            network::find_security_group(&self.ec2, vpc_id, &names.service_security_group),
+            groups,
         )?;
-        if let Some(service) = service {
+        // State vouches for what it recorded: its tags are not read.
+        let vouched = |key: &str, value: &str| recorded(known, key, value);
+        if let Some(service) = service
+            && !vouched(ids::SERVICE_NAME, &names.service)
+        {
             check_owned(
                 ctx,
                 "ECS service",
@@ -43,7 +59,9 @@ impl MicroServiceReconciler {
                 &ecs_service::service_tags(&service),
             )?;
         }
-        if let Some(alb) = alb {
+        if let Some(alb) = alb
+            && !vouched(ids::LOAD_BALANCER_ARN, &alb.arn)
+        {
             check_owned(
                 ctx,
                 "load balancer",
@@ -51,7 +69,9 @@ impl MicroServiceReconciler {
                 &alb::tags(&self.elbv2, &alb.arn).await?,
             )?;
         }
-        if let Some(tg) = target_group {
+        if let Some(tg) = target_group
+            && !vouched(ids::TARGET_GROUP_ARN, &tg.arn)
+        {
             check_owned(
                 ctx,
                 "target group",
@@ -59,8 +79,11 @@ impl MicroServiceReconciler {
                 &alb::tags(&self.elbv2, &tg.arn).await?,
             )?;
         }
-        for (found, name) in [(role, &names.execution_role), (task_role, &names.task_role)] {
-            if found.is_some() {
+        for (found, key, name) in [
+            (role, ids::EXECUTION_ROLE, &names.execution_role),
+            (task_role, ids::TASK_ROLE, &names.task_role),
+        ] {
+            if found.is_some() && !vouched(key, name) {
                 check_owned(
                     ctx,
                     "IAM role",
@@ -69,7 +92,9 @@ impl MicroServiceReconciler {
                 )?;
             }
         }
-        if let Some(group) = log_group {
+        if let Some(group) = log_group
+            && !vouched(ids::LOG_GROUP, &names.log_group)
+        {
             check_owned(
                 ctx,
                 "log group",
@@ -77,8 +102,15 @@ impl MicroServiceReconciler {
                 &logs::tags(&self.logs, &group).await?,
             )?;
         }
-        for group in [alb_sg, svc_sg].into_iter().flatten() {
-            check_owned(ctx, "security group", &group.name, &group.tags)?;
+        for (group, key) in [
+            (alb_sg, ids::ALB_SECURITY_GROUP_ID),
+            (svc_sg, ids::SERVICE_SECURITY_GROUP_ID),
+        ] {
+            if let Some(group) = group
+                && !vouched(key, &group.id)
+            {
+                check_owned(ctx, "security group", &group.name, &group.tags)?;
+            }
         }
         Ok(())
     }
@@ -234,7 +266,8 @@ impl MicroServiceReconciler {
         check_inputs(spec, inputs)?;
         let names = Names::new(ctx);
         let net = network::resolve(&self.ec2, ctx.network.as_ref()).await?;
-        self.check_adoption(ctx, &names, &net.vpc_id).await?;
+        self.check_ownership(ctx, &names, Some(&net.vpc_id), &KnownIds::new())
+            .await?;
         // Looked up before anything changes: a missing secret stops the create untouched.
         let secret_arns = secret_arns::resolve(&self.secretsmanager, &spec.secrets).await?;
 
@@ -358,7 +391,6 @@ impl MicroServiceReconciler {
             // The load balancer was turned off: the service no longer points at it.
             alb::delete(
                 &self.elbv2,
-                ctx,
                 &names.load_balancer,
                 &names.target_group,
                 self.wait(),

@@ -5,7 +5,6 @@
 use super::names::Names;
 use super::role_propagation::{self, Backoff};
 use super::wait::{Wait, wait_until};
-use crate::naming;
 use crate::sdk_error::provider_error;
 use crate::shared::gone::done_if_gone;
 use crate::shared::ownership::check_owned;
@@ -295,20 +294,12 @@ pub async fn ensure(
     }
 }
 
-/// Scales the service to 0, deletes it and waits until ECS reports it gone. Gone is fine;
-/// a service that is not this component's is left alone.
-pub async fn delete(
-    client: &Client,
-    ctx: &ResourceContext,
-    names: &Names,
-    wait: Wait,
-) -> Result<(), ProviderError> {
+/// Scales the service to 0, deletes it and waits until ECS reports it gone. Gone is fine.
+/// The caller checked that the service is the component's (`check_ownership`).
+pub async fn delete(client: &Client, names: &Names, wait: Wait) -> Result<(), ProviderError> {
     let Some(service) = describe(client, names).await? else {
         return Ok(());
     };
-    if !naming::owned_by(ctx, &service_tags(&service)) {
-        return Ok(());
-    }
     if service.status() == Some("ACTIVE") && service.desired_count() > 0 {
         done_if_gone(
             client

@@ -382,16 +382,10 @@ pub async fn policy(
     document.map(|d| decode_policy(&d)).transpose()
 }
 
-/// Deletes the role with its inline and attached policies; gone is fine and a role that
-/// is not this component's is left alone.
-pub async fn delete(
-    client: &aws_sdk_iam::Client,
-    ctx: &ResourceContext,
-    name: &str,
-) -> Result<(), ProviderError> {
-    if role_arn(client, name).await?.is_none()
-        || !crate::naming::owned_by(ctx, &role_tags(client, name).await?)
-    {
+/// Deletes the role with its inline and attached policies; gone is fine. The caller
+/// checked that the role is the component's (`check_ownership`).
+pub async fn delete(client: &aws_sdk_iam::Client, name: &str) -> Result<(), ProviderError> {
+    if role_arn(client, name).await?.is_none() {
         return Ok(());
     }
     let inline = client

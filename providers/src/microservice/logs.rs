@@ -123,19 +123,12 @@ pub async fn ensure(
     })
 }
 
-/// Deletes the log group (the logs of a destroyed component go with it); gone is fine and
-/// a group that is not this component's is left alone.
+/// Deletes the log group (the logs of a destroyed component go with it); gone is fine.
+/// The caller checked that the group is the component's (`check_ownership`).
 pub async fn delete(
     client: &aws_sdk_cloudwatchlogs::Client,
-    ctx: &ResourceContext,
     name: &str,
 ) -> Result<(), ProviderError> {
-    let Some(group) = find(client, name).await? else {
-        return Ok(());
-    };
-    if !crate::naming::owned_by(ctx, &tags(client, &group).await?) {
-        return Ok(());
-    }
     done_if_gone(
         client
             .delete_log_group()

@@ -380,26 +380,26 @@ impl KindReconciler for MicroServiceReconciler {
         _options: DeleteOptions,
     ) -> Result<(), ProviderError> {
         let names = Names::with_known(ctx, known);
+        let vpc_id = match network::resolve(&self.ec2, ctx.network.as_ref()).await {
+            Ok(net) => Some(net.vpc_id),
+            // No network, no security groups in it.
+            Err(e) if e.kind == ErrorKind::NotFound => None,
+            Err(e) => return Err(e),
+        };
+        // A resource under these names that is not the component's refuses the whole
+        // delete before anything goes.
+        self.check_ownership(ctx, &names, vpc_id.as_deref(), known)
+            .await?;
         let wait = self.wait();
         autoscaling::remove(&self.autoscaling, &names).await?;
-        ecs_service::delete(&self.ecs, ctx, &names, wait).await?;
-        alb::delete(
-            &self.elbv2,
-            ctx,
-            &names.load_balancer,
-            &names.target_group,
-            wait,
-        )
-        .await?;
+        ecs_service::delete(&self.ecs, &names, wait).await?;
+        alb::delete(&self.elbv2, &names.load_balancer, &names.target_group, wait).await?;
         task_definition::deregister_family(&self.ecs, &names.family).await?;
-        logs::delete(&self.logs, ctx, &names.log_group).await?;
-        iam::delete(&self.iam, ctx, &names.execution_role).await?;
-        iam::delete(&self.iam, ctx, &names.task_role).await?;
-        let vpc_id = match network::resolve(&self.ec2, ctx.network.as_ref()).await {
-            Ok(net) => net.vpc_id,
-            // No network, no security groups in it.
-            Err(e) if e.kind == ErrorKind::NotFound => return Ok(()),
-            Err(e) => return Err(e),
+        logs::delete(&self.logs, &names.log_group).await?;
+        iam::delete(&self.iam, &names.execution_role).await?;
+        iam::delete(&self.iam, &names.task_role).await?;
+        let Some(vpc_id) = vpc_id else {
+            return Ok(());
         };
         // The service's group first: its rules name the load balancer's.
         let recorded = |key: &str| known.get(key).map(String::as_str);

@@ -2,8 +2,8 @@
 //!
 //! Names are deterministic ([`naming::sqs_queue`]), so a component's queues are found by
 //! name when state holds no URL. A name that is taken by a queue without this component's
-//! tags is never touched: `create` reports it as [`ErrorKind::Foreign`] and `read` and
-//! `delete` treat it as absent.
+//! tags is never touched: `create` and `delete` refuse it as [`ErrorKind::Foreign`]
+//! (unless state recorded its URL, which vouches for it) and `read` treats it as absent.
 //!
 //! Ownership is checked with GetQueueUrl and ListQueueTags *before* any CreateQueue,
 //! because CreateQueue on an existing name with identical attributes succeeds (on moto it
@@ -285,7 +285,7 @@ fn to_btree(map: Option<&HashMap<String, String>>) -> BTreeMap<String, String> {
 enum Found {
     Missing,
     Owned(String),
-    Foreign { reason: String },
+    Foreign { url: String, reason: String },
 }
 
 impl Found {
@@ -298,7 +298,7 @@ impl Found {
 
     fn refuse_foreign(&self) -> Result<(), ProviderError> {
         match self {
-            Found::Foreign { reason } => Err(foreign(reason)),
+            Found::Foreign { reason, .. } => Err(foreign(reason)),
             Found::Missing | Found::Owned(_) => Ok(()),
         }
     }
@@ -390,6 +390,7 @@ impl SqsReconciler {
         } else {
             Ok(Found::Foreign {
                 reason: naming::foreign_reason(ctx, "SQS queue", name, &tags),
+                url,
             })
         }
     }
@@ -463,7 +464,7 @@ impl SqsReconciler {
                         self.converge(&url, queue, removing_redrive).await?;
                         Ok(url)
                     }
-                    Found::Foreign { reason } => Err(foreign(&reason)),
+                    Found::Foreign { reason, .. } => Err(foreign(&reason)),
                     Found::Missing => Err(error),
                 }
             }
@@ -582,14 +583,18 @@ impl SqsReconciler {
         role: &str,
         suffix: &str,
     ) -> Result<Vec<String>, ProviderError> {
-        let mut urls: Vec<String> = known.get(role).cloned().into_iter().collect();
+        let recorded = known.get(role);
+        let mut urls: Vec<String> = recorded.cloned().into_iter().collect();
         for fifo in [false, true] {
-            if let Found::Owned(url) = self
+            match self
                 .find(ctx, &naming::sqs_queue(ctx, suffix, fifo))
                 .await?
-                && !urls.contains(&url)
             {
-                urls.push(url);
+                Found::Owned(url) if !urls.contains(&url) => urls.push(url),
+                // State vouches for the queue it recorded, whatever its tags say now.
+                Found::Foreign { url, .. } if recorded == Some(&url) => {}
+                found @ Found::Foreign { .. } => found.refuse_foreign()?,
+                Found::Owned(_) | Found::Missing => {}
             }
         }
         Ok(urls)
@@ -723,13 +728,14 @@ impl KindReconciler for SqsReconciler {
         known: &KnownIds,
         _options: DeleteOptions,
     ) -> Result<(), ProviderError> {
+        // Every name is looked up before anything goes, so a foreign queue under one of
+        // them refuses the delete with nothing changed (the one ownership policy).
+        let queues = self.owned_urls(ctx, known, "queue_url", "").await?;
+        let dead_letter_queues = self.owned_urls(ctx, known, "dlq_url", "-dlq").await?;
         // The main queue first: deleting the DLQ first would leave a redrive policy
         // pointing at nothing while the queue still takes messages.
-        for url in self.owned_urls(ctx, known, "queue_url", "").await? {
-            self.delete_url(&url).await?;
-        }
-        for url in self.owned_urls(ctx, known, "dlq_url", "-dlq").await? {
-            self.delete_url(&url).await?;
+        for url in queues.iter().chain(&dead_letter_queues) {
+            self.delete_url(url).await?;
         }
         Ok(())
     }
