@@ -11,17 +11,15 @@ use crate::ops::load::Loaded;
 use crate::ops::plan::Planned;
 use crate::ops::target::Target;
 use crate::output::Ui;
+use crate::render::deploy_report::{Summary, capitalise, noun};
 use crate::render::plan_box;
-use crate::render::progress::{Progress, json_event, took};
+use crate::render::progress::{Progress, json_event};
 use crate::settings::ProcessEnv;
 use panka_core::desired::{DesiredPiece, jobs};
 use panka_core::engine::{ExecOptions, OnFailure, Outcome};
-use panka_core::model::{ComponentId, ComponentKind};
-use panka_core::plan::Action;
+use panka_core::model::ComponentId;
 use panka_core::reconcile::DeleteOptions;
-use panka_core::state::{
-    DeploymentResult, FencedState, HeldLock, LockError, LockInfo, LockRequest,
-};
+use panka_core::state::{DeploymentResult, HeldLock, LockError, LockInfo, LockRequest};
 use panka_providers::reconcilers::Reconcilers;
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -329,7 +327,20 @@ impl Deployment<'_> {
                 Outcome::Failed { .. } => "Failed ✗".to_string(),
                 Outcome::Interrupted => "Interrupted ✗".to_string(),
             },
-            summary: self.report(outcome, &plan, &finished.report.finished, state, env),
+            summary: Summary {
+                operation: self.operation,
+                stack: &loaded.stack.name,
+                environment: &loaded.environment,
+                version: &self.version,
+                who: &env.who,
+                took: self.started.elapsed(),
+            }
+            .render(
+                outcome,
+                &plan,
+                &finished.report.finished,
+                &state.state.components,
+            ),
         };
         let deferred = EPILOGUE
             .try_with(|slot| {
@@ -344,152 +355,6 @@ impl Deployment<'_> {
         }
         Ok(exit)
     }
-
-    /// Everything after the Finalizing block: the result, duration, version and who; on
-    /// success the resources changed, the outputs and the next steps.
-    fn report(
-        &self,
-        outcome: &Outcome,
-        plan: &panka_core::plan::Plan,
-        finished: &[(ComponentId, Action)],
-        state: &FencedState<'_>,
-        env: &ProcessEnv,
-    ) -> String {
-        let loaded = self.loaded;
-        let what = capitalise(noun(self.operation));
-        let mut text = format!("\n{}\n", "─".repeat(48));
-        match outcome {
-            Outcome::Success => text.push_str(&format!("✓ {what} successful!\n")),
-            Outcome::RolledBack { failed } => {
-                text.push_str(&format!("⚠ {what} failed and was rolled back\n"));
-                for (id, e) in failed {
-                    text.push_str(&format!("  ✗ {id}: {e}\n"));
-                }
-            }
-            Outcome::Failed {
-                failed,
-                rollback_errors,
-            } => {
-                text.push_str(&format!("✗ {what} failed\n"));
-                text.push_str(&failure_lines(failed, rollback_errors));
-            }
-            Outcome::Interrupted => {
-                text.push_str("Interrupted: finished work is saved; run apply again to continue.\n")
-            }
-        }
-        text.push_str(&format!("\nDuration: {}\n", took(self.started.elapsed())));
-        if !self.version.is_empty() {
-            text.push_str(&format!("Version: {}\n", self.version));
-        }
-        text.push_str(&format!("Deployed by: {}\n", env.who));
-        // A rolled-back run changed nothing that stayed.
-        if !matches!(outcome, Outcome::RolledBack { .. }) {
-            text.push_str(&resources_changed(plan, finished));
-        }
-        let components = &state.state.components;
-        let main = main_outputs(components);
-        if !main.is_empty() {
-            text.push_str("\nOutputs:\n");
-            for (name, value) in &main {
-                text.push_str(&format!("  {name}: {value}\n"));
-            }
-        }
-        if *outcome == Outcome::Success && self.operation != "destroy" {
-            let (stack, environment) = (&loaded.stack.name, &loaded.environment);
-            text.push_str("\nNext steps:\n");
-            let services = components
-                .iter()
-                .filter(|(_, c)| c.kind == ComponentKind::MicroService);
-            for (id, c) in services {
-                if let Some(url) = c.outputs.get("url") {
-                    text.push_str(&format!(
-                        "  • Test: curl {}/health\n",
-                        url.trim_end_matches('/')
-                    ));
-                }
-                text.push_str(&format!(
-                    "  • Logs: panka logs --component {id} --stack {stack} --environment {environment} --follow\n"
-                ));
-            }
-            text.push_str(&format!(
-                "  • Status: panka status --stack {stack} --environment {environment}\n"
-            ));
-        }
-        text.push_str(&format!("{}\n", "─".repeat(48)));
-        text
-    }
-}
-
-/// What the operation is called in its result line.
-fn noun(operation: &str) -> &'static str {
-    match operation {
-        "rollback" => "rollback",
-        "destroy" => "destroy",
-        _ => "deployment",
-    }
-}
-
-/// `Resources created:` and the like, each with the changes of this run that finished, in
-/// plan order.
-fn resources_changed(plan: &panka_core::plan::Plan, finished: &[(ComponentId, Action)]) -> String {
-    let mut text = String::new();
-    for (action, title) in [
-        (Action::Create, "created"),
-        (Action::Update, "updated"),
-        (Action::Replace, "replaced"),
-        (Action::Delete, "deleted"),
-    ] {
-        let lines: Vec<String> = plan
-            .waves
-            .iter()
-            .flatten()
-            .filter(|c| c.action == action && finished.contains(&(c.component.clone(), action)))
-            .map(|c| format!("  • {} ({})\n", c.component, c.kind))
-            .collect();
-        if !lines.is_empty() {
-            text.push_str(&format!("\nResources {title}:\n{}", lines.concat()));
-        }
-    }
-    text
-}
-
-/// The outputs people use first (a service's or queue's `url`, a database's or cache's
-/// `endpoint`), named `<component>_<output>` with hyphens as underscores (`api_url`,
-/// `database_endpoint`); a component name used by several services is prefixed with its
-/// service (`email_service_api_url`), so a name never stands for two components.
-pub fn main_outputs(
-    components: &BTreeMap<String, panka_core::state::ComponentState>,
-) -> BTreeMap<String, String> {
-    let ids: Vec<ComponentId> = components
-        .keys()
-        .filter_map(|k| ComponentId::parse(k, ""))
-        .collect();
-    let mut named = BTreeMap::new();
-    for id in &ids {
-        let Some(c) = components.get(&id.to_string()) else {
-            continue;
-        };
-        let shared = ids.iter().filter(|o| o.component == id.component).count() > 1;
-        let base = if shared {
-            format!("{}_{}", id.service, id.component)
-        } else {
-            id.component.clone()
-        };
-        for key in ["url", "endpoint"] {
-            if let Some(value) = c.outputs.get(key) {
-                named.insert(format!("{base}_{key}").replace('-', "_"), value.clone());
-            }
-        }
-    }
-    named
-}
-
-fn capitalise(word: &str) -> String {
-    let mut chars = word.chars();
-    chars
-        .next()
-        .map(|c| c.to_uppercase().chain(chars).collect())
-        .unwrap_or_default()
 }
 
 /// The declared outputs of every component in state, by component id.
@@ -512,26 +377,6 @@ pub fn outputs(
         .collect()
 }
 
-/// One line per failed change, then one per change that could not be reverted. Reverting
-/// a failed change often fails for the same reason (a create refused by AWS cannot be
-/// deleted either); that repeats nothing the reader needs, so it is not said twice.
-fn failure_lines(
-    failed: &[(ComponentId, String)],
-    rollback_errors: &[(ComponentId, String)],
-) -> String {
-    let mut text = String::new();
-    for (id, e) in failed {
-        text.push_str(&format!("  ✗ {id}: {e}\n"));
-    }
-    for (id, e) in rollback_errors {
-        if failed.iter().any(|(f, fe)| f == id && fe == e) {
-            continue;
-        }
-        text.push_str(&format!("  ✗ {id} (not reverted): {e}\n"));
-    }
-    text
-}
-
 fn failures_of(outcome: &Outcome) -> &[(ComponentId, String)] {
     match outcome {
         Outcome::RolledBack { failed } | Outcome::Failed { failed, .. } => failed,
@@ -549,25 +394,5 @@ fn failures(outcome: &Outcome) -> Vec<FailedChange> {
             })
             .collect(),
         _ => Vec::new(),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_failure_that_also_stopped_its_revert_is_said_once() {
-        let id = ComponentId::new("orders", "reports");
-        let other = ComponentId::new("orders", "audit");
-        let refused = "SQS queue q exists and was not created by panka".to_string();
-        let lines = failure_lines(
-            &[(id.clone(), refused.clone())],
-            &[(id, refused.clone()), (other, "throttled".into())],
-        );
-        assert_eq!(
-            lines,
-            format!("  ✗ orders/reports: {refused}\n  ✗ orders/audit (not reverted): throttled\n")
-        );
     }
 }
