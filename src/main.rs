@@ -1,12 +1,12 @@
 //! The `panka` binary: parses the command line, resolves settings once, runs one
 //! command and maps its outcome to an exit code.
 
-mod backend;
 mod cli;
 mod commands;
 mod config;
 mod contract;
 mod error;
+mod ops;
 mod output;
 mod render;
 mod saved_plan;

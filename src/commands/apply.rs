@@ -1,9 +1,10 @@
 //! `panka apply`: lock → plan → secrets preflight → approval → execute in waves → release.
 
-use super::deploy::{Deployment, as_caller, under_lock};
-use super::{Exit, planning, target};
+use super::Exit;
+use super::deploy::{Deployment, under_lock};
 use crate::cli::{ApplyArgs, GlobalArgs};
 use crate::error::UserError;
+use crate::ops::{load, plan, preflight, target};
 use crate::output::Ui;
 use crate::saved_plan::SavedPlan;
 use crate::settings::ProcessEnv;
@@ -27,7 +28,7 @@ pub async fn run(
         Some(file) => Some(crate::saved_plan::read(&env.cwd.join(file))?),
         None => None,
     };
-    let (loaded, secrets) = planning::load_with_secrets(
+    let (loaded, secrets) = load::load_with_secrets(
         p.target.stack.stack.as_deref(),
         p.target.environment.as_ref(),
         &p.vars,
@@ -36,11 +37,12 @@ pub async fn run(
         ui,
     )?;
     let names = target_names(&p.targets, saved.as_ref())?;
-    let targets = planning::targets(&names, &loaded)?;
+    let targets = plan::targets(&names, &loaded)?;
     let t = target::for_loaded(&loaded, global, env).await?;
-    let clients = planning::aws_clients(&loaded, global, env).await;
+    let region = &loaded.stack.spec.region;
+    let clients = t.aws.clients(Some(region)).await;
     let reconcilers = Arc::new(Reconcilers::new(&clients));
-    let env = &as_caller(env, &loaded, global).await;
+    let env = &t.aws.as_caller(env, region).await;
     let execution = &args.execution;
     let (t, loaded, reconcilers, clients, targets, secrets) =
         (&t, &loaded, &reconcilers, &clients, &targets, &secrets);
@@ -53,13 +55,13 @@ pub async fn run(
         ui,
         |lock| async move {
             let planned =
-                planning::compute(loaded, &t.backends, reconcilers, &t.key, p.refresh).await?;
-            let planned = planning::restrict(planned, loaded, targets);
+                plan::compute(loaded, &t.backends, reconcilers, &t.key, p.refresh).await?;
+            let planned = plan::restrict(planned, loaded, targets);
             if let Some(saved) = &saved {
                 check_saved_plan(saved, &planned.plan)?;
             }
-            planning::preflight_network(loaded, &planned.plan, clients, &env.cwd).await?;
-            planning::preflight_secrets(secrets, &planned.plan, clients, ui).await?;
+            preflight::network(loaded, &planned.plan, clients, &env.cwd).await?;
+            preflight::secrets(secrets, &planned.plan, clients, ui).await?;
             let deployment = Deployment {
                 operation: "apply",
                 loaded,

@@ -1,50 +1,29 @@
-//! What every command that changes AWS shares (apply, rollback, destroy): holding the
-//! lock around the work, and — once a plan is computed — the dangerous-operation check,
-//! approval, the fenced state, the deployment record, the executor and the final report.
+//! What the screens of every command that changes AWS share (apply, rollback, destroy):
+//! the lock taken and released around the work, and — once a plan is computed — the
+//! dangerous-operation check, approval, the progress and the final report. The work
+//! itself (fenced state, deployment record, executor) is `ops::deploy`.
 
-use super::{Exit, interactive, lock::report_held, planning, prompt, target::Target};
-use crate::cli::{ExecutionArgs, GlobalArgs, OnFailureArg};
+use super::{Exit, interactive, lock::report_held, prompt};
+use crate::cli::{ExecutionArgs, OnFailureArg};
 use crate::contract::{DeployDocument, FailedChange, ProgressEvent};
 use crate::error::UserError;
+use crate::ops::load::Loaded;
+use crate::ops::plan::Planned;
+use crate::ops::target::Target;
 use crate::output::Ui;
+use crate::render::deploy_report::{Summary, capitalise, noun};
 use crate::render::plan_box;
-use crate::render::progress::{Progress, json_event, took};
+use crate::render::progress::{Progress, json_event};
 use crate::settings::ProcessEnv;
 use panka_core::desired::{DesiredPiece, jobs};
-use panka_core::engine::{ExecOptions, OnFailure, Outcome, execute};
-use panka_core::model::{ComponentId, ComponentKind};
-use panka_core::plan::Action;
+use panka_core::engine::{ExecOptions, OnFailure, Outcome};
+use panka_core::model::ComponentId;
 use panka_core::reconcile::DeleteOptions;
-use panka_core::state::{
-    DeploymentRecord, DeploymentResult, FencedState, HeldLock, LockError, LockInfo, LockRequest,
-    RecordedPiece, acquire_with_wait,
-};
+use panka_core::state::{DeploymentResult, HeldLock, LockError, LockInfo, LockRequest};
 use panka_providers::reconcilers::Reconcilers;
-use serde_json::json;
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-
-/// `env` with `who` set to the caller's AWS identity: STS `GetCallerIdentity`, asked once
-/// per run before the lock is taken, so the lock, the deployment record and the report
-/// name the same person. When STS cannot answer (offline, no credentials) `$USER@host`
-/// stays; `PANKA_USER` wins over both.
-pub async fn as_caller(
-    env: &ProcessEnv,
-    loaded: &planning::Loaded,
-    global: &GlobalArgs,
-) -> ProcessEnv {
-    if env.who_is_explicit {
-        return env.clone();
-    }
-    let settings = crate::backend::aws_settings(
-        &loaded.config,
-        Some(&loaded.stack.spec.region),
-        crate::settings::endpoint_url(global.endpoint_url.as_ref(), env),
-    );
-    let sdk = panka_providers::aws::load_sdk_config(&settings).await;
-    env.with_caller(panka_providers::identity::caller_name(&sdk).await.ok())
-}
 
 /// What a deployment shows once the lock is released: the end of its *Finalizing* block
 /// and the summary. Passed from [`Deployment::run`] to [`under_lock`] through a task-local
@@ -91,28 +70,23 @@ where
             "─".repeat(48)
         ));
     }
-    let acquired = match lock_timeout {
-        Some(timeout) => {
-            acquire_with_wait(
-                t.backends.lock.as_ref(),
-                &t.key,
-                &request,
-                timeout,
-                |holder| {
-                    ui.err(&format!(
-                        "Waiting for the lock held by {}\n",
-                        holder.describe()
-                    ));
-                },
-            )
-            .await
-        }
-        None => t.backends.lock.acquire(&t.key, &request).await,
-    };
+    let acquired = crate::ops::lock::acquire(
+        t.backends.lock.as_ref(),
+        &t.key,
+        &request,
+        lock_timeout,
+        |holder| {
+            ui.err(&format!(
+                "Waiting for the lock held by {}\n",
+                holder.describe()
+            ));
+        },
+    )
+    .await;
     let info = match acquired {
         Ok(info) => info,
         Err(LockError::Held { holder, .. }) => return Ok(report_held(ui, &label, &holder)),
-        Err(e) => return Err(super::lock::lock_error(e).into()),
+        Err(e) => return Err(UserError::from(e).into()),
     };
     if !ui.is_json() {
         ui.out(&format!("└── Lock acquired (ID: {})\n\n", info.id));
@@ -152,7 +126,7 @@ where
 pub struct Deployment<'a> {
     /// Recorded as the deployment's operation: `apply`, `rollback`, `destroy`.
     pub operation: &'static str,
-    pub loaded: &'a planning::Loaded,
+    pub loaded: &'a Loaded,
     pub target: &'a Target,
     pub reconcilers: &'a Arc<Reconcilers>,
     pub lock: &'a LockInfo,
@@ -167,7 +141,7 @@ pub struct Deployment<'a> {
     pub started: Instant,
 }
 
-fn require_approval(loaded: &planning::Loaded) -> bool {
+fn require_approval(loaded: &Loaded) -> bool {
     loaded
         .stack
         .environment_spec
@@ -179,12 +153,7 @@ fn require_approval(loaded: &planning::Loaded) -> bool {
 impl Deployment<'_> {
     /// Shows the plan, checks dangerous operations and approval, then executes it under
     /// the fenced state with a deployment record written at start and end.
-    pub async fn run(
-        &self,
-        planned: planning::Planned,
-        env: &ProcessEnv,
-        ui: &Ui,
-    ) -> anyhow::Result<Exit> {
+    pub async fn run(&self, planned: Planned, env: &ProcessEnv, ui: &Ui) -> anyhow::Result<Exit> {
         let loaded = self.loaded;
         let plan = planned.plan;
         if !ui.is_json() {
@@ -258,66 +227,17 @@ impl Deployment<'_> {
             }
         }
 
-        let t = self.target;
-        let mut state = FencedState::open(
-            t.backends.store.as_ref(),
-            &t.key,
+        let mut started = crate::ops::deploy::start(
+            self.target,
             self.lock,
-            jiff::Timestamp::now(),
+            self.operation,
+            &self.version,
+            &env.who,
+            &plan,
+            self.pieces,
         )
-        .await
-        .map_err(super::state::state_error)?;
-        let deployment_id = uuid::Uuid::new_v4().to_string();
-        let mut record = DeploymentRecord {
-            id: deployment_id.clone(),
-            version: self.version.clone(),
-            by: env.who.clone(),
-            operation: self.operation.into(),
-            started_at: panka_core::state::rfc3339_millis(jiff::Timestamp::now()),
-            duration_s: None,
-            result: DeploymentResult::InProgress,
-            plan_summary: BTreeMap::from([
-                ("create".to_string(), plan.summary.create as u64),
-                ("update".to_string(), plan.summary.update as u64),
-                ("replace".to_string(), plan.summary.replace as u64),
-                ("delete".to_string(), plan.summary.delete as u64),
-            ]),
-            spec: json!(
-                self.pieces
-                    .iter()
-                    .map(|p| (
-                        p.id().to_string(),
-                        serde_json::to_value(&p.spec).unwrap_or_default()
-                    ))
-                    .collect::<BTreeMap<_, _>>()
-            ),
-            pieces: self
-                .pieces
-                .iter()
-                .map(|p| {
-                    (
-                        p.id().to_string(),
-                        RecordedPiece {
-                            depends_on: p.depends_on.iter().map(ToString::to_string).collect(),
-                            config_files: p.config_files.clone(),
-                        },
-                    )
-                })
-                .collect(),
-            durations_s: BTreeMap::new(),
-        };
-        t.backends
-            .store
-            .put_deployment(&t.key, &record)
-            .await
-            .map_err(super::state::state_error)?;
-
-        let (cancel_tx, cancel_rx) = tokio::sync::watch::channel(false);
-        let interrupt = tokio::spawn(async move {
-            if tokio::signal::ctrl_c().await.is_ok() {
-                let _ = cancel_tx.send(true);
-            }
-        });
+        .await?;
+        let deployment_id = started.deployment_id().to_string();
         if !ui.is_json() {
             ui.out("\nExecuting deployment...\n");
         }
@@ -345,30 +265,25 @@ impl Deployment<'_> {
             ));
         }
         let work = jobs(&plan, self.pieces, &loaded.stack, &loaded.environment);
-        let outcome = execute(
-            work,
-            self.reconcilers.clone(),
-            &mut state,
-            &options,
-            progress.clone(),
-            cancel_rx,
-        )
-        .await;
-        interrupt.abort();
+        let report = started
+            .execute(work, self.reconcilers, &options, progress.clone())
+            .await;
         progress.finish();
-
-        let (result, exit) = match &outcome {
-            Outcome::Success => (DeploymentResult::Success, Exit::Success),
-            Outcome::RolledBack { .. } => (DeploymentResult::RolledBack, Exit::RolledBack),
-            Outcome::Failed { .. } => (DeploymentResult::Failed, Exit::Failure),
-            Outcome::Interrupted => (DeploymentResult::Failed, Exit::Interrupted),
+        let finished = started.finish(report, self.started).await;
+        let (outcome, recorded, state) = (
+            &finished.report.outcome,
+            &finished.recorded,
+            &finished.state,
+        );
+        let result = finished.result;
+        let exit = match outcome {
+            Outcome::Success => Exit::Success,
+            Outcome::RolledBack { .. } => Exit::RolledBack,
+            Outcome::Failed { .. } => Exit::Failure,
+            Outcome::Interrupted => Exit::Interrupted,
         };
-        record.result = result;
-        record.duration_s = Some(self.started.elapsed().as_secs_f64());
-        record.durations_s = progress.durations();
-        let recorded = t.backends.store.put_deployment(&t.key, &record).await;
         let outputs = outputs(&state.state.components);
-        let save_failed = failures_of(&outcome)
+        let save_failed = failures_of(outcome)
             .iter()
             .any(|(id, _)| id.to_string() == "state/save");
         if ui.is_json() {
@@ -382,17 +297,17 @@ impl Deployment<'_> {
                 deployment_id: Some(deployment_id),
                 result,
                 outputs,
-                duration_s: record.duration_s,
-                failed: Some(failures(&outcome)),
+                duration_s: finished.duration_s,
+                failed: Some(failures(outcome)),
             });
         } else {
             // The executor saved state after every change; this reports the last save.
-            let state_line = match (save_failed, progress.last_serial()) {
+            let state_line = match (save_failed, finished.report.last_serial) {
                 (true, _) => "Saving state... ✗ (see the error below)".to_string(),
                 (false, Some(serial)) => format!("Saving state... ✓ (serial {serial})"),
                 (false, None) => "Saving state... (nothing changed)".to_string(),
             };
-            let record_line = match &recorded {
+            let record_line = match recorded {
                 Ok(()) => "Recording deployment... ✓".to_string(),
                 Err(e) => format!("Recording deployment... ✗ ({e})"),
             };
@@ -400,19 +315,32 @@ impl Deployment<'_> {
                 "\nFinalizing...\n├── {state_line}\n├── {record_line}\n"
             ));
         }
-        if let Err(e) = &recorded {
+        if let Err(e) = recorded {
             ui.err(&format!(
                 "warning: the deployment record could not be saved: {e}\n"
             ));
         }
         let epilogue = Epilogue {
-            complete: match &outcome {
+            complete: match outcome {
                 Outcome::Success => format!("{} complete! ✓", capitalise(noun(self.operation))),
                 Outcome::RolledBack { .. } => "Rolled back ✗".to_string(),
                 Outcome::Failed { .. } => "Failed ✗".to_string(),
                 Outcome::Interrupted => "Interrupted ✗".to_string(),
             },
-            summary: self.report(&outcome, &plan, &progress.finished(), &state, env),
+            summary: Summary {
+                operation: self.operation,
+                stack: &loaded.stack.name,
+                environment: &loaded.environment,
+                version: &self.version,
+                who: &env.who,
+                took: self.started.elapsed(),
+            }
+            .render(
+                outcome,
+                &plan,
+                &finished.report.finished,
+                &state.state.components,
+            ),
         };
         let deferred = EPILOGUE
             .try_with(|slot| {
@@ -427,152 +355,6 @@ impl Deployment<'_> {
         }
         Ok(exit)
     }
-
-    /// Everything after the Finalizing block: the result, duration, version and who; on
-    /// success the resources changed, the outputs and the next steps.
-    fn report(
-        &self,
-        outcome: &Outcome,
-        plan: &panka_core::plan::Plan,
-        finished: &[(ComponentId, Action)],
-        state: &FencedState<'_>,
-        env: &ProcessEnv,
-    ) -> String {
-        let loaded = self.loaded;
-        let what = capitalise(noun(self.operation));
-        let mut text = format!("\n{}\n", "─".repeat(48));
-        match outcome {
-            Outcome::Success => text.push_str(&format!("✓ {what} successful!\n")),
-            Outcome::RolledBack { failed } => {
-                text.push_str(&format!("⚠ {what} failed and was rolled back\n"));
-                for (id, e) in failed {
-                    text.push_str(&format!("  ✗ {id}: {e}\n"));
-                }
-            }
-            Outcome::Failed {
-                failed,
-                rollback_errors,
-            } => {
-                text.push_str(&format!("✗ {what} failed\n"));
-                text.push_str(&failure_lines(failed, rollback_errors));
-            }
-            Outcome::Interrupted => {
-                text.push_str("Interrupted: finished work is saved; run apply again to continue.\n")
-            }
-        }
-        text.push_str(&format!("\nDuration: {}\n", took(self.started.elapsed())));
-        if !self.version.is_empty() {
-            text.push_str(&format!("Version: {}\n", self.version));
-        }
-        text.push_str(&format!("Deployed by: {}\n", env.who));
-        // A rolled-back run changed nothing that stayed.
-        if !matches!(outcome, Outcome::RolledBack { .. }) {
-            text.push_str(&resources_changed(plan, finished));
-        }
-        let components = &state.state.components;
-        let main = main_outputs(components);
-        if !main.is_empty() {
-            text.push_str("\nOutputs:\n");
-            for (name, value) in &main {
-                text.push_str(&format!("  {name}: {value}\n"));
-            }
-        }
-        if *outcome == Outcome::Success && self.operation != "destroy" {
-            let (stack, environment) = (&loaded.stack.name, &loaded.environment);
-            text.push_str("\nNext steps:\n");
-            let services = components
-                .iter()
-                .filter(|(_, c)| c.kind == ComponentKind::MicroService);
-            for (id, c) in services {
-                if let Some(url) = c.outputs.get("url") {
-                    text.push_str(&format!(
-                        "  • Test: curl {}/health\n",
-                        url.trim_end_matches('/')
-                    ));
-                }
-                text.push_str(&format!(
-                    "  • Logs: panka logs --component {id} --stack {stack} --environment {environment} --follow\n"
-                ));
-            }
-            text.push_str(&format!(
-                "  • Status: panka status --stack {stack} --environment {environment}\n"
-            ));
-        }
-        text.push_str(&format!("{}\n", "─".repeat(48)));
-        text
-    }
-}
-
-/// What the operation is called in its result line.
-fn noun(operation: &str) -> &'static str {
-    match operation {
-        "rollback" => "rollback",
-        "destroy" => "destroy",
-        _ => "deployment",
-    }
-}
-
-/// `Resources created:` and the like, each with the changes of this run that finished, in
-/// plan order.
-fn resources_changed(plan: &panka_core::plan::Plan, finished: &[(ComponentId, Action)]) -> String {
-    let mut text = String::new();
-    for (action, title) in [
-        (Action::Create, "created"),
-        (Action::Update, "updated"),
-        (Action::Replace, "replaced"),
-        (Action::Delete, "deleted"),
-    ] {
-        let lines: Vec<String> = plan
-            .waves
-            .iter()
-            .flatten()
-            .filter(|c| c.action == action && finished.contains(&(c.component.clone(), action)))
-            .map(|c| format!("  • {} ({})\n", c.component, c.kind))
-            .collect();
-        if !lines.is_empty() {
-            text.push_str(&format!("\nResources {title}:\n{}", lines.concat()));
-        }
-    }
-    text
-}
-
-/// The outputs people use first (a service's or queue's `url`, a database's or cache's
-/// `endpoint`), named `<component>_<output>` with hyphens as underscores (`api_url`,
-/// `database_endpoint`); a component name used by several services is prefixed with its
-/// service (`email_service_api_url`), so a name never stands for two components.
-pub fn main_outputs(
-    components: &BTreeMap<String, panka_core::state::ComponentState>,
-) -> BTreeMap<String, String> {
-    let ids: Vec<ComponentId> = components
-        .keys()
-        .filter_map(|k| ComponentId::parse(k, ""))
-        .collect();
-    let mut named = BTreeMap::new();
-    for id in &ids {
-        let Some(c) = components.get(&id.to_string()) else {
-            continue;
-        };
-        let shared = ids.iter().filter(|o| o.component == id.component).count() > 1;
-        let base = if shared {
-            format!("{}_{}", id.service, id.component)
-        } else {
-            id.component.clone()
-        };
-        for key in ["url", "endpoint"] {
-            if let Some(value) = c.outputs.get(key) {
-                named.insert(format!("{base}_{key}").replace('-', "_"), value.clone());
-            }
-        }
-    }
-    named
-}
-
-fn capitalise(word: &str) -> String {
-    let mut chars = word.chars();
-    chars
-        .next()
-        .map(|c| c.to_uppercase().chain(chars).collect())
-        .unwrap_or_default()
 }
 
 /// The declared outputs of every component in state, by component id.
@@ -595,26 +377,6 @@ pub fn outputs(
         .collect()
 }
 
-/// One line per failed change, then one per change that could not be reverted. Reverting
-/// a failed change often fails for the same reason (a create refused by AWS cannot be
-/// deleted either); that repeats nothing the reader needs, so it is not said twice.
-fn failure_lines(
-    failed: &[(ComponentId, String)],
-    rollback_errors: &[(ComponentId, String)],
-) -> String {
-    let mut text = String::new();
-    for (id, e) in failed {
-        text.push_str(&format!("  ✗ {id}: {e}\n"));
-    }
-    for (id, e) in rollback_errors {
-        if failed.iter().any(|(f, fe)| f == id && fe == e) {
-            continue;
-        }
-        text.push_str(&format!("  ✗ {id} (not reverted): {e}\n"));
-    }
-    text
-}
-
 fn failures_of(outcome: &Outcome) -> &[(ComponentId, String)] {
     match outcome {
         Outcome::RolledBack { failed } | Outcome::Failed { failed, .. } => failed,
@@ -632,25 +394,5 @@ fn failures(outcome: &Outcome) -> Vec<FailedChange> {
             })
             .collect(),
         _ => Vec::new(),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_failure_that_also_stopped_its_revert_is_said_once() {
-        let id = ComponentId::new("orders", "reports");
-        let other = ComponentId::new("orders", "audit");
-        let refused = "SQS queue q exists and was not created by panka".to_string();
-        let lines = failure_lines(
-            &[(id.clone(), refused.clone())],
-            &[(id, refused.clone()), (other, "throttled".into())],
-        );
-        assert_eq!(
-            lines,
-            format!("  ✗ orders/reports: {refused}\n  ✗ orders/audit (not reverted): throttled\n")
-        );
     }
 }

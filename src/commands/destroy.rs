@@ -2,11 +2,13 @@
 //! in reverse waves (dependents first), through the same executor as apply: under the
 //! lock, state saved after every deletion, the deployment recorded.
 
-use super::deploy::{Deployment, as_caller, under_lock};
-use super::{Exit, interactive, planning, prompt, target};
+use super::deploy::{Deployment, under_lock};
+use super::{Exit, interactive, prompt};
 use crate::cli::{DestroyArgs, GlobalArgs};
 use crate::contract::DeployDocument;
 use crate::error::UserError;
+use crate::ops::load::{self, Loaded};
+use crate::ops::{plan, target};
 use crate::output::Ui;
 use crate::settings::ProcessEnv;
 use panka_core::reconcile::DeleteOptions;
@@ -21,7 +23,7 @@ pub async fn run(
     ui: &Ui,
 ) -> anyhow::Result<Exit> {
     let started = Instant::now();
-    let loaded = planning::load_for_context(
+    let loaded = load::load_for_context(
         args.target.stack.stack.as_deref(),
         args.target.environment.as_ref(),
         global,
@@ -31,14 +33,14 @@ pub async fn run(
     let production = panka_core::policy::is_production(&loaded.environment);
     confirm(args, &loaded, production)?;
     // Nothing is left to build from: the plan is "every recorded component goes".
-    let nothing = planning::Loaded {
+    let nothing = Loaded {
         pieces: Vec::new(),
         version: String::new(),
         ..loaded
     };
     let t = target::for_loaded(&nothing, global, env).await?;
-    let reconcilers = planning::reconcilers(&nothing, global, env).await;
-    let env = &as_caller(env, &nothing, global).await;
+    let reconcilers = t.aws.reconcilers(&nothing.stack.spec.region).await;
+    let env = &t.aws.as_caller(env, &nothing.stack.spec.region).await;
     // The confirmation above is the approval, and deleting data is the point: the
     // executor's own checks must not ask again.
     let mut execution = args.execution.clone();
@@ -54,8 +56,7 @@ pub async fn run(
         env,
         ui,
         |lock| async move {
-            let mut planned =
-                planning::compute(loaded, &t.backends, reconcilers, &t.key, true).await?;
+            let mut planned = plan::compute(loaded, &t.backends, reconcilers, &t.key, true).await?;
             planned.estimate.monthly_usd = 0.0;
             planned.estimate.max_monthly_usd = 0.0;
             planned.estimate.components.clear();
@@ -104,7 +105,7 @@ pub async fn run(
 
 /// Destroy always confirms: by typing the stack's name on a terminal, or with
 /// `--auto-approve` — which production accepts only together with `--allow-dangerous`.
-fn confirm(args: &DestroyArgs, loaded: &planning::Loaded, production: bool) -> anyhow::Result<()> {
+fn confirm(args: &DestroyArgs, loaded: &Loaded, production: bool) -> anyhow::Result<()> {
     let name = &loaded.stack.name;
     if args.execution.auto_approve {
         if production && !args.execution.allow_dangerous {

@@ -9,9 +9,10 @@
 //! `average_duration_s` cover every record.
 
 use super::Exit;
-use super::target;
 use crate::cli::{GlobalArgs, HistoryArgs};
 use crate::contract::{HistoryCounts, HistoryDocument, HistoryEntry};
+use crate::error::UserError;
+use crate::ops::target;
 use crate::output::Ui;
 use crate::render::history_table::{self, Totals};
 use crate::settings::ProcessEnv;
@@ -29,7 +30,7 @@ pub async fn run(
         .store
         .list_deployments(&t.key, usize::MAX)
         .await
-        .map_err(super::state::state_error)?;
+        .map_err(UserError::from)?;
     let totals = Totals::of(&records);
     let shown = &records[..records.len().min(args.limit)];
     if ui.is_json() {

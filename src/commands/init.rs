@@ -264,24 +264,16 @@ async fn bootstrap(
     };
     let region = bucket_region.as_ref().or(table_region.as_ref());
     let endpoint = crate::settings::endpoint_url(global.endpoint_url.as_ref(), env);
-    let settings = crate::backend::aws_settings(config, region, endpoint);
-    let sdk = panka_providers::aws::load_sdk_config(&settings).await;
-    let clients = panka_providers::aws::AwsClients::new(&sdk, &settings);
-    let region = settings
+    let aws = crate::ops::aws::Aws::new(config, endpoint);
+    let (sdk, clients) = aws.for_region(region).await;
+    let region = aws
+        .settings(region)
         .region
-        .clone()
         .or_else(|| sdk.region().map(|r| r.to_string()))
         .unwrap_or_else(|| "us-east-1".into());
     let report = panka_providers::bootstrap::bootstrap(&clients, &region, bucket, table)
         .await
-        .map_err(|e| {
-            let hint = e.hint();
-            let err = UserError::new(e.to_string());
-            anyhow::Error::new(match hint {
-                Some(h) => err.hint(h),
-                None => err,
-            })
-        })?;
+        .map_err(UserError::from)?;
     if ui.is_json() {
         ui.json(&BootstrapDocument {
             bucket: Bootstrapped {

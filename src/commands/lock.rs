@@ -1,16 +1,16 @@
 //! `panka lock status`, `panka lock acquire` and `panka unlock`.
 
 use super::Exit;
-use super::target;
 use crate::cli::{GlobalArgs, LockAcquireArgs, TargetArgs, UnlockArgs};
 use crate::contract::{
     LockAcquiredDocument, LockHeldDocument, LockHeldError, LockHolder, LockReleasedDocument,
     LockStatusDocument,
 };
 use crate::error::UserError;
+use crate::ops::target;
 use crate::output::Ui;
 use crate::settings::ProcessEnv;
-use panka_core::state::{LockError, LockInfo, LockRequest, acquire_with_wait};
+use panka_core::state::{LockError, LockInfo, LockRequest};
 
 pub fn holder_json(info: &LockInfo) -> LockHolder<'_> {
     LockHolder {
@@ -67,7 +67,12 @@ pub async fn status(
     ui: &Ui,
 ) -> anyhow::Result<Exit> {
     let t = target::open(args, global, env, ui).await?;
-    let holder = t.backends.lock.status(&t.key).await.map_err(lock_error)?;
+    let holder = t
+        .backends
+        .lock
+        .status(&t.key)
+        .await
+        .map_err(UserError::from)?;
     if ui.is_json() {
         ui.json(&LockStatusDocument {
             stack: &t.key.stack,
@@ -107,24 +112,19 @@ pub async fn acquire(
         lease: args.lease,
     };
     let label = t.key.lock_id();
-    let result = match args.lock_timeout {
-        Some(timeout) => {
-            acquire_with_wait(
-                t.backends.lock.as_ref(),
-                &t.key,
-                &request,
-                timeout,
-                |holder| {
-                    ui.err(&format!(
-                        "Waiting for the lock held by {}\n",
-                        holder.describe()
-                    ));
-                },
-            )
-            .await
-        }
-        None => t.backends.lock.acquire(&t.key, &request).await,
-    };
+    let result = crate::ops::lock::acquire(
+        t.backends.lock.as_ref(),
+        &t.key,
+        &request,
+        args.lock_timeout,
+        |holder| {
+            ui.err(&format!(
+                "Waiting for the lock held by {}\n",
+                holder.describe()
+            ));
+        },
+    )
+    .await;
     match result {
         Ok(info) => {
             if ui.is_json() {
@@ -142,7 +142,7 @@ pub async fn acquire(
             Ok(Exit::Success)
         }
         Err(LockError::Held { holder, .. }) => Ok(report_held(ui, &label, &holder)),
-        Err(e) => Err(lock_error(e).into()),
+        Err(e) => Err(UserError::from(e).into()),
     }
 }
 
@@ -154,7 +154,13 @@ pub async fn unlock(
 ) -> anyhow::Result<Exit> {
     let t = target::open(&args.target, global, env, ui).await?;
     let label = t.key.lock_id();
-    let Some(holder) = t.backends.lock.status(&t.key).await.map_err(lock_error)? else {
+    let Some(holder) = t
+        .backends
+        .lock
+        .status(&t.key)
+        .await
+        .map_err(UserError::from)?
+    else {
         return Err(UserError::new(format!("{label} is not locked")).into());
     };
     if holder.id != args.lock_id {
@@ -172,7 +178,7 @@ pub async fn unlock(
         .lock
         .release(&t.key, &args.lock_id)
         .await
-        .map_err(lock_error)?;
+        .map_err(UserError::from)?;
     if ui.is_json() {
         ui.json(&LockReleasedDocument {
             lock_key: &label,
@@ -185,17 +191,4 @@ pub async fn unlock(
         ));
     }
     Ok(Exit::Success)
-}
-
-pub fn lock_error(e: LockError) -> UserError {
-    match e {
-        LockError::Backend { message, hint } => {
-            let err = UserError::new(message);
-            match hint {
-                Some(h) => err.hint(h),
-                None => err,
-            }
-        }
-        other => UserError::new(other.to_string()),
-    }
 }

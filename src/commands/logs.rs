@@ -20,18 +20,16 @@
 //! object per line (JSON Lines), printed as it arrives.
 
 use super::Exit;
-use super::status::{aws_clients, naming_context};
-use super::target;
+use super::status::naming_context;
 use crate::cli::{GlobalArgs, LogsArgs, StackSelection, TargetArgs};
 use crate::contract::{LogLine, LogsDocument};
 use crate::error::UserError;
+use crate::ops::{load, target};
 use crate::output::Ui;
 use crate::settings::ProcessEnv;
-use panka_core::diag::{Diagnostics, Palette};
-use panka_core::loader::read_stack_files;
+use panka_core::diag::Palette;
 use panka_core::model::{ComponentId, ComponentKind};
 use panka_core::reconcile::{ErrorKind, ProviderError};
-use panka_core::source::Sources;
 use panka_providers::log_events::{LogEvent, LogQuery, LogReader};
 use panka_providers::microservice::names::{Names, ids};
 use std::io::Write as _;
@@ -76,7 +74,7 @@ pub async fn run(
         .store
         .read(&t.key)
         .await
-        .map_err(super::state::state_error)?
+        .map_err(UserError::from)?
         .map(|s| s.state);
     let recorded = state
         .as_ref()
@@ -143,7 +141,7 @@ pub async fn run(
         .cloned()
         .unwrap_or_else(|| Names::new(&ctx).log_group);
 
-    let clients = aws_clients(stack_dir.as_deref(), global, env).await?;
+    let clients = t.stack_clients(stack_dir.as_deref()).await;
     let mut reader = LogReader::new(
         clients.cloudwatchlogs.clone(),
         LogQuery {
@@ -162,13 +160,7 @@ pub async fn run(
                 ))
                 .into()
         } else {
-            let hint = e.hint.clone();
-            let err = UserError::new(e.message);
-            match hint {
-                Some(h) => err.hint(h),
-                None => err,
-            }
-            .into()
+            UserError::from(e).into()
         }
     };
 
@@ -352,10 +344,7 @@ fn stack_for(stack: Option<&str>, service: &str, cwd: &Path) -> Result<Option<Pa
 /// Components defined in the stack's files, with their kinds (for components not yet in
 /// state, and for suggestions).
 fn components_in_files(dir: &Path) -> Vec<(ComponentId, ComponentKind)> {
-    let mut sources = Sources::default();
-    let mut diags = Diagnostics::default();
-    let files = read_stack_files(dir, &mut sources, &mut diags);
-    files
+    load::files(dir)
         .services
         .iter()
         .flat_map(|s| {

@@ -9,12 +9,10 @@ mod init;
 mod lock;
 mod logs;
 mod plan;
-mod planning;
 mod rollback;
 mod stack_init;
 mod state;
 mod status;
-mod target;
 mod validate;
 
 use crate::cli::{Cli, Command, LockCommand, StackCommand, StateCommand};

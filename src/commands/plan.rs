@@ -1,10 +1,11 @@
 //! `panka plan`: the walkthrough's plan screen, or product.md's JSON document.
 
-use super::{Exit, planning, target};
+use super::Exit;
 use crate::cli::{GlobalArgs, PlanArgs};
 use crate::contract::{
     DangerousChange, FORMAT_VERSION, PlanChange, PlanDocument, PlanField, PlanSummary,
 };
+use crate::ops::{aws, load, plan, target};
 use crate::output::Ui;
 use crate::render::plan_box;
 use crate::settings::ProcessEnv;
@@ -81,7 +82,7 @@ pub async fn run(
             Some((t, state))
         })
     };
-    let loaded = planning::load(
+    let loaded = load::load(
         args.inputs.target.stack.stack.as_deref(),
         args.inputs.target.environment.as_ref(),
         &args.inputs.vars,
@@ -89,24 +90,24 @@ pub async fn run(
         env,
         ui,
     )?;
-    let targets = planning::targets(&args.inputs.targets, &loaded)?;
+    let targets = plan::targets(&args.inputs.targets, &loaded)?;
     let key = StateKey::new(&loaded.stack.name, &loaded.environment);
     // The early read names the stack by its folder; the loaded stack by its name.
     let (t, state) = match early.await.ok().flatten() {
         Some((t, Ok(state))) if t.key == key => (t, state),
         _ => {
             let t = target::for_loaded(&loaded, global, env).await?;
-            let state = (t.backends.store.read(&t.key).await)
-                .map_err(crate::commands::state::state_error)?;
+            let state =
+                (t.backends.store.read(&t.key).await).map_err(crate::error::UserError::from)?;
             (t, state)
         }
     };
     let reconcilers = if args.inputs.refresh {
-        planning::reconcilers(&loaded, global, env).await
+        t.aws.reconcilers(&loaded.stack.spec.region).await
     } else {
-        planning::offline_reconcilers(&loaded)
+        aws::offline_reconcilers(&loaded.stack.spec.region)
     };
-    let planned = planning::compute_from(
+    let planned = plan::compute_from(
         &loaded,
         state,
         t.backends.store.as_ref(),
@@ -115,7 +116,7 @@ pub async fn run(
         args.inputs.refresh,
     )
     .await?;
-    let planned = planning::restrict(planned, &loaded, &targets);
+    let planned = plan::restrict(planned, &loaded, &targets);
 
     if let Some(path) = &args.out {
         let saved = crate::saved_plan::SavedPlan::of(&planned.plan)?;
@@ -186,7 +187,7 @@ pub async fn run(
         ui.out(&text);
     }
     let changes = planned.plan.changes().any(|c| c.action != Action::Noop);
-    planning::keep_until_exit((loaded, planned));
+    load::keep_until_exit((loaded, planned));
     Ok(if args.detailed_exitcode && changes {
         Exit::Changes
     } else {

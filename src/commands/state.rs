@@ -1,22 +1,12 @@
 //! `panka state show`.
 
 use super::Exit;
-use super::target;
 use crate::cli::{GlobalArgs, TargetArgs};
 use crate::error::UserError;
+use crate::ops::target;
 use crate::output::Ui;
 use crate::settings::ProcessEnv;
-use panka_core::state::StateError;
 use std::fmt::Write as _;
-
-pub(crate) fn state_error(e: StateError) -> UserError {
-    let hint = e.hint().map(str::to_string);
-    let err = UserError::new(e.to_string());
-    match hint {
-        Some(h) => err.hint(h),
-        None => err,
-    }
-}
 
 pub async fn show(
     args: &TargetArgs,
@@ -25,7 +15,12 @@ pub async fn show(
     ui: &Ui,
 ) -> anyhow::Result<Exit> {
     let t = target::open(args, global, env, ui).await?;
-    let state = t.backends.store.read(&t.key).await.map_err(state_error)?;
+    let state = t
+        .backends
+        .store
+        .read(&t.key)
+        .await
+        .map_err(UserError::from)?;
     if ui.is_json() {
         ui.json(&crate::contract::StateShowDocument {
             stack: &t.key.stack,

@@ -11,64 +11,18 @@
 //! "deployment_id", "version", "by"}]}`; nothing deployed is an empty `components`.
 
 use super::Exit;
-use super::target;
 use crate::cli::{GlobalArgs, TargetArgs};
 use crate::contract::{StatusComponent, StatusDocument};
+use crate::error::UserError;
+use crate::ops::target;
 use crate::output::Ui;
 use crate::render::status_box::{self, Row, Service};
-use crate::settings::{self, ProcessEnv};
-use panka_core::diag::{Diagnostics, Severity};
-use panka_core::interp::Variables;
-use panka_core::loader::{ResolveOptions, read_stack_files, resolve};
+use crate::settings::ProcessEnv;
 use panka_core::model::ComponentId;
 use panka_core::reconcile::{ProviderError, ResourceContext};
-use panka_core::source::Sources;
 use panka_core::state::{ComponentState, ComponentStatus, DeploymentRecord};
-use panka_providers::aws::{AwsClients, load_sdk_config};
 use panka_providers::live::{LiveReader, LiveStatus};
 use std::collections::BTreeMap;
-use std::path::Path;
-
-/// The stack's region from its `stack.yaml`, when there is a stack folder and it names
-/// one (variables left unresolved: status and logs take no `--var`).
-pub(super) fn stack_region(stack_dir: Option<&Path>) -> Option<String> {
-    let dir = stack_dir?;
-    let mut sources = Sources::default();
-    let mut diags = Diagnostics::default();
-    let files = read_stack_files(dir, &mut sources, &mut diags);
-    let variables = Variables::new();
-    let stack = resolve(
-        &files,
-        &ResolveOptions {
-            environment: None,
-            variables: &variables,
-            undefined_variables: Severity::Note,
-        },
-        &mut diags,
-    );
-    Some(stack.spec.region).filter(|r| panka_core::model::looks_like_region(r))
-}
-
-/// Clients for the stack's region (else the configured or default one), at the endpoint
-/// `--endpoint-url`/`AWS_ENDPOINT_URL` names.
-pub(super) async fn aws_clients(
-    stack_dir: Option<&Path>,
-    global: &GlobalArgs,
-    env: &ProcessEnv,
-) -> anyhow::Result<AwsClients> {
-    let mut sources = Sources::with_display_base(&env.cwd);
-    let mut diags = Diagnostics::default();
-    // Already checked by `target::open`; read again for the AWS profile and region.
-    let config = settings::config(global.config.as_ref(), env, &mut sources, &mut diags)?;
-    let region = stack_region(stack_dir);
-    let aws = crate::backend::aws_settings(
-        &config,
-        region.as_ref(),
-        settings::endpoint_url(global.endpoint_url.as_ref(), env),
-    );
-    let sdk = load_sdk_config(&aws).await;
-    Ok(AwsClients::new(&sdk, &aws))
-}
 
 /// A context that names the component's resources (what the reconcilers derive names
 /// from); nothing else in it matters for reading.
@@ -101,7 +55,7 @@ pub async fn run(
         .store
         .read(&t.key)
         .await
-        .map_err(super::state::state_error)?;
+        .map_err(UserError::from)?;
     let components = state.map(|s| s.state.components).unwrap_or_default();
     if components.is_empty() {
         if ui.is_json() {
@@ -122,7 +76,7 @@ pub async fn run(
     }
 
     let stack_dir = crate::stack_dir::find_stack(args.stack.stack.as_deref(), &env.cwd).ok();
-    let reader = LiveReader::new(&aws_clients(stack_dir.as_deref(), global, env).await?);
+    let reader = LiveReader::new(&t.stack_clients(stack_dir.as_deref()).await);
     let deployment_ids: std::collections::BTreeSet<String> = components
         .values()
         .map(|c| c.deployment_id.clone())
@@ -153,7 +107,7 @@ pub async fn run(
             .await
     });
     let records: BTreeMap<String, DeploymentRecord> = records
-        .map_err(super::state::state_error)?
+        .map_err(UserError::from)?
         .into_iter()
         .map(|r| (r.id.clone(), r))
         .collect();

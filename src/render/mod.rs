@@ -1,5 +1,6 @@
 //! Renderers for people: the walkthrough's boxes and trees.
 
+pub mod deploy_report;
 pub mod drift_report;
 pub mod history_table;
 pub mod plan_box;

@@ -11,15 +11,14 @@
 //! - `--output json`: one JSON object per event on stderr, each with `"v": 1` (the format
 //!   version, docs/commands.md).
 //!
-//! Whatever the output, it measures what each finished change took, for the deployment
-//! record (the plan's duration estimate learns from it).
+//! It displays the durations the engine reports and keeps none: what a deployment records
+//! comes from the engine's `Report`.
 
 use crate::contract::{ProgressEvent, ProgressLine, StepLine};
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressState, ProgressStyle};
 use panka_core::diag::Palette;
 use panka_core::engine::{Event, EventSink, StepState};
 use panka_core::model::{ComponentId, ComponentKind};
-use panka_core::plan::estimate::duration_key;
 use panka_core::plan::{Action, Plan};
 #[cfg(test)]
 use serde_json::json; // the unit tests below compare lines with literal JSON
@@ -32,31 +31,18 @@ use std::time::Duration;
 const TICK: Duration = Duration::from_millis(120);
 
 /// Prints engine events as they come (on stderr, so stdout keeps the one result
-/// document) and keeps the duration of every finished change.
+/// document).
 pub struct Progress {
     json: bool,
     inner: Mutex<Inner>,
 }
 
 struct Inner {
-    /// By `service/component:action` (see `duration_key`).
-    durations: BTreeMap<String, f64>,
-    /// The serial of the last state save the executor reported.
-    last_serial: Option<u64>,
-    /// Changes that finished before any rollback began, in the order they finished.
-    finished: Vec<(ComponentId, Action)>,
-    rolling_back: bool,
     tree: Tree,
     terminal: Option<Terminal>,
 }
 
 impl Progress {
-    /// Plain blocks without a plan's layout (printed as they end), or JSON lines.
-    #[cfg(test)]
-    pub fn new(json: bool) -> Self {
-        Self::with(json, None, Palette::PLAIN, false)
-    }
-
     /// The progress of `plan`: JSON lines with `json`; otherwise the tree, live when
     /// stderr is a terminal; colour unless `no_color` (`NO_COLOR`).
     pub fn for_plan(plan: &Plan, json: bool, no_color: bool) -> Self {
@@ -74,10 +60,6 @@ impl Progress {
         Self {
             json,
             inner: Mutex::new(Inner {
-                durations: BTreeMap::new(),
-                last_serial: None,
-                finished: Vec::new(),
-                rolling_back: false,
                 tree,
                 terminal: live.then(|| Terminal::new(palette)),
             }),
@@ -87,21 +69,6 @@ impl Progress {
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
         // A poisoned lock only means another event's printing panicked; keep going.
         self.inner.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    /// Seconds each finished change took, by `service/component:action`.
-    pub fn durations(&self) -> BTreeMap<String, f64> {
-        self.lock().durations.clone()
-    }
-
-    /// The changes that finished (and were not being reverted).
-    pub fn finished(&self) -> Vec<(ComponentId, Action)> {
-        self.lock().finished.clone()
-    }
-
-    /// The serial of the last state the executor saved, if it saved one.
-    pub fn last_serial(&self) -> Option<u64> {
-        self.lock().last_serial
     }
 
     /// The run is over: blocks still held back (a failure stopped the ones before them)
@@ -152,24 +119,6 @@ fn noun(kind: Option<ComponentKind>) -> &'static str {
 impl EventSink for Progress {
     fn emit(&self, event: Event) {
         let mut inner = self.lock();
-        match &event {
-            Event::ChangeFinished {
-                component,
-                action,
-                elapsed,
-                ..
-            } => {
-                inner
-                    .durations
-                    .insert(duration_key(component, *action), elapsed.as_secs_f64());
-                if !inner.rolling_back {
-                    inner.finished.push((component.clone(), *action));
-                }
-            }
-            Event::StateSaved { serial } => inner.last_serial = Some(*serial),
-            Event::RollbackStarted { .. } => inner.rolling_back = true,
-            _ => {}
-        }
         if self.json {
             print_err(&format!("{}\n", json_line(&event)));
             return;
@@ -1246,31 +1195,6 @@ Rolling back 2 changes...
             "Running health checks",
         );
         assert_eq!(block.current(), "Running health checks... GET /health: 503");
-    }
-
-    #[test]
-    fn finished_changes_are_measured_whatever_the_output() {
-        for json in [false, true] {
-            let progress = Progress::new(json);
-            progress.emit(started("queue"));
-            progress.emit(Event::ChangeFinished {
-                component: id("queue"),
-                action: Action::Create,
-                elapsed: Duration::from_millis(2500),
-                outputs: BTreeMap::new(),
-            });
-            progress.emit(Event::ChangeFailed {
-                component: id("api"),
-                action: Action::Update,
-                error: "boom".into(),
-            });
-            progress.emit(Event::StateSaved { serial: 7 });
-            assert_eq!(
-                progress.durations(),
-                BTreeMap::from([("email-service/queue:create".to_string(), 2.5)])
-            );
-            assert_eq!(progress.last_serial(), Some(7));
-        }
     }
 
     #[test]

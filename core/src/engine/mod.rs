@@ -8,9 +8,11 @@
 //! The engine never prints: it emits [`Event`]s that the CLI renders.
 
 mod job;
+mod report;
 mod retry;
 
 pub use job::{EnvRef, Job, inputs_of};
+pub use report::Report;
 
 use crate::model::{ComponentId, ComponentKind, ComponentSpec};
 use crate::plan::Action;
@@ -151,6 +153,34 @@ struct Done {
 /// Runs `jobs` (in plan order). `previous` is every component's state before this run, to
 /// revert to. `cancel` turns true on Ctrl-C.
 pub async fn execute(
+    jobs: Vec<Job>,
+    reconcilers: Arc<dyn ReconcilerSet>,
+    state: &mut FencedState<'_>,
+    options: &ExecOptions,
+    events: Arc<dyn EventSink>,
+    cancel: tokio::sync::watch::Receiver<bool>,
+) -> Outcome {
+    execute_measured(jobs, reconcilers, state, options, events, cancel)
+        .await
+        .outcome
+}
+
+/// [`execute`], with what the engine measured: each change's duration, the changes that
+/// finished and the last serial saved (what a deployment record and its report need).
+pub async fn execute_measured(
+    jobs: Vec<Job>,
+    reconcilers: Arc<dyn ReconcilerSet>,
+    state: &mut FencedState<'_>,
+    options: &ExecOptions,
+    events: Arc<dyn EventSink>,
+    cancel: tokio::sync::watch::Receiver<bool>,
+) -> Report {
+    let tally = Arc::new(report::Tally::new(events));
+    let outcome = run_all(jobs, reconcilers, state, options, tally.clone(), cancel).await;
+    tally.report(outcome)
+}
+
+async fn run_all(
     jobs: Vec<Job>,
     reconcilers: Arc<dyn ReconcilerSet>,
     state: &mut FencedState<'_>,

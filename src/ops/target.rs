@@ -1,7 +1,9 @@
-//! Resolving `--stack`/`--environment` and the configured backends for commands that
-//! work on one stack and environment.
+//! Resolving `--stack`/`--environment`, the configured backends and the run's AWS clients
+//! for commands that work on one stack and environment.
 
-use crate::backend::{self, Backends};
+use super::aws::Aws;
+use super::backend::{self, Backends};
+use super::load::Loaded;
 use crate::cli::{GlobalArgs, TargetArgs};
 use crate::error::UserError;
 use crate::output::Ui;
@@ -10,34 +12,34 @@ use crate::stack_dir::find_stack;
 use panka_core::diag::Diagnostics;
 use panka_core::source::Sources;
 use panka_core::state::StateKey;
+use panka_providers::aws::AwsClients;
+use std::path::Path;
+use std::sync::Arc;
 
 pub struct Target {
     pub key: StateKey,
     pub backends: Backends,
+    /// The run's AWS clients: whatever else the command calls in AWS takes them here.
+    pub aws: Arc<Aws>,
 }
 
 /// The target of a loaded stack: its configuration and folder are already known.
 pub async fn for_loaded(
-    loaded: &crate::commands::planning::Loaded,
+    loaded: &Loaded,
     global: &GlobalArgs,
     env: &ProcessEnv,
 ) -> anyhow::Result<Target> {
-    let backends = backend::open(
+    let aws = Arc::new(Aws::new(
         &loaded.config,
-        Some(&loaded.stack_dir),
         settings::endpoint_url(global.endpoint_url.as_ref(), env),
-    )
-    .await?;
+    ));
+    let backends = backend::open(&loaded.config, &aws, Some(&loaded.stack_dir)).await?;
     let key = StateKey::new(&loaded.stack.name, &loaded.environment);
     // Read once before anything else: a state this binary cannot read (corrupt, or of
     // a newer format) is refused before a lock is taken, AWS is called or a file is
     // written, so nothing the newer panka keeps in it is lost.
-    backends
-        .store
-        .read(&key)
-        .await
-        .map_err(crate::commands::state::state_error)?;
-    Ok(Target { key, backends })
+    backends.store.read(&key).await.map_err(UserError::from)?;
+    Ok(Target { key, backends, aws })
 }
 
 /// Finds the stack (by folder when there is one; a bare name is enough for a remote
@@ -75,6 +77,15 @@ pub async fn open_local_silently(
     open_with(args, global, env, &config).await.ok()
 }
 
+impl Target {
+    /// The run's clients for the stack's region (its `stack.yaml`, when there is a
+    /// folder that names one), else the configured region.
+    pub async fn stack_clients(&self, stack_dir: Option<&Path>) -> AwsClients {
+        let region = super::load::region(stack_dir);
+        self.aws.clients(region.as_ref()).await
+    }
+}
+
 async fn open_with(
     args: &TargetArgs,
     global: &GlobalArgs,
@@ -105,14 +116,14 @@ async fn open_with(
         ))
         .into());
     }
-    let backends = backend::open(
+    let aws = Arc::new(Aws::new(
         config,
-        stack_dir.as_deref(),
         settings::endpoint_url(global.endpoint_url.as_ref(), env),
-    )
-    .await?;
+    ));
+    let backends = backend::open(config, &aws, stack_dir.as_deref()).await?;
     Ok(Target {
         key: StateKey::new(name, environment),
         backends,
+        aws,
     })
 }

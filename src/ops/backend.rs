@@ -1,11 +1,11 @@
 //! Opens the state store and lock the configuration names: S3 + DynamoDB, or the local
 //! embedded default under `.panka/`.
 
+use super::aws::Aws;
 use crate::config::{BackendConfig, Config, LockConfig};
 use crate::error::UserError;
 use panka_core::state::local::{LocalLock, LocalStore, default_root};
 use panka_core::state::{StateLock, StateStore};
-use panka_providers::aws::{AwsClients, AwsSettings, load_sdk_config};
 use panka_providers::lock_dynamodb::DynamoDbLock;
 use panka_providers::state_s3::{Encryption, S3StateStore};
 use std::path::Path;
@@ -19,24 +19,11 @@ pub struct Backends {
     pub is_local_lock: bool,
 }
 
-/// AWS settings from the config and the command line (`--endpoint-url`, else
-/// `AWS_ENDPOINT_URL`); `region` is the resource's own region when the config names one.
-pub fn aws_settings(
-    config: &Config,
-    region: Option<&String>,
-    endpoint_url: Option<&String>,
-) -> AwsSettings {
-    AwsSettings {
-        region: region.or(config.aws_region.as_ref()).cloned(),
-        profile: config.aws_profile.clone(),
-        endpoint_url: endpoint_url.cloned(),
-    }
-}
-
+/// The store and lock `config` names; remote ones over the run's clients (`aws`).
 pub async fn open(
     config: &Config,
+    aws: &Aws,
     stack_dir: Option<&Path>,
-    endpoint_url: Option<&String>,
 ) -> Result<Backends, UserError> {
     let local_root = || {
         stack_dir.map(default_root).ok_or_else(|| {
@@ -56,9 +43,7 @@ pub async fn open(
             prefix,
             kms_key_id,
         } => {
-            let settings = aws_settings(config, region.as_ref(), endpoint_url);
-            let sdk = load_sdk_config(&settings).await;
-            let clients = AwsClients::new(&sdk, &settings);
+            let clients = aws.clients(region.as_ref()).await;
             let encryption = match kms_key_id {
                 Some(key_id) => Encryption::Kms {
                     key_id: key_id.clone(),
@@ -79,9 +64,7 @@ pub async fn open(
     let (lock, is_local_lock): (Arc<dyn StateLock>, bool) = match &config.locks {
         LockConfig::Local => (Arc::new(LocalLock::new(local_root()?)), true),
         LockConfig::DynamoDb { region, table } => {
-            let settings = aws_settings(config, region.as_ref(), endpoint_url);
-            let sdk = load_sdk_config(&settings).await;
-            let clients = AwsClients::new(&sdk, &settings);
+            let clients = aws.clients(region.as_ref()).await;
             (
                 Arc::new(DynamoDbLock::new(clients.dynamodb.clone(), table.clone())),
                 false,
