@@ -140,18 +140,25 @@ pub(super) fn check_spec(spec: &RedisSpec) -> Result<(), ProviderError> {
     Ok(())
 }
 
-/// Fields that only a replacement changes, checked so that `update` never pretends.
+/// Fields that only a new cache can change: `field_change` says `Replace` for them, and
+/// `update` refuses a change of one rather than pretend (`check_in_place`).
+pub(super) const REPLACE_FIELDS: &[&str] =
+    &["mode", "port", "transit_encryption", "at_rest_encryption"];
+
+/// The replace-only fields whose live value differs from the spec's; a field AWS does
+/// not report (`null`, such as moto's port of a cache cluster) is not a difference.
+pub(super) fn replacement_needed(spec: &RedisSpec, current: &LiveFields) -> Vec<&'static str> {
+    let (desired, live) = (desired_fields(spec), current.to_json());
+    REPLACE_FIELDS
+        .iter()
+        .copied()
+        .filter(|field| !live[field].is_null() && live[field] != desired[field])
+        .collect()
+}
+
+/// Fails when a replace-only field would change, so that `update` never pretends.
 pub(super) fn check_in_place(spec: &RedisSpec, current: &LiveFields) -> Result<(), ProviderError> {
-    let mut fixed = Vec::new();
-    if current.port.is_some_and(|p| p != spec.port) {
-        fixed.push("port");
-    }
-    if current.transit_encryption != spec.transit_encryption {
-        fixed.push("transit_encryption");
-    }
-    if current.at_rest_encryption != spec.at_rest_encryption {
-        fixed.push("at_rest_encryption");
-    }
+    let fixed = replacement_needed(spec, current);
     if fixed.is_empty() {
         return Ok(());
     }
@@ -183,5 +190,48 @@ mod tests {
             check_spec(&old).map_err(|e| e.kind),
             Err(ErrorKind::Invalid)
         );
+    }
+
+    #[test]
+    fn update_refuses_exactly_the_replace_only_fields() {
+        let wanted = spec(2, "cache.t3.micro");
+        let live = LiveFields {
+            engine_version: Some(normalise_engine_version(&wanted.engine_version)),
+            mode: wanted.mode,
+            node_type: Some(wanted.node_type.clone()),
+            num_nodes: wanted.num_nodes,
+            automatic_failover: wanted.automatic_failover,
+            port: Some(wanted.port),
+            snapshot_retention_days: wanted.snapshot_retention_days,
+            transit_encryption: wanted.transit_encryption,
+            at_rest_encryption: wanted.at_rest_encryption,
+            parameters: Some(wanted.parameters.clone()),
+        };
+        assert!(check_in_place(&wanted, &live).is_ok());
+        // Every replace-only field is a managed field.
+        let managed = desired_fields(&wanted);
+        for field in REPLACE_FIELDS {
+            assert!(managed.get(field).is_some(), "{field}");
+        }
+
+        let moved = LiveFields {
+            port: Some(wanted.port + 1),
+            transit_encryption: !wanted.transit_encryption,
+            ..live.clone()
+        };
+        let err = check_in_place(&wanted, &moved).expect_err("replace-only fields changed");
+        assert_eq!(err.kind, ErrorKind::Invalid);
+        assert_eq!(
+            err.message,
+            "port, transit_encryption cannot change in place"
+        );
+        // An unreported port is not a change; in-place fields are update's to change.
+        let unreported = LiveFields {
+            port: None,
+            node_type: Some("cache.t3.small".into()),
+            num_nodes: 3,
+            ..live
+        };
+        assert!(check_in_place(&wanted, &unreported).is_ok());
     }
 }

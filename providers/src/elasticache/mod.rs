@@ -143,9 +143,10 @@ impl KindReconciler for RedisReconciler {
     }
 
     fn field_change(&self, path: &str) -> FieldChange {
-        match path.split('.').next().unwrap_or(path) {
-            "mode" | "port" | "transit_encryption" | "at_rest_encryption" => FieldChange::Replace,
-            _ => FieldChange::InPlace,
+        if fields::REPLACE_FIELDS.contains(&path.split('.').next().unwrap_or(path)) {
+            FieldChange::Replace
+        } else {
+            FieldChange::InPlace
         }
     }
 

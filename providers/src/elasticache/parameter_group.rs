@@ -111,12 +111,16 @@ impl RedisReconciler {
                     let raced = e
                         .as_service_error()
                         .is_some_and(|s| s.is_cache_parameter_group_already_exists_fault());
+                    let err =
+                        provider_error(&format!("cannot create cache parameter group {name}"), &e);
                     if !raced {
-                        return Err(provider_error(
-                            &format!("cannot create cache parameter group {name}"),
-                            &e,
-                        ));
+                        return Err(err);
                     }
+                    // Lost a race since the lookup: the winner is adopted only when it is
+                    // the component's (the one ownership policy).
+                    let group = self.describe_parameter_group(&name).await?.ok_or(err)?;
+                    self.ensure_owned(ctx, "cache parameter group", &name, group.arn())
+                        .await?;
                 }
             }
         }

@@ -367,3 +367,77 @@ async fn delete_of_nothing_succeeds() {
         .await
         .expect("nothing to delete is success");
 }
+
+#[tokio::test]
+async fn a_parameter_group_created_by_someone_else_in_a_race_is_refused() {
+    use aws_sdk_elasticache::operation::create_cache_parameter_group::CreateCacheParameterGroupError;
+    use aws_sdk_elasticache::operation::list_tags_for_resource::ListTagsForResourceOutput;
+    use aws_sdk_elasticache::types::CacheParameterGroup;
+    use aws_sdk_elasticache::types::error::CacheParameterGroupAlreadyExistsFault;
+
+    let mut wanted = spec(2, "cache.t3.micro");
+    wanted
+        .parameters
+        .insert("maxmemory-policy".into(), "allkeys-lru".into());
+    // Not there at the lookup; taken by the time of the create.
+    let lookups = mock!(Ec::describe_cache_parameter_groups)
+        .sequence()
+        .error(|| {
+            DescribeCacheParameterGroupsError::CacheParameterGroupNotFoundFault(
+                CacheParameterGroupNotFoundFault::builder().build(),
+            )
+        })
+        .output(|| {
+            DescribeCacheParameterGroupsOutput::builder()
+                .cache_parameter_groups(
+                    CacheParameterGroup::builder()
+                        .cache_parameter_group_name("taken")
+                        .arn("arn:aws:elasticache:us-east-1:111122223333:parametergroup:taken")
+                        .build(),
+                )
+                .build()
+        })
+        .build();
+    let create = mock!(Ec::create_cache_parameter_group).then_error(|| {
+        CreateCacheParameterGroupError::CacheParameterGroupAlreadyExistsFault(
+            CacheParameterGroupAlreadyExistsFault::builder().build(),
+        )
+    });
+    // The winner is another component's.
+    let other = ResourceContext {
+        id: panka_core::model::ComponentId::new("web", "sessions"),
+        ..ctx()
+    };
+    let tags = mock!(Ec::list_tags_for_resource).then_output(move || {
+        ListTagsForResourceOutput::builder()
+            .set_tag_list(Some(
+                other
+                    .tags()
+                    .into_iter()
+                    .map(|(k, v)| {
+                        aws_sdk_elasticache::types::Tag::builder()
+                            .key(k)
+                            .value(v)
+                            .build()
+                    })
+                    .collect(),
+            ))
+            .build()
+    });
+    let r = RedisReconciler::new(
+        mock_client!(
+            aws_sdk_elasticache,
+            RuleMode::MatchAny,
+            [&lookups, &create, &tags]
+        ),
+        ec2_unused(),
+    );
+    let err = r
+        .ensure_parameter_group(&ctx(), &wanted)
+        .await
+        .expect_err("another component's group is not adopted");
+    assert_eq!(err.kind, ErrorKind::Foreign, "{err:?}");
+    assert!(err.message.contains("web/sessions"), "{}", err.message);
+    assert_eq!(create.num_calls(), 1);
+    assert_eq!(tags.num_calls(), 1);
+}

@@ -59,17 +59,37 @@ impl RdsReconciler {
             .set_tags(Some(rds_tags(ctx)))
             .send()
             .await;
-        match created {
-            Ok(_) => Ok(()),
-            Err(e) => {
-                let err = provider_error(&format!("cannot create DB parameter group {name}"), &e);
-                if err.kind == ErrorKind::AlreadyExists {
-                    Ok(())
-                } else {
-                    Err(err)
-                }
-            }
+        let (raced, err) = match created {
+            Ok(_) => return Ok(()),
+            Err(e) => (
+                e.as_service_error()
+                    .is_some_and(|s| s.is_db_parameter_group_already_exists_fault()),
+                provider_error(&format!("cannot create DB parameter group {name}"), &e),
+            ),
+        };
+        if !raced && err.kind != ErrorKind::AlreadyExists {
+            return Err(err);
         }
+        // Lost a race since the ownership check: the winner is adopted only when it is the
+        // component's (the one ownership policy), and only for the same family.
+        let Some(group) = self.find_parameter_group(name).await? else {
+            return Err(err);
+        };
+        self.ensure_owned(
+            ctx,
+            "DB parameter group",
+            name,
+            group.db_parameter_group_arn(),
+        )
+        .await?;
+        let found = group.db_parameter_group_family().unwrap_or_default();
+        if found != family {
+            return Err(ProviderError::new(
+                ErrorKind::Conflict,
+                format!("DB parameter group {name} is for {found}, but the spec needs {family}"),
+            ));
+        }
+        Ok(())
     }
 
     /// Every parameter of the group (`source: None`) or those of one source, all pages.
@@ -212,5 +232,71 @@ impl RdsReconciler {
                 .await
                 .map_err(|e| provider_error(&format!("cannot delete {what} {name}"), &e)),
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::testing::{ctx, reconciler};
+    use super::*;
+    use aws_sdk_rds::operation::create_db_parameter_group::CreateDBParameterGroupError;
+    use aws_sdk_rds::operation::describe_db_parameter_groups::DescribeDbParameterGroupsOutput;
+    use aws_sdk_rds::operation::list_tags_for_resource::ListTagsForResourceOutput;
+    use aws_sdk_rds::types::Tag;
+    use aws_sdk_rds::types::error::{
+        DbParameterGroupAlreadyExistsFault, DbParameterGroupNotFoundFault,
+    };
+    use aws_smithy_mocks::mock;
+    use panka_core::model::ComponentId;
+    use panka_core::reconcile::KnownIds;
+
+    #[tokio::test]
+    async fn a_group_created_by_someone_else_in_a_race_is_refused() {
+        let missing = mock!(aws_sdk_rds::Client::describe_db_parameter_groups).then_error(|| {
+            DescribeDBParameterGroupsError::DbParameterGroupNotFoundFault(
+                DbParameterGroupNotFoundFault::builder().build(),
+            )
+        });
+        let lost = mock!(aws_sdk_rds::Client::create_db_parameter_group).then_error(|| {
+            CreateDBParameterGroupError::DbParameterGroupAlreadyExistsFault(
+                DbParameterGroupAlreadyExistsFault::builder().build(),
+            )
+        });
+        let winner = mock!(aws_sdk_rds::Client::describe_db_parameter_groups).then_output(|| {
+            DescribeDbParameterGroupsOutput::builder()
+                .db_parameter_groups(
+                    DbParameterGroup::builder()
+                        .db_parameter_group_name("taken")
+                        .db_parameter_group_family("postgres15")
+                        .db_parameter_group_arn("arn:aws:rds:us-east-1:111122223333:pg:taken")
+                        .build(),
+                )
+                .build()
+        });
+        // The winner carries another component's tags.
+        let other = ResourceContext {
+            id: ComponentId::new("billing", "ledger"),
+            ..ctx(false)
+        };
+        let tags = mock!(aws_sdk_rds::Client::list_tags_for_resource).then_output(move || {
+            ListTagsForResourceOutput::builder()
+                .set_tag_list(Some(
+                    other
+                        .tags()
+                        .into_iter()
+                        .map(|(k, v)| Tag::builder().key(k).value(v).build())
+                        .collect(),
+                ))
+                .build()
+        });
+        let r = reconciler(&[&missing, &lost, &winner, &tags]);
+        let names = Names::new(&ctx(false), &KnownIds::new()).expect("names");
+        let err = r
+            .ensure_parameter_group(&ctx(false), &names, "postgres15")
+            .await
+            .expect_err("another component's group is not adopted");
+        assert_eq!(err.kind, ErrorKind::Foreign, "{err:?}");
+        assert!(err.message.contains("billing/ledger"), "{}", err.message);
+        assert_eq!(tags.num_calls(), 1);
     }
 }
