@@ -11,7 +11,7 @@
 
 use super::Exit;
 use crate::cli::{DriftArgs, GlobalArgs};
-use crate::config::{BackendConfig, Config};
+use crate::config::BackendConfig;
 use crate::contract::{DriftAllDocument, DriftChecked, DriftDocument, InStack};
 use crate::error::UserError;
 use crate::ops::aws::Aws;
@@ -21,9 +21,7 @@ use crate::output::Ui;
 use crate::render::drift_report;
 use crate::settings::{self, ProcessEnv};
 use crate::stack_dir::find_stack;
-use panka_core::diag::Diagnostics;
 use panka_core::drift::DriftReport;
-use panka_core::source::Sources;
 use panka_core::state::local::{LocalStore, default_root};
 use panka_core::state::{StateKey, StateStore};
 use std::collections::BTreeMap;
@@ -72,17 +70,6 @@ pub async fn run(
     })
 }
 
-fn load_config(global: &GlobalArgs, env: &ProcessEnv, ui: &Ui) -> anyhow::Result<Config> {
-    let mut sources = Sources::with_display_base(&env.cwd);
-    let mut diags = Diagnostics::default();
-    let config = settings::config(global.config.as_ref(), env, &mut sources, &mut diags)?;
-    if diags.has_errors() {
-        ui.diagnostics(&sources, &diags.into_sorted());
-        return Err(UserError::new("the configuration file is invalid").into());
-    }
-    Ok(config)
-}
-
 /// `--all`: every stack × environment with state (optionally of one `--stack`), checked
 /// a few at a time, one summary. The states are listed by the backend (the local folder,
 /// or the S3 bucket's keys); the stack folders, where found, give network and region.
@@ -92,7 +79,7 @@ async fn all(
     env: &ProcessEnv,
     ui: &Ui,
 ) -> anyhow::Result<Exit> {
-    let config = load_config(global, env, ui)?;
+    let config = target::read_config(global.config.as_ref(), env, ui)?;
     let only = args.target.stack.stack.as_deref();
     let aws = Arc::new(Aws::new(
         &config,

@@ -138,13 +138,7 @@ pub async fn run(
         .iter()
         .all(|a| a.is_none());
     if only_bootstrap && path.exists() {
-        let mut sources = panka_core::source::Sources::with_display_base(&env.cwd);
-        let mut diags = panka_core::diag::Diagnostics::default();
-        let config = crate::settings::config(Some(&path), env, &mut sources, &mut diags)?;
-        if diags.has_errors() {
-            ui.diagnostics(&sources, &diags.into_sorted());
-            return Err(UserError::new("the configuration file is invalid").into());
-        }
+        let config = crate::ops::target::read_config(Some(&path), env, ui)?;
         return bootstrap(&config, global, env, ui).await;
     }
     if path.exists() && !args.force {

@@ -50,14 +50,25 @@ pub async fn open(
     env: &ProcessEnv,
     ui: &Ui,
 ) -> anyhow::Result<Target> {
+    let config = read_config(global.config.as_ref(), env, ui)?;
+    open_with(args, global, env, &config).await
+}
+
+/// The configuration file (`flag`, else `PANKA_CONFIG`, else `~/.panka/config.yaml`);
+/// its problems are printed with their positions and stop the command.
+pub fn read_config(
+    flag: Option<&std::path::PathBuf>,
+    env: &ProcessEnv,
+    ui: &Ui,
+) -> anyhow::Result<crate::config::Config> {
     let mut sources = Sources::with_display_base(&env.cwd);
     let mut diags = Diagnostics::default();
-    let config = settings::config(global.config.as_ref(), env, &mut sources, &mut diags)?;
+    let config = settings::config(flag, env, &mut sources, &mut diags)?;
     if diags.has_errors() {
         ui.diagnostics(&sources, &diags.into_sorted());
         return Err(UserError::new("the configuration file is invalid").into());
     }
-    open_with(args, global, env, &config).await
+    Ok(config)
 }
 
 /// [`open`] for a local backend only, without printing anything: `None` for a remote

@@ -27,6 +27,15 @@ fn snapshot(name: &str, screen: &str) {
     });
 }
 
+/// `panka plan --stack notification-platform ARGS` in `repo`, without AWS.
+fn plan(repo: &Path, args: &[&str]) -> std::process::Output {
+    panka(repo)
+        .args(["plan", "--stack", "notification-platform"])
+        .args(args)
+        .output()
+        .expect("run")
+}
+
 fn panka(cwd: &Path) -> Command {
     // Nothing listens on port 9: a plan that called AWS would fail.
     let mut cmd = panka_aws(cwd, cwd, "http://127.0.0.1:9");
@@ -37,18 +46,10 @@ fn panka(cwd: &Path) -> Command {
 #[test]
 fn first_plan_is_the_walkthrough_screen() {
     let repo = walkthrough_repo();
-    let out = panka(repo.path())
-        .args([
-            "plan",
-            "--stack",
-            "notification-platform",
-            "--environment",
-            "development",
-            "--var",
-            "VERSION=v1.0.0",
-        ])
-        .output()
-        .expect("run");
+    let out = plan(
+        repo.path(),
+        &["--environment", "development", "--var", "VERSION=v1.0.0"],
+    );
     assert_eq!(
         out.status.code(),
         Some(0),
@@ -63,11 +64,9 @@ fn first_plan_is_the_walkthrough_screen() {
 #[test]
 fn json_detailed_exitcode_and_saved_plans() {
     let repo = walkthrough_repo();
-    let out = panka(repo.path())
-        .args([
-            "plan",
-            "--stack",
-            "notification-platform",
+    let out = plan(
+        repo.path(),
+        &[
             "--var",
             "VERSION=v1.0.0",
             "--output",
@@ -75,9 +74,8 @@ fn json_detailed_exitcode_and_saved_plans() {
             "--detailed-exitcode",
             "--out",
             "plan.json",
-        ])
-        .output()
-        .expect("run");
+        ],
+    );
     assert_eq!(out.status.code(), Some(2), "changes present");
     let doc: Value = serde_json::from_slice(&out.stdout).expect("json");
     assert_eq!(
@@ -208,20 +206,17 @@ fn seed_state_with(repo: &Path, version: &str, edit: impl FnOnce(&mut StateDocum
 fn week_two_plans_exactly_the_image_change() {
     let repo = walkthrough_repo();
     seed_state(repo.path(), "v1.0.0");
-    let same = panka(repo.path())
-        .args([
-            "plan",
-            "--stack",
-            "notification-platform",
+    let same = plan(
+        repo.path(),
+        &[
             "--var",
             "VERSION=v1.0.0",
             "--refresh=false",
             "--detailed-exitcode",
             "--output",
             "json",
-        ])
-        .output()
-        .expect("run");
+        ],
+    );
     assert_eq!(
         same.status.code(),
         Some(0),
@@ -239,19 +234,16 @@ fn week_two_plans_exactly_the_image_change() {
     );
     assert_eq!(doc["based_on"]["serial"], 5);
 
-    let next = panka(repo.path())
-        .args([
-            "plan",
-            "--stack",
-            "notification-platform",
+    let next = plan(
+        repo.path(),
+        &[
             "--var",
             "VERSION=v1.0.1",
             "--refresh=false",
             "--output",
             "json",
-        ])
-        .output()
-        .expect("run");
+        ],
+    );
     assert_eq!(
         next.status.code(),
         Some(0),
@@ -283,17 +275,7 @@ fn week_two_plans_exactly_the_image_change() {
         "{fields:?}"
     );
 
-    let text = panka(repo.path())
-        .args([
-            "plan",
-            "--stack",
-            "notification-platform",
-            "--var",
-            "VERSION=v1.0.1",
-            "--refresh=false",
-        ])
-        .output()
-        .expect("run");
+    let text = plan(repo.path(), &["--var", "VERSION=v1.0.1", "--refresh=false"]);
     snapshot("plan_image_update", &String::from_utf8_lossy(&text.stdout));
 }
 
@@ -405,11 +387,9 @@ fn changes(doc: &Value) -> Vec<(String, String, u64)> {
 #[test]
 fn unknown_targets_are_refused_with_a_suggestion_before_any_aws_call() {
     let repo = walkthrough_repo();
-    let out = panka(repo.path())
-        .args([
-            "plan",
-            "--stack",
-            "notification-platform",
+    let out = plan(
+        repo.path(),
+        &[
             "--var",
             "VERSION=v1.0.0",
             "--target",
@@ -418,9 +398,8 @@ fn unknown_targets_are_refused_with_a_suggestion_before_any_aws_call() {
             "api",
             "--target",
             "billing/ledger",
-        ])
-        .output()
-        .expect("run");
+        ],
+    );
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
@@ -474,20 +453,17 @@ fn targeted_plans_hold_the_targets_and_their_dependencies_and_say_so() {
     assert_eq!(changes(&doc).len(), 3);
 
     // The box says it is partial; the saved plan records the targets.
-    let out = panka(repo.path())
-        .args([
-            "plan",
-            "--stack",
-            "notification-platform",
+    let out = plan(
+        repo.path(),
+        &[
             "--var",
             "VERSION=v1.0.0",
             "--target",
             "email-service/queue",
             "--out",
             "queue.json",
-        ])
-        .output()
-        .expect("run");
+        ],
+    );
     assert_eq!(out.status.code(), Some(0));
     snapshot("plan_targeted", &String::from_utf8_lossy(&out.stdout));
     let saved: Value = serde_json::from_str(
@@ -526,16 +502,7 @@ fn recorded_durations_refine_the_estimate() {
     // Medians: database 120 s (the 900 s outlier does not count), api 50 s.
     let (_, doc, err) = plan_json(repo.path(), &[]);
     assert_eq!(doc["estimated_duration_s"], 170, "{err}");
-    let out = panka(repo.path())
-        .args([
-            "plan",
-            "--stack",
-            "notification-platform",
-            "--var",
-            "VERSION=v1.0.0",
-        ])
-        .output()
-        .expect("run");
+    let out = plan(repo.path(), &["--var", "VERSION=v1.0.0"]);
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("│ Estimated duration: ~3 minutes"), "{text}");
 }
@@ -556,18 +523,15 @@ fn a_replaced_database_and_a_removed_queue_are_shown_as_dangerous() {
     let text = std::fs::read_to_string(&rds).expect("rds.yaml");
     std::fs::write(&rds, text.replace("\"15.4\"", "\"16.3\"")).expect("rds.yaml");
 
-    let out = panka(repo.path())
-        .args([
-            "plan",
-            "--stack",
-            "notification-platform",
+    let out = plan(
+        repo.path(),
+        &[
             "--var",
             "VERSION=v1.0.0",
             "--refresh=false",
             "--detailed-exitcode",
-        ])
-        .output()
-        .expect("run");
+        ],
+    );
     assert_eq!(
         out.status.code(),
         Some(2),
