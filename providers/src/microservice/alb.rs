@@ -37,6 +37,8 @@ pub struct TargetGroup {
 pub struct Listener {
     pub arn: String,
     pub port: u16,
+    /// An HTTPS listener: the readiness check then speaks TLS.
+    pub https: bool,
 }
 
 fn to_u16(value: Option<i32>) -> u16 {
@@ -198,6 +200,7 @@ pub async fn listener_for(
             .map(|l| Listener {
                 arn: l.listener_arn().unwrap_or_default().to_string(),
                 port: to_u16(l.port()),
+                https: l.protocol() == Some(&ProtocolEnum::Https),
             })
     }))
 }
@@ -382,6 +385,7 @@ pub async fn ensure_listener(
         .map(|l| Listener {
             arn: l.listener_arn().unwrap_or_default().to_string(),
             port: to_u16(l.port()),
+            https: l.protocol() == Some(&ProtocolEnum::Https),
         })
         .ok_or_else(|| {
             ProviderError::new(

@@ -152,6 +152,11 @@ impl MicroServiceReconciler {
         Ok(match (alb, target_group, listener) {
             (Some(alb), Some(tg), Some(listener)) if !alb.dns_name.is_empty() => {
                 Some(health::Target {
+                    scheme: if listener.https {
+                        health::Scheme::Https
+                    } else {
+                        health::Scheme::Http
+                    },
                     host: alb.dns_name,
                     port: listener.port,
                     path: tg.health.path,
@@ -193,7 +198,9 @@ impl MicroServiceReconciler {
         let verdict = health::verdict(&target, &answer);
         let status = match &verdict {
             health::Verdict::Healthy => format!("GET {}: healthy", target.path),
-            health::Verdict::Retry(detail) | health::Verdict::Skip(detail) => detail.clone(),
+            health::Verdict::Retry(detail)
+            | health::Verdict::Skip(detail)
+            | health::Verdict::Fail(detail) => detail.clone(),
         };
         panka_core::progress::waiting(HEALTH_CHECKS, status, None);
         let ready = match verdict {
@@ -202,6 +209,7 @@ impl MicroServiceReconciler {
                 detail,
                 progress: None,
             },
+            health::Verdict::Fail(reason) => Readiness::Failed { reason },
             health::Verdict::Skip(note) => {
                 // Said once as progress, so the skip is visible; passed on the next probe.
                 let rollout = format!("{}@{}", names.service, expected.unwrap_or_default());
