@@ -41,9 +41,28 @@ impl UserError {
 
 // The conversions below are the one place each library error becomes something to print:
 // its message as the library words it, its hint from whoever knows what to do (the
-// backend holding the state, the AWS error mapping). They are written with
-// `map_err(UserError::from)`: a bare `?` into `anyhow` would keep the library error and
-// lose the hint.
+// backend holding the state, the AWS error mapping). Write `map_err(UserError::from)`
+// (or `.doing(..)` on it) to add context; a bare `?` into `anyhow` keeps the library
+// error, and [`hint_of`] still finds its hint, so neither way loses it.
+
+/// The hint of an error that reached `main`: a [`UserError`]'s, or that of the library
+/// error a bare `?` carried there.
+pub fn hint_of(err: &anyhow::Error) -> Option<String> {
+    if let Some(user) = err.downcast_ref::<UserError>() {
+        return user.hint.clone();
+    }
+    if let Some(provider) = err.downcast_ref::<ProviderError>() {
+        return provider.hint.clone();
+    }
+    if let Some(state) = err.downcast_ref::<StateError>() {
+        return state.hint().map(str::to_string);
+    }
+    if let Some(LockError::Backend { hint, .. }) = err.downcast_ref::<LockError>() {
+        return hint.clone();
+    }
+    err.downcast_ref::<BootstrapError>()
+        .and_then(BootstrapError::hint)
+}
 
 impl From<StateError> for UserError {
     fn from(e: StateError) -> Self {
@@ -82,3 +101,25 @@ impl fmt::Display for UserError {
 }
 
 impl std::error::Error for UserError {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use panka_core::reconcile::ErrorKind;
+
+    #[test]
+    fn a_library_error_keeps_its_hint_however_it_reached_main() {
+        let provider = || {
+            ProviderError::new(ErrorKind::Foreign, "queue q is someone's").with_hint("rename it")
+        };
+        let through_question_mark = anyhow::Error::from(provider());
+        assert_eq!(
+            hint_of(&through_question_mark).as_deref(),
+            Some("rename it")
+        );
+        let converted = anyhow::Error::from(UserError::from(provider()).doing("cannot apply"));
+        assert_eq!(hint_of(&converted).as_deref(), Some("rename it"));
+        assert_eq!(converted.to_string(), "cannot apply: queue q is someone's");
+        assert_eq!(hint_of(&anyhow::anyhow!("plain")), None);
+    }
+}

@@ -81,7 +81,7 @@ impl Ui {
 
     pub fn error(&self, err: &anyhow::Error) {
         if self.is_json() {
-            let hint = err.downcast_ref::<UserError>().and_then(|u| u.hint.clone());
+            let hint = crate::error::hint_of(err);
             self.json(&ErrorDocument {
                 error: ErrorBody {
                     message: err.to_string(),
@@ -91,11 +91,10 @@ impl Ui {
         }
         let p = self.err_palette();
         let mut text = format!("{}error{}: {err}\n", p.error, p.reset);
-        if let Some(user) = err.downcast_ref::<UserError>() {
-            if let Some(hint) = &user.hint {
-                text.push_str(&format!("  {}hint{}: {hint}\n", p.bold, p.reset));
-            }
-        } else {
+        if let Some(hint) = crate::error::hint_of(err) {
+            text.push_str(&format!("  {}hint{}: {hint}\n", p.bold, p.reset));
+        }
+        if err.downcast_ref::<UserError>().is_none() {
             for cause in err.chain().skip(1) {
                 text.push_str(&format!("  caused by: {cause}\n"));
             }
