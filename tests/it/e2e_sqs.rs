@@ -522,13 +522,26 @@ async fn a_foreign_queue_is_refused_and_left_untouched() {
     );
     assert_eq!(queue_urls(clients).await, std::slice::from_ref(&url));
 
-    // State vouches for the queue it recorded, whatever its tags say now.
+    // State vouches for the queue it recorded, whatever its tags say now; a foreign queue
+    // under the other spelling (`.fifo`) is not this component's name and stays.
+    let other_spelling = clients
+        .sqs
+        .create_queue()
+        .queue_name(naming::sqs_queue(&ctx(), "", true))
+        .attributes("FifoQueue".into(), "true")
+        .set_tags(Some(other_tags.clone().into_iter().collect()))
+        .send()
+        .await
+        .expect("create a foreign FIFO queue")
+        .queue_url()
+        .map(str::to_owned)
+        .expect("a URL");
     let recorded = KnownIds::from([("queue_url".to_string(), url)]);
     reconciler
         .delete(&ctx(), &recorded, DeleteOptions::default())
         .await
         .expect("a recorded queue is deleted");
-    assert!(queue_urls(clients).await.is_empty());
+    assert_eq!(queue_urls(clients).await, [other_spelling]);
 }
 
 #[tokio::test]

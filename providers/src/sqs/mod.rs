@@ -575,7 +575,10 @@ impl SqsReconciler {
     }
 
     /// URLs of the component's queues with `suffix`: the one state recorded under `role`,
-    /// and those found by name (both spellings) with this component's tags.
+    /// and those found by name (both spellings) with this component's tags. A foreign
+    /// queue under the component's name is refused; when state recorded the main queue,
+    /// its spelling (standard or `.fifo`) is the component's name, and a queue under the
+    /// other spelling is someone else's business.
     async fn owned_urls(
         &self,
         ctx: &ResourceContext,
@@ -584,6 +587,7 @@ impl SqsReconciler {
         suffix: &str,
     ) -> Result<Vec<String>, ProviderError> {
         let recorded = known.get(role);
+        let recorded_fifo = known.get("queue_url").map(|url| url.ends_with(".fifo"));
         let mut urls: Vec<String> = recorded.cloned().into_iter().collect();
         for fifo in [false, true] {
             match self
@@ -593,6 +597,7 @@ impl SqsReconciler {
                 Found::Owned(url) if !urls.contains(&url) => urls.push(url),
                 // State vouches for the queue it recorded, whatever its tags say now.
                 Found::Foreign { url, .. } if recorded == Some(&url) => {}
+                Found::Foreign { .. } if recorded_fifo.is_some_and(|ours| ours != fifo) => {}
                 found @ Found::Foreign { .. } => found.refuse_foreign()?,
                 Found::Owned(_) | Found::Missing => {}
             }
