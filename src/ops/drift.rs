@@ -16,7 +16,6 @@ use panka_core::reconcile::ResourceContext;
 use panka_core::source::Sources;
 use panka_core::state::{DeploymentRecord, StateKey, StateStore};
 use panka_providers::orphans::tagged_resources;
-use panka_providers::reconcilers::Reconcilers;
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
@@ -113,8 +112,7 @@ pub async fn check(job: Check) -> anyhow::Result<DriftReport> {
             UserError::new(format!("cannot tell which AWS region {key} is deployed in"))
                 .hint("run panka drift in the deployment repo (stack.yaml names the region), or set aws.region with `panka init`")
         })?;
-    let clients = job.aws.clients(Some(&region)).await;
-    let reconcilers = Arc::new(Reconcilers::new(&clients));
+    let reconcilers = job.aws.reconcilers(&region).await;
 
     let components = state
         .as_ref()
