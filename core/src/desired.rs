@@ -71,6 +71,10 @@ pub fn context(stack: &ResolvedStack, environment: &str, id: &ComponentId) -> Re
             .environment_spec
             .as_ref()
             .and_then(|e| e.network.clone()),
+        domain: stack
+            .environment_spec
+            .as_ref()
+            .and_then(|e| e.domain.clone()),
     }
 }
 

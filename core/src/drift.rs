@@ -489,6 +489,7 @@ mod tests {
             region: "us-east-1".into(),
             production: false,
             network: None,
+            domain: None,
         };
         let inputs = recorded_inputs(
             &ctx,

@@ -1080,6 +1080,15 @@ pub fn resolve(
     if let Some(network) = environment_spec.as_ref().and_then(|e| e.network.as_ref()) {
         check_placement(network, components.iter().map(|c| (&c.id, &c.spec)), diags);
     }
+    if let Some(environment) = options.environment {
+        crate::model::check_hosts(
+            environment_spec.as_ref().and_then(|e| e.domain.as_ref()),
+            files.name(),
+            environment,
+            components.iter().map(|c| (&c.id, &c.spec)),
+            diags,
+        );
+    }
     crate::secret_keys::fill(&mut components);
     ResolvedStack {
         name: files.name().to_string(),

@@ -179,6 +179,7 @@ pub fn check_collisions(
             region: stack.spec.region.clone(),
             production: false,
             network: None,
+            domain: None,
         };
         let span = component.span;
         for (namespace, name) in physical_names(&ctx, &component.spec) {
@@ -243,6 +244,7 @@ mod tests {
             region: "us-east-1".into(),
             production: false,
             network: None,
+            domain: None,
         }
     }
 

@@ -15,7 +15,7 @@
 //!   backoff and progress so that every kind waits alike.
 
 use crate::drift::{Owner, TaggedResource};
-use crate::model::{ComponentId, ComponentKind, ComponentSpec, Kind, Network};
+use crate::model::{ComponentId, ComponentKind, ComponentSpec, Domain, Kind, Network};
 use async_trait::async_trait;
 use std::collections::BTreeMap;
 use std::fmt;
@@ -38,6 +38,8 @@ pub struct ResourceContext {
     pub production: bool,
     /// The environment's network; `None` means the account's default VPC.
     pub network: Option<Network>,
+    /// The environment's domain; `None`: services answer on their load balancer's name.
+    pub domain: Option<Domain>,
 }
 
 impl ResourceContext {

@@ -34,6 +34,7 @@ pub(super) fn naming_context(stack: &str, environment: &str, id: &ComponentId) -
         region: String::new(),
         production: false,
         network: None,
+        domain: None,
     }
 }
 

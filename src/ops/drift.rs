@@ -10,7 +10,7 @@ use crate::error::UserError;
 use crate::settings::{self, ProcessEnv};
 use panka_core::diag::Diagnostics;
 use panka_core::drift::{self, DriftReport, Owner};
-use panka_core::model::{ComponentId, ComponentKind, ComponentSpec, Network};
+use panka_core::model::{ComponentId, ComponentKind, ComponentSpec, Domain, Network};
 use panka_core::policy::is_production;
 use panka_core::reconcile::ResourceContext;
 use panka_core::source::Sources;
@@ -29,6 +29,7 @@ const CONFIG_HASH_FIELD: &str = "config_hash";
 pub struct StackContext {
     region: Option<String>,
     network: Option<Network>,
+    domain: Option<Domain>,
     dependencies: BTreeMap<ComponentId, Vec<ComponentId>>,
     /// Config file contents by component; `None` when a file cannot be read.
     config_files: BTreeMap<ComponentId, Option<BTreeMap<String, String>>>,
@@ -65,7 +66,11 @@ impl StackContext {
             .collect();
         StackContext {
             region: Some(stack.spec.region.clone()).filter(|r| !r.is_empty()),
-            network: stack.environment_spec.and_then(|e| e.network),
+            network: stack
+                .environment_spec
+                .as_ref()
+                .and_then(|e| e.network.clone()),
+            domain: stack.environment_spec.and_then(|e| e.domain),
             dependencies: graph
                 .dependencies
                 .into_iter()
@@ -157,6 +162,7 @@ pub async fn check(job: Check) -> anyhow::Result<DriftReport> {
             region: region.clone(),
             production: is_production(&key.environment),
             network: job.stack.as_ref().and_then(|s| s.network.clone()),
+            domain: job.stack.as_ref().and_then(|s| s.domain.clone()),
         };
         // What was deployed, from the record that applied it; else the stack folder.
         let recorded = records

@@ -40,6 +40,7 @@ fn ctx() -> ResourceContext {
         region: REGION.into(),
         production: false,
         network: None,
+        domain: None,
     }
 }
 

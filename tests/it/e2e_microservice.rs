@@ -40,6 +40,7 @@ fn ctx() -> ResourceContext {
         region: support::moto::REGION.into(),
         production: false,
         network: None,
+        domain: None,
     }
 }
 
@@ -63,6 +64,8 @@ fn api(tag: &str) -> MicroServiceSpec {
             enabled: true,
             internal: false,
             listener_port: 80,
+            aliases: Vec::new(),
+            alias_spans: Vec::new(),
         },
         environment: vec![
             EnvVar {

@@ -23,6 +23,7 @@ fn ctx(component: &str) -> ResourceContext {
         region: "us-east-1".into(),
         production: false,
         network: None,
+        domain: None,
     }
 }
 

@@ -48,6 +48,7 @@ fn ctx(component: &str, production: bool) -> ResourceContext {
         region: REGION.into(),
         production,
         network: None,
+        domain: None,
     }
 }
 

@@ -35,6 +35,7 @@ fn ctx() -> ResourceContext {
         region: REGION.into(),
         production: false,
         network: None,
+        domain: None,
     }
 }
 

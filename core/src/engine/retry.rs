@@ -113,6 +113,7 @@ mod tests {
             region: "us-east-1".into(),
             production: false,
             network: None,
+            domain: None,
         }
     }
 

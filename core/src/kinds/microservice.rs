@@ -163,6 +163,43 @@ fn monthly_cost(ms: &MicroServiceSpec, t: &PriceTable) -> Cost {
     }
 }
 
+/// `loadBalancer.alias`: one host name or a list of them, each a DNS name (`E025`) and
+/// each once. Whether they lie under the environment's domain is `domain::check_hosts`'s.
+fn lower_aliases(node: &crate::yaml::Node, diags: &mut Diagnostics) -> (Vec<String>, Vec<Span>) {
+    let path = "spec.loadBalancer.alias";
+    let items: Vec<&crate::yaml::Node> = match &node.value {
+        crate::yaml::Value::Seq(items) => items.iter().collect(),
+        _ => vec![node],
+    };
+    let mut aliases = Vec::new();
+    let mut spans = Vec::new();
+    for item in items {
+        let Some(name) = read::string(item, path, diags) else {
+            continue;
+        };
+        let unresolved = matches!(&item.value, crate::yaml::Value::Scalar(s) if s.unresolved);
+        if !unresolved && let Some(problem) = crate::model::host_name_problem(&name) {
+            diags.push(
+                Diagnostic::at("E025", item.span, format!("alias `{name}` {problem}"))
+                    .with_label("not a host name")
+                    .with_hint("a DNS name under the environment's domain, e.g. `api.company.com`"),
+            );
+            continue;
+        }
+        if aliases.contains(&name) {
+            diags.push(
+                Diagnostic::at("E025", item.span, format!("alias `{name}` is listed twice"))
+                    .with_label("already in this list")
+                    .with_hint("list each host name once"),
+            );
+            continue;
+        }
+        aliases.push(name);
+        spans.push(item.span);
+    }
+    (aliases, spans)
+}
+
 // ---------------------------------------------------------------- MicroService
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -257,6 +294,14 @@ pub struct LoadBalancer {
     /// Internal ALBs are reachable only inside the VPC.
     pub internal: bool,
     pub listener_port: u16,
+    /// `alias`: host names under the environment's domain; none means one default name
+    /// (`domain::service_hosts`). Left out of the recorded spec when empty, so specs
+    /// recorded before it read back unchanged.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub aliases: Vec<String>,
+    /// Where each alias is written, for `E027`.
+    #[serde(skip)]
+    pub alias_spans: Vec<Span>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -415,6 +460,8 @@ pub(crate) fn lower_microservice(
         enabled: has_http_port,
         internal: false,
         listener_port: 80,
+        aliases: Vec::new(),
+        alias_spans: Vec::new(),
     };
     if let Some(mut m) = spec.map("loadBalancer", diags) {
         let enabled_node = m.get("enabled");
@@ -423,6 +470,9 @@ pub(crate) fn lower_microservice(
         if let Some(node) = m.get("listenerPort") {
             load_balancer.listener_port =
                 port_value(node, "spec.loadBalancer.listenerPort", diags).unwrap_or(80);
+        }
+        if let Some(node) = m.get("alias") {
+            (load_balancer.aliases, load_balancer.alias_spans) = lower_aliases(node, diags);
         }
         if load_balancer.enabled
             && !has_http_port

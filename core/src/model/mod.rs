@@ -1,11 +1,13 @@
 //! The typed model of a stack: what every document kind means once its YAML is read.
 
 pub(crate) mod components;
+mod domain;
 mod envelope;
 mod infra;
 mod stack;
 
 pub use components::*;
+pub use domain::*;
 pub use envelope::*;
 pub use infra::*;
 pub use stack::*;

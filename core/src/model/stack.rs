@@ -363,6 +363,8 @@ pub struct EnvironmentSpec {
     pub require_approval: Option<bool>,
     pub variables: BTreeMap<String, String>,
     pub network: Option<Network>,
+    /// `spec.domain`: where public services get their host names and certificates.
+    pub domain: Option<crate::model::Domain>,
     pub overrides: Vec<Override>,
     /// `spec.policy.allowWildcardResources`: a production environment that accepts
     /// `resources: ["*"]` in a MicroService's `permissions` (P006 otherwise).
@@ -379,6 +381,9 @@ pub fn lower_environment_spec(spec: &mut MapReader, diags: &mut Diagnostics) -> 
         network = Some(lower_network(&mut n, entry.key_span, diags));
         n.finish(diags);
     }
+    let domain = spec
+        .entry("domain")
+        .and_then(|entry| crate::model::lower_domain(entry, diags));
     let mut allow_wildcard_resources = false;
     if let Some(mut p) = spec.map("policy", diags) {
         allow_wildcard_resources = p.bool("allowWildcardResources", diags).unwrap_or(false);
@@ -428,6 +433,7 @@ pub fn lower_environment_spec(spec: &mut MapReader, diags: &mut Diagnostics) -> 
         require_approval,
         variables,
         network,
+        domain,
         overrides,
         allow_wildcard_resources,
     }

@@ -219,6 +219,7 @@ fn job(name: &str, action: Action, wave: usize, deps: &[&str]) -> Job {
             region: "us-east-1".into(),
             production: false,
             network: None,
+            domain: None,
         },
         kind: ComponentKind::Sqs,
         action,

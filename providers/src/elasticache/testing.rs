@@ -38,6 +38,7 @@ pub(crate) fn ctx() -> ResourceContext {
         region: "us-east-1".into(),
         production: false,
         network: None,
+        domain: None,
     }
 }
 

@@ -462,6 +462,7 @@ pub(crate) mod tests {
             region: "us-east-1".into(),
             production: false,
             network: None,
+            domain: None,
         }
     }
 
@@ -485,6 +486,8 @@ pub(crate) mod tests {
                 enabled: true,
                 internal: false,
                 listener_port: 80,
+                aliases: Vec::new(),
+                alias_spans: Vec::new(),
             },
             environment: vec![
                 EnvVar {

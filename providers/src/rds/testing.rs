@@ -25,6 +25,7 @@ pub(crate) fn ctx(production: bool) -> ResourceContext {
         region: "us-east-1".into(),
         production,
         network: None,
+        domain: None,
     }
 }
 

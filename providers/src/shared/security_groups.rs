@@ -336,6 +336,7 @@ mod tests {
             region: "us-east-1".into(),
             production: false,
             network: None,
+            domain: None,
         }
     }
 
