@@ -156,6 +156,10 @@ pub struct AwsClients {
     pub secretsmanager: aws_sdk_secretsmanager::Client,
     /// Application Auto Scaling: service scaling.
     pub applicationautoscaling: aws_sdk_applicationautoscaling::Client,
+    /// Certificate Manager: the certificates of services on the environment's domain.
+    pub acm: aws_sdk_acm::Client,
+    /// Route 53: the hosted zone's alias and certificate-validation records.
+    pub route53: aws_sdk_route53::Client,
     /// Whether an endpoint URL replaces the AWS endpoints (an emulator is in use).
     endpoint_overridden: bool,
 }
@@ -261,6 +265,8 @@ impl AwsClients {
             ec2: client!(aws_sdk_ec2),
             secretsmanager: client!(aws_sdk_secretsmanager),
             applicationautoscaling: client!(aws_sdk_applicationautoscaling),
+            acm: client!(aws_sdk_acm),
+            route53: client!(aws_sdk_route53),
             endpoint_overridden,
         }
     }

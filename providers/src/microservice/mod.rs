@@ -157,7 +157,8 @@ impl MicroServiceReconciler {
                     } else {
                         health::Scheme::Http
                     },
-                    host: alb.dns_name,
+                    host: alb.dns_name.clone(),
+                    address: alb.dns_name,
                     port: listener.port,
                     path: tg.health.path,
                 })

@@ -109,8 +109,13 @@ impl Scheme {
 pub struct Target {
     /// The listener's protocol.
     pub scheme: Scheme,
-    /// The load balancer's DNS name.
+    /// The name the request is for (`Host`, and the TLS server name): the service's
+    /// host under the environment's domain, else the load balancer's DNS name.
     pub host: String,
+    /// The name resolved to connect: the load balancer's DNS name. A service's own host
+    /// may not resolve yet (a record just written, a resolver caching its absence), and
+    /// the load balancer answers for it all the same.
+    pub address: String,
     /// The listener's port.
     pub port: u16,
     /// The readiness path (the target group's health check path).
@@ -229,19 +234,19 @@ async fn connect(
     let addresses: Vec<SocketAddr> = match check.connect_to {
         Some(address) => vec![address],
         None => {
-            let lookup = tokio::net::lookup_host((target.host.as_str(), target.port));
+            let lookup = tokio::net::lookup_host((target.address.as_str(), target.port));
             match timeout_at(deadline, lookup).await {
                 Ok(Ok(found)) => found.collect(),
                 Ok(Err(err)) => {
                     return Err(Answer::Unreachable(format!(
                         "{} does not resolve ({err})",
-                        target.host
+                        target.address
                     )));
                 }
                 Err(_) => {
                     return Err(Answer::Unreachable(format!(
                         "{} did not resolve within {seconds}s",
-                        target.host
+                        target.address
                     )));
                 }
             }
@@ -250,7 +255,7 @@ async fn connect(
     if addresses.is_empty() {
         return Err(Answer::Unreachable(format!(
             "{} does not resolve",
-            target.host
+            target.address
         )));
     }
     let mut failure = String::new();

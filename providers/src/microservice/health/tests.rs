@@ -101,6 +101,7 @@ pub(crate) fn target() -> Target {
     Target {
         scheme: Scheme::Http,
         host: "api.example.test".into(),
+        address: "alb-1.example.test".into(),
         port: 8080,
         path: "/health/ready".into(),
     }
@@ -179,6 +180,7 @@ async fn refused_and_unresolvable_are_skipped() {
     let nowhere = Target {
         scheme: Scheme::Http,
         host: "panka-alb.invalid".into(),
+        address: "panka-alb.invalid".into(),
         port: 80,
         path: "/health/ready".into(),
     };
