@@ -971,4 +971,63 @@ mod tests {
             assert!(!is_iam_resource(bad), "{bad}");
         }
     }
+
+    fn aliases_of(text: &str, unresolved: bool) -> (Vec<String>, Vec<(u32, u32)>, Vec<String>) {
+        let mut doc =
+            crate::yaml::parse_document(crate::source::SourceId(0), text).expect("valid yaml");
+        if unresolved {
+            doc.for_each_scalar_mut(&mut |_, s| s.unresolved = s.text.contains("${"));
+        }
+        let node = doc.get("alias").expect("alias");
+        let mut diags = Diagnostics::default();
+        let (aliases, spans) = lower_aliases(node, &mut diags);
+        let places = spans.iter().map(|s| (s.line, s.column)).collect();
+        let found = diags
+            .iter()
+            .map(|d| {
+                let at = d.span().expect("a place");
+                format!("{} {}:{} {}", d.code, at.line, at.column, d.message)
+            })
+            .collect();
+        (aliases, places, found)
+    }
+
+    #[test]
+    fn an_alias_is_one_host_name_or_a_list_of_them() {
+        let (aliases, places, found) = aliases_of("alias: api.company.com\n", false);
+        assert_eq!(aliases, ["api.company.com"]);
+        assert_eq!(places, [(1, 8)]);
+        assert!(found.is_empty(), "{found:?}");
+
+        let (aliases, places, found) =
+            aliases_of("alias:\n  - api.company.com\n  - www.company.com\n", false);
+        assert_eq!(aliases, ["api.company.com", "www.company.com"]);
+        assert_eq!(places, [(2, 5), (3, 5)]);
+        assert!(found.is_empty(), "{found:?}");
+    }
+
+    #[test]
+    fn bad_and_repeated_aliases_are_e025_at_the_entry_and_left_out() {
+        let (aliases, places, found) = aliases_of(
+            "alias:\n  - api.company.com\n  - api_v1.company.com\n  - api.company.com\n  - www.company.com\n",
+            false,
+        );
+        // The spans stay paired with the aliases kept, for E027's places.
+        assert_eq!(aliases, ["api.company.com", "www.company.com"]);
+        assert_eq!(places, [(2, 5), (5, 5)]);
+        assert_eq!(
+            found,
+            [
+                "E025 3:5 alias `api_v1.company.com` contains `_`; only a-z, 0-9, `-` and `.` are allowed",
+                "E025 4:5 alias `api.company.com` is listed twice",
+            ]
+        );
+    }
+
+    #[test]
+    fn an_alias_waiting_for_a_variable_is_not_judged_yet() {
+        let (aliases, _, found) = aliases_of("alias: api-${ENV}.company.com\n", true);
+        assert_eq!(aliases, ["api-${ENV}.company.com"]);
+        assert!(found.is_empty(), "{found:?}");
+    }
 }

@@ -132,7 +132,7 @@ pub fn lower_domain(entry: &Entry, diags: &mut Diagnostics) -> Option<Domain> {
     let (name, hosted_zone_id, certificate_arn) = match &entry.value.value {
         Value::Scalar(_) => {
             at.name = Some(entry.value.span);
-            let name = read::string(&entry.value, "spec.domain", diags)?;
+            let name = read::string(&entry.value, "spec.domain", diags);
             (name, None, None)
         }
         _ => {
@@ -144,19 +144,25 @@ pub fn lower_domain(entry: &Entry, diags: &mut Diagnostics) -> Option<Domain> {
             let zone = m.string("hostedZoneId", diags);
             let arn = m.string("certificateArn", diags);
             m.finish(diags);
-            (name?, zone, arn)
+            // No early return on a missing name: the zone id and ARN are still checked,
+            // so one run reports every problem.
+            (name, zone, arn)
         }
     };
-    let resolved =
-        |span: Option<Span>, node_text: &str| span.is_some() && !node_text.contains("${");
-    if resolved(at.name, &name)
-        && let Some(problem) = host_name_problem(&name)
-        && let Some(span) = at.name
+    if let (Some(name), Some(span)) = (&name, at.name)
+        && let Some(problem) = host_name_problem(name)
     {
+        // An Environment's spec is never substituted, so `${DOMAIN}` would stay literal:
+        // say so rather than only naming the `$`.
+        let hint = if name.contains("${") {
+            "variables are not substituted in an Environment's spec: write the zone's name, e.g. `company.com`"
+        } else {
+            "the name of a Route 53 public hosted zone, e.g. `company.com`"
+        };
         diags.push(
             Diagnostic::at("E025", span, format!("domain `{name}` {problem}"))
                 .with_label("not a DNS zone name")
-                .with_hint("the name of a Route 53 public hosted zone, e.g. `company.com`"),
+                .with_hint(hint),
         );
     }
     if let (Some(zone), Some(span)) = (&hosted_zone_id, at.hosted_zone_id)
@@ -182,7 +188,7 @@ pub fn lower_domain(entry: &Entry, diags: &mut Diagnostics) -> Option<Domain> {
         );
     }
     Some(Domain {
-        name,
+        name: name?,
         hosted_zone_id,
         certificate_arn,
         at,
@@ -257,7 +263,12 @@ pub fn check_hosts<'a>(
                 );
                 continue;
             }
-            if !alias.contains("${") && !within(alias, &domain.name) {
+            // A domain that is not a DNS name was reported at itself (`E025`); comparing
+            // aliases with it would only add an error per alias.
+            if !alias.contains("${")
+                && host_name_problem(&domain.name).is_none()
+                && !within(alias, &domain.name)
+            {
                 diags.push(
                     Diagnostic::at(
                         "E027",
@@ -284,7 +295,31 @@ pub fn check_hosts<'a>(
             network: None,
             domain: domain.cloned(),
         };
-        for (i, host) in service_hosts(&ctx, ms).into_iter().enumerate() {
+        let hosts = service_hosts(&ctx, ms);
+        // Aliases were checked one by one when read; the default host is built here, and
+        // under a long domain it can pass the 253 characters a DNS name may have.
+        if lb.aliases.is_empty()
+            && let Some(domain) = domain
+            && host_name_problem(&domain.name).is_none()
+            && let Some(span) = domain.at.name
+        {
+            for host in &hosts {
+                if let Some(problem) = host_name_problem(host) {
+                    diags.push(
+                        Diagnostic::at(
+                            "E027",
+                            span,
+                            format!("the default host of `{id}`, `{host}`, {problem}"),
+                        )
+                        .with_label("too long with the default host")
+                        .with_hint(format!(
+                            "give `{id}` a shorter name in `loadBalancer.alias`"
+                        )),
+                    );
+                }
+            }
+        }
+        for (i, host) in hosts.into_iter().enumerate() {
             match claimed.get(&host) {
                 Some(first) if *first != id => {
                     let span = lb
@@ -316,6 +351,73 @@ pub fn check_hosts<'a>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::source::SourceId;
+    use crate::yaml::parse_document;
+
+    /// `spec.domain` read from `domain: …` written as the whole document, with the codes
+    /// reported and where (line, column).
+    fn read_domain(text: &str) -> (Option<Domain>, Vec<(&'static str, u32, u32)>) {
+        let doc = parse_document(SourceId(0), text).expect("valid yaml");
+        let entry = doc
+            .as_map()
+            .and_then(|entries| entries.iter().find(|e| e.key == "domain"))
+            .expect("a domain entry");
+        let mut diags = Diagnostics::default();
+        let domain = lower_domain(entry, &mut diags);
+        let codes = diags
+            .iter()
+            .map(|d| {
+                let span = d.span().expect("a place");
+                (d.code, span.line, span.column)
+            })
+            .collect();
+        (domain, codes)
+    }
+
+    #[test]
+    fn the_short_and_the_map_form_read_alike() {
+        let (short, codes) = read_domain("domain: company.com\n");
+        assert_eq!(codes, []);
+        let short = short.expect("domain");
+        assert_eq!(short.name, "company.com");
+        assert_eq!((short.hosted_zone_id, short.certificate_arn), (None, None));
+        let (full, codes) = read_domain(
+            "domain:\n  name: company.com\n  hostedZoneId: Z0123456789ABCDEFGHIJ\n  certificateArn: arn:aws:acm:us-east-1:123456789012:certificate/abc\n",
+        );
+        assert_eq!(codes, []);
+        let full = full.expect("domain");
+        assert_eq!(full.name, "company.com");
+        assert_eq!(
+            full.hosted_zone_id.as_deref(),
+            Some("Z0123456789ABCDEFGHIJ")
+        );
+        assert!(full.certificate_arn.is_some());
+        assert_eq!(full.at.name.map(|s| (s.line, s.column)), Some((2, 9)));
+    }
+
+    #[test]
+    fn a_missing_name_does_not_hide_a_bad_zone_id_or_arn() {
+        let (domain, codes) =
+            read_domain("domain:\n  hostedZoneId: zone-1\n  certificateArn: my-cert\n");
+        assert_eq!(domain, None);
+        assert_eq!(codes, [("E022", 1, 1), ("E025", 2, 17), ("E025", 3, 19)]);
+    }
+
+    #[test]
+    fn a_variable_in_the_domain_is_reported_since_environments_are_not_substituted() {
+        let doc = parse_document(SourceId(0), "domain: ${DOMAIN}\n").expect("yaml");
+        let entry = &doc.as_map().expect("map")[0];
+        let mut diags = Diagnostics::default();
+        lower_domain(entry, &mut diags);
+        let d = diags.iter().next().expect("a diagnostic");
+        assert_eq!(d.code, "E025");
+        assert!(
+            d.hint
+                .as_deref()
+                .is_some_and(|h| h.contains("not substituted")),
+            "{d:?}"
+        );
+    }
 
     #[test]
     fn host_names_follow_dns_rules() {
