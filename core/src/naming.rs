@@ -35,7 +35,7 @@ pub mod limits {
 }
 
 /// FNV-1a, 32 bits: stable across releases and platforms (std's hasher is not).
-fn fnv1a(text: &str) -> u32 {
+pub fn fnv1a(text: &str) -> u32 {
     let mut hash: u32 = 0x811c_9dc5;
     for byte in text.bytes() {
         hash ^= u32::from(byte);

@@ -32,7 +32,7 @@ use serde_json::{Value, json};
 
 const APP_YAML: &str = "app:\n  name: email-api\nserver:\n  port: 8080\n";
 
-fn ctx() -> ResourceContext {
+pub(crate) fn ctx() -> ResourceContext {
     ResourceContext {
         stack: "notification-platform".into(),
         environment: "development".into(),
@@ -45,7 +45,7 @@ fn ctx() -> ResourceContext {
 }
 
 /// The walkthrough's api (`microservice.yaml` and `infra.yaml`) at image `tag`.
-fn api(tag: &str) -> MicroServiceSpec {
+pub(crate) fn api(tag: &str) -> MicroServiceSpec {
     MicroServiceSpec {
         image: Image {
             repository: "123456789012.dkr.ecr.us-east-1.amazonaws.com/email-api".into(),
@@ -121,7 +121,7 @@ fn api(tag: &str) -> MicroServiceSpec {
     }
 }
 
-fn inputs() -> Inputs {
+pub(crate) fn inputs() -> Inputs {
     Inputs {
         resolved_env: BTreeMap::from([
             (
@@ -139,18 +139,18 @@ fn inputs() -> Inputs {
     }
 }
 
-fn reconciler(clients: &AwsClients) -> MicroServiceReconciler {
+pub(crate) fn reconciler(clients: &AwsClients) -> MicroServiceReconciler {
     let mut r = MicroServiceReconciler::new(clients);
     r.poll_interval = Duration::from_millis(20);
     r.patience = Duration::from_secs(20);
     r
 }
 
-async fn create_secret(account: &MotoAccount) -> String {
+pub(crate) async fn create_secret(account: &MotoAccount) -> String {
     support::moto::create_secret(&account.clients, SECRET_NAME, "s3cr3t").await
 }
 
-fn wrap(spec: &MicroServiceSpec) -> ComponentSpec {
+pub(crate) fn wrap(spec: &MicroServiceSpec) -> ComponentSpec {
     ComponentSpec::MicroService(spec.clone())
 }
 
@@ -187,7 +187,7 @@ fn changed_paths(before: &Value, after: &Value) -> Vec<String> {
 }
 
 /// The ingress of a security group as (port, source) pairs.
-async fn ingress(clients: &AwsClients, group_id: &str) -> Vec<(i32, String)> {
+pub(crate) async fn ingress(clients: &AwsClients, group_id: &str) -> Vec<(i32, String)> {
     let out = clients
         .ec2
         .describe_security_groups()

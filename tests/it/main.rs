@@ -25,6 +25,7 @@ mod cli_target;
 mod cli_validate;
 mod cli_walkthrough;
 mod e2e_elasticache;
+mod e2e_https;
 mod e2e_microservice;
 mod e2e_moto;
 mod e2e_network;

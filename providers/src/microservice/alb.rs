@@ -20,6 +20,8 @@ pub struct Alb {
     pub arn: String,
     pub name: String,
     pub dns_name: String,
+    /// The load balancer's own hosted zone, which alias records name.
+    pub canonical_zone_id: String,
     pub internal: bool,
     pub security_groups: Vec<String>,
 }
@@ -39,9 +41,47 @@ pub struct Listener {
     pub port: u16,
     /// An HTTPS listener: the readiness check then speaks TLS.
     pub https: bool,
+    /// Its default action redirects to HTTPS (the environment has a domain).
+    pub redirects: bool,
 }
 
-fn to_u16(value: Option<i32>) -> u16 {
+fn listener_of(l: &aws_sdk_elasticloadbalancingv2::types::Listener) -> Listener {
+    Listener {
+        arn: l.listener_arn().unwrap_or_default().to_string(),
+        port: to_u16(l.port()),
+        https: l.protocol() == Some(&ProtocolEnum::Https),
+        redirects: l
+            .default_actions()
+            .iter()
+            .any(|a| a.r#type() == Some(&ActionTypeEnum::Redirect)),
+    }
+}
+
+/// What the service's plain HTTP listener does: forward to the target group, or (with a
+/// domain) redirect to HTTPS.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HttpAction<'a> {
+    Forward(&'a str),
+    RedirectToHttps,
+}
+
+impl HttpAction<'_> {
+    fn action(&self) -> Action {
+        match self {
+            HttpAction::Forward(target_group_arn) => forward(target_group_arn),
+            HttpAction::RedirectToHttps => super::https::routes::redirect_to_https(),
+        }
+    }
+
+    fn is_done_by(&self, listener: &Listener) -> bool {
+        match self {
+            HttpAction::Forward(_) => !listener.redirects,
+            HttpAction::RedirectToHttps => listener.redirects,
+        }
+    }
+}
+
+pub(super) fn to_u16(value: Option<i32>) -> u16 {
     value.and_then(|v| u16::try_from(v).ok()).unwrap_or(0)
 }
 
@@ -53,7 +93,7 @@ fn i32_of(value: u32) -> i32 {
     i32::try_from(value).unwrap_or(i32::MAX)
 }
 
-fn elb_tags(ctx: &ResourceContext) -> Vec<Tag> {
+pub(super) fn elb_tags(ctx: &ResourceContext) -> Vec<Tag> {
     ctx.tags()
         .into_iter()
         .map(|(k, v)| Tag::builder().key(k).value(v).build())
@@ -65,6 +105,10 @@ fn alb_of(lb: &aws_sdk_elasticloadbalancingv2::types::LoadBalancer) -> Alb {
         arn: lb.load_balancer_arn().unwrap_or_default().to_string(),
         name: lb.load_balancer_name().unwrap_or_default().to_string(),
         dns_name: lb.dns_name().unwrap_or_default().to_string(),
+        canonical_zone_id: lb
+            .canonical_hosted_zone_id()
+            .unwrap_or_default()
+            .to_string(),
         internal: lb.scheme() == Some(&LoadBalancerSchemeEnum::Internal),
         security_groups: lb.security_groups().to_vec(),
     }
@@ -170,7 +214,8 @@ pub async fn tags(client: &Client, arn: &str) -> Result<BTreeMap<String, String>
         .collect())
 }
 
-/// The listener of `load_balancer_arn` forwarding to `target_group_arn`.
+/// The service's plain listener on `load_balancer_arn`: the one forwarding to
+/// `target_group_arn`, else the HTTP one redirecting to HTTPS.
 pub async fn listener_for(
     client: &Client,
     load_balancer_arn: &str,
@@ -190,18 +235,23 @@ pub async fn listener_for(
             }),
     )?;
     Ok(listeners.and_then(|out| {
-        out.listeners()
+        let listeners = out.listeners();
+        listeners
             .iter()
             .find(|l| {
                 l.default_actions()
                     .iter()
                     .any(|a| a.target_group_arn() == Some(target_group_arn))
             })
-            .map(|l| Listener {
-                arn: l.listener_arn().unwrap_or_default().to_string(),
-                port: to_u16(l.port()),
-                https: l.protocol() == Some(&ProtocolEnum::Https),
+            .or_else(|| {
+                listeners.iter().find(|l| {
+                    l.protocol() == Some(&ProtocolEnum::Http)
+                        && l.default_actions()
+                            .iter()
+                            .any(|a| a.r#type() == Some(&ActionTypeEnum::Redirect))
+                })
             })
+            .map(listener_of)
     }))
 }
 
@@ -332,45 +382,52 @@ pub async fn ensure_target_group(
         })
 }
 
-fn forward(target_group_arn: &str) -> Action {
+pub(super) fn forward(target_group_arn: &str) -> Action {
     Action::builder()
         .r#type(ActionTypeEnum::Forward)
         .target_group_arn(target_group_arn)
         .build()
 }
 
-/// The HTTP listener on `port` forwarding to the target group, created or moved there.
+/// The HTTP listener on `port` doing `action`, created, moved there or changed.
 pub async fn ensure_listener(
     client: &Client,
     ctx: &ResourceContext,
     load_balancer_arn: &str,
     target_group_arn: &str,
     port: u16,
+    action: HttpAction<'_>,
 ) -> Result<Listener, ProviderError> {
     if let Some(listener) = listener_for(client, load_balancer_arn, target_group_arn).await? {
-        if listener.port == port {
+        if listener.port == port && action.is_done_by(&listener) {
             return Ok(listener);
         }
         client
             .modify_listener()
             .listener_arn(&listener.arn)
             .port(i32::from(port))
+            .protocol(ProtocolEnum::Http)
+            .default_actions(action.action())
             .send()
             .await
             .map_err(|e| {
                 provider_error(
-                    &format!("cannot move listener {} to port {port}", listener.arn),
+                    &format!("cannot change listener {} (port {port})", listener.arn),
                     &e,
                 )
             })?;
-        return Ok(Listener { port, ..listener });
+        return Ok(Listener {
+            port,
+            redirects: action == HttpAction::RedirectToHttps,
+            ..listener
+        });
     }
     let out = client
         .create_listener()
         .load_balancer_arn(load_balancer_arn)
         .protocol(ProtocolEnum::Http)
         .port(i32::from(port))
-        .default_actions(forward(target_group_arn))
+        .default_actions(action.action())
         .set_tags(Some(elb_tags(ctx)))
         .send()
         .await
@@ -380,19 +437,12 @@ pub async fn ensure_listener(
                 &e,
             )
         })?;
-    out.listeners()
-        .first()
-        .map(|l| Listener {
-            arn: l.listener_arn().unwrap_or_default().to_string(),
-            port: to_u16(l.port()),
-            https: l.protocol() == Some(&ProtocolEnum::Https),
-        })
-        .ok_or_else(|| {
-            ProviderError::new(
-                ErrorKind::Other,
-                "ELB created a listener but did not describe it",
-            )
-        })
+    out.listeners().first().map(listener_of).ok_or_else(|| {
+        ProviderError::new(
+            ErrorKind::Other,
+            "ELB created a listener but did not describe it",
+        )
+    })
 }
 
 /// Deletes the listeners, the target group and the ALB, and waits until the ALB is gone

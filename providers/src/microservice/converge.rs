@@ -2,6 +2,7 @@
 //! created, then changed to match the spec.
 
 use super::ecs_service::{self, LoadBalancerMapping, ServicePlan};
+use super::https::{self, zone::Zone};
 use super::names::{Names, ids};
 use super::{
     MicroServiceReconciler, alb, autoscaling, cluster, fields, iam, logs, render, secret_arns,
@@ -10,7 +11,7 @@ use super::{
 use crate::network::{self, IngressRule, Source};
 use crate::sdk_error::provider_error;
 use crate::shared::ownership::{check_owned, recorded};
-use panka_core::model::MicroServiceSpec;
+use panka_core::model::{Domain, MicroServiceSpec};
 use panka_core::progress;
 use panka_core::reconcile::{
     ErrorKind, Inputs, KnownIds, Observed, ProviderError, ResourceContext,
@@ -183,6 +184,7 @@ impl MicroServiceReconciler {
         net: &network::NetworkInfo,
         alb_security_group: &str,
         port: u16,
+        domain: Option<&OnDomain<'_>>,
     ) -> Result<LoadBalancerMapping, ProviderError> {
         let step = progress::step(format!("{} load balancer", progress::verb()));
         let alb = alb::ensure_load_balancer(
@@ -212,16 +214,36 @@ impl MicroServiceReconciler {
         )
         .await?;
         step.done();
+        // The new route before the old one changes: HTTPS (certificate, listener, rule,
+        // records) is in place before plain HTTP redirects to it; leaving HTTPS, plain
+        // HTTP forwards again before the HTTPS route goes.
+        if let Some(on) = domain {
+            self.ensure_https(ctx, on.domain, &on.zone, &on.hosts, &alb, &tg.arn)
+                .await?;
+        }
         let step = progress::step(format!("{} listener", progress::verb()));
+        let action = match domain {
+            Some(_) => alb::HttpAction::RedirectToHttps,
+            None => alb::HttpAction::Forward(&tg.arn),
+        };
         alb::ensure_listener(
             &self.elbv2,
             ctx,
             &alb.arn,
             &tg.arn,
             spec.load_balancer.listener_port,
+            action,
         )
         .await?;
         step.done();
+        if domain.is_none() {
+            let zone = self
+                .zone(ctx.domain.as_ref(), &KnownIds::new())
+                .await
+                .ok()
+                .flatten();
+            self.remove_https(ctx, zone.as_ref(), &alb, &tg.arn).await?;
+        }
         Ok(LoadBalancerMapping {
             target_group_arn: tg.arn,
             container_name: names.container.clone(),
@@ -235,23 +257,33 @@ impl MicroServiceReconciler {
         spec: &MicroServiceSpec,
         names: &Names,
         vpc_id: &str,
+        https: bool,
     ) -> Result<String, ProviderError> {
         let source = if spec.load_balancer.internal {
             self.vpc_cidr(vpc_id).await?
         } else {
             "0.0.0.0/0".to_string()
         };
-        let rule = IngressRule {
-            port: spec.load_balancer.listener_port,
-            source: Source::Cidr(source),
-        };
+        let mut ports = vec![spec.load_balancer.listener_port];
+        if https {
+            ports.push(https::routes::HTTPS_PORT);
+        }
+        ports.sort_unstable();
+        ports.dedup();
+        let rules: Vec<IngressRule> = ports
+            .into_iter()
+            .map(|port| IngressRule {
+                port,
+                source: Source::Cidr(source.clone()),
+            })
+            .collect();
         network::ensure_security_group(
             &self.ec2,
             ctx,
             vpc_id,
             &names.alb_security_group,
             &format!("panka: load balancer of {}", ctx.id),
-            &[rule],
+            &rules,
         )
         .await
     }
@@ -268,8 +300,10 @@ impl MicroServiceReconciler {
         let net = network::resolve(&self.ec2, ctx.network.as_ref()).await?;
         self.check_ownership(ctx, &names, Some(&net.vpc_id), &KnownIds::new())
             .await?;
-        // Looked up before anything changes: a missing secret stops the create untouched.
+        // Looked up before anything changes: a missing secret stops the create untouched,
+        // and so do a missing zone and a host name someone else's record holds.
         let secret_arns = secret_arns::resolve(&self.secretsmanager, &spec.secrets).await?;
+        let on_domain = self.on_domain(ctx, spec, &names).await?;
 
         let step = progress::step(format!("{} ECS cluster and log group", progress::verb()));
         cluster::ensure(&self.ecs, ctx, &names.cluster).await?;
@@ -311,7 +345,7 @@ impl MicroServiceReconciler {
         let step = progress::step(format!("{} security groups", progress::verb()));
         let alb_security_group = match target_port {
             Some(_) => Some(
-                self.ensure_alb_security_group(ctx, spec, &names, &net.vpc_id)
+                self.ensure_alb_security_group(ctx, spec, &names, &net.vpc_id, on_domain.is_some())
                     .await?,
             ),
             None => None,
@@ -329,7 +363,7 @@ impl MicroServiceReconciler {
         step.done();
         let load_balancer = match (target_port, &alb_security_group) {
             (Some(port), Some(sg)) => Some(
-                self.ensure_load_balancing(ctx, spec, &names, &net, sg, port)
+                self.ensure_load_balancing(ctx, spec, &names, &net, sg, port, on_domain.as_ref())
                     .await?,
             ),
             _ => None,
@@ -389,6 +423,16 @@ impl MicroServiceReconciler {
 
         if target_port.is_none() {
             // The load balancer was turned off: the service no longer points at it.
+            if let Some(alb) = alb::find_load_balancer(&self.elbv2, &names.load_balancer).await?
+                && let Some(tg) = alb::find_target_group(&self.elbv2, &names.target_group).await?
+            {
+                let zone = self
+                    .zone(ctx.domain.as_ref(), &KnownIds::new())
+                    .await
+                    .ok()
+                    .flatten();
+                self.remove_https(ctx, zone.as_ref(), &alb, &tg.arn).await?;
+            }
             alb::delete(
                 &self.elbv2,
                 &names.load_balancer,
@@ -409,6 +453,46 @@ impl MicroServiceReconciler {
                 ),
             )
         })
+    }
+}
+
+/// A service's place on the environment's domain: the zone and its hosts as written
+/// (the first is its `url`).
+pub(super) struct OnDomain<'a> {
+    pub domain: &'a Domain,
+    pub zone: Zone,
+    pub hosts: Vec<String>,
+}
+
+impl MicroServiceReconciler {
+    /// The zone and hosts of a service with hosts, each host checked to be free or this
+    /// load balancer's already; `None` for a service without hosts.
+    async fn on_domain<'a>(
+        &self,
+        ctx: &'a ResourceContext,
+        spec: &MicroServiceSpec,
+        names: &Names,
+    ) -> Result<Option<OnDomain<'a>>, ProviderError> {
+        let hosts = panka_core::model::service_hosts(ctx, spec);
+        let (Some(domain), false) = (ctx.domain.as_ref(), hosts.is_empty()) else {
+            return Ok(None);
+        };
+        if fields::target_port(spec).is_none() {
+            return Ok(None);
+        }
+        let zone = https::zone::resolve(&self.route53, domain).await?;
+        let load_balancer = alb::find_load_balancer(&self.elbv2, &names.load_balancer).await?;
+        self.check_hosts_free(
+            &zone,
+            &hosts,
+            load_balancer.as_ref().map(|a| a.dns_name.as_str()),
+        )
+        .await?;
+        Ok(Some(OnDomain {
+            domain,
+            zone,
+            hosts,
+        }))
     }
 }
 

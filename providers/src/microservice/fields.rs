@@ -41,6 +41,52 @@ pub struct Fields {
     pub client_security_groups: Vec<String>,
     /// `None` when the role is missing, or the running task definition does not use it.
     pub task_role: Option<TaskRoleField>,
+    /// The service on the environment's domain; left out without one, so services
+    /// without a domain compare exactly as before.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub https: Option<HttpsField>,
+}
+
+/// What plain HTTP does once a service is on HTTPS.
+pub const HTTP_REDIRECTS: &str = "redirect to HTTPS";
+pub const HTTP_FORWARDS: &str = "forward";
+
+/// A service on its hosts under the environment's domain, as the plan and `drift` see it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct HttpsField {
+    /// The host names the HTTPS listener's rule routes to the service, sorted.
+    pub hosts: Vec<String>,
+    /// The certificate: [`requested_certificate`] for the one panka requests, else the
+    /// ARN the environment names.
+    pub certificate: String,
+    /// The hosts whose alias record points at the service's load balancer, sorted.
+    pub records: Vec<String>,
+    /// What the plain HTTP listener does.
+    pub http: String,
+}
+
+/// How the certificate panka requests for `hosts` (sorted) shows.
+pub fn requested_certificate(hosts: &[String]) -> String {
+    format!("ACM, DNS-validated: {}", hosts.join(", "))
+}
+
+/// The HTTPS field the spec asks for in its environment, if the service has hosts.
+pub fn https(ctx: &ResourceContext, spec: &MicroServiceSpec) -> Option<HttpsField> {
+    let mut hosts = panka_core::model::service_hosts(ctx, spec);
+    if hosts.is_empty() || target_port(spec).is_none() {
+        return None;
+    }
+    hosts.sort();
+    let certificate = match ctx.domain.as_ref().and_then(|d| d.certificate_arn.clone()) {
+        Some(arn) => arn,
+        None => requested_certificate(&hosts),
+    };
+    Some(HttpsField {
+        records: hosts.clone(),
+        hosts,
+        certificate,
+        http: HTTP_REDIRECTS.to_string(),
+    })
 }
 
 /// The task role as the plan and `drift` compare it: its inline policy's statements by
@@ -364,6 +410,7 @@ pub fn from_spec(ctx: &ResourceContext, spec: &MicroServiceSpec, inputs: &Inputs
         task_role: Some(TaskRoleField {
             policy: task_statements(spec, inputs),
         }),
+        https: https(ctx, spec),
     }
 }
 

@@ -23,6 +23,7 @@ mod converge;
 mod ecs_service;
 pub mod fields;
 pub mod health;
+mod https;
 mod iam;
 mod logs;
 pub mod names;
@@ -71,6 +72,8 @@ pub struct MicroServiceReconciler {
     pub ec2: aws_sdk_ec2::Client,
     pub secretsmanager: aws_sdk_secretsmanager::Client,
     pub autoscaling: aws_sdk_applicationautoscaling::Client,
+    pub acm: aws_sdk_acm::Client,
+    pub route53: aws_sdk_route53::Client,
     pub poll_interval: Duration,
     pub patience: Duration,
     pub health: health::HttpCheck,
@@ -89,6 +92,8 @@ impl MicroServiceReconciler {
             ec2: clients.ec2.clone(),
             secretsmanager: clients.secretsmanager.clone(),
             autoscaling: clients.applicationautoscaling.clone(),
+            acm: clients.acm.clone(),
+            route53: clients.route53.clone(),
             poll_interval: Duration::from_secs(5),
             patience: Duration::from_secs(15 * 60),
             health: health::HttpCheck::default(),
@@ -149,20 +154,38 @@ impl MicroServiceReconciler {
             alb::target_group_by_arn(&self.elbv2, tg_arn),
             alb::listener_for(&self.elbv2, lb_arn, tg_arn),
         )?;
-        Ok(match (alb, target_group, listener) {
-            (Some(alb), Some(tg), Some(listener)) if !alb.dns_name.is_empty() => {
-                Some(health::Target {
-                    scheme: if listener.https {
-                        health::Scheme::Https
-                    } else {
-                        health::Scheme::Http
-                    },
-                    host: alb.dns_name.clone(),
-                    address: alb.dns_name,
-                    port: listener.port,
-                    path: tg.health.path,
-                })
-            }
+        let (Some(alb), Some(tg)) = (alb, target_group) else {
+            return Ok(None);
+        };
+        if alb.dns_name.is_empty() {
+            return Ok(None);
+        }
+        // On the environment's domain: HTTPS, asking for the service's first host.
+        if let Some(https_listener) = https::routes::https_listener(&self.elbv2, &alb.arn).await?
+            && let Some(rule) =
+                https::routes::rule_for(&self.elbv2, &https_listener.arn, &tg.arn).await?
+            && let Some(host) = rule.hosts.first()
+        {
+            return Ok(Some(health::Target {
+                scheme: health::Scheme::Https,
+                host: host.clone(),
+                address: alb.dns_name,
+                port: https::routes::HTTPS_PORT,
+                path: tg.health.path,
+            }));
+        }
+        Ok(match listener {
+            Some(listener) => Some(health::Target {
+                scheme: if listener.https {
+                    health::Scheme::Https
+                } else {
+                    health::Scheme::Http
+                },
+                host: alb.dns_name.clone(),
+                address: alb.dns_name,
+                port: listener.port,
+                path: tg.health.path,
+            }),
             _ => None,
         })
     }
@@ -402,6 +425,17 @@ impl KindReconciler for MicroServiceReconciler {
         let wait = self.wait();
         autoscaling::remove(&self.autoscaling, &names).await?;
         ecs_service::delete(&self.ecs, &names, wait).await?;
+        // Names first, so none points at a load balancer that is going.
+        if let Some(alb) = alb::find_load_balancer(&self.elbv2, &names.load_balancer).await?
+            && let Some(tg) = alb::find_target_group(&self.elbv2, &names.target_group).await?
+        {
+            let zone = match self.zone(ctx.domain.as_ref(), known).await {
+                Ok(zone) => zone,
+                Err(e) if e.kind == ErrorKind::NotFound => None,
+                Err(e) => return Err(e),
+            };
+            self.remove_https(ctx, zone.as_ref(), &alb, &tg.arn).await?;
+        }
         alb::delete(&self.elbv2, &names.load_balancer, &names.target_group, wait).await?;
         task_definition::deregister_family(&self.ecs, &names.family).await?;
         logs::delete(&self.logs, &names.log_group).await?;
@@ -468,6 +502,8 @@ pub(crate) mod tests {
             ec2: idle!(aws_sdk_ec2),
             secretsmanager: idle!(aws_sdk_secretsmanager),
             autoscaling: idle!(aws_sdk_applicationautoscaling),
+            acm: idle!(aws_sdk_acm),
+            route53: idle!(aws_sdk_route53),
             poll_interval: Duration::from_millis(1),
             patience: Duration::from_millis(50),
             health: health::HttpCheck::default(),

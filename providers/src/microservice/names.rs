@@ -102,6 +102,11 @@ pub mod ids {
     pub const SERVICE_SECURITY_GROUP_ID: &str = "service_security_group_id";
     pub const SCALABLE_TARGET: &str = "scalable_target";
     pub const SCALING_POLICY: &str = "scaling_policy";
+    pub const HTTPS_LISTENER_ARN: &str = "https_listener_arn";
+    pub const LISTENER_RULE_ARN: &str = "listener_rule_arn";
+    /// The certificate panka requested (not one the environment names).
+    pub const CERTIFICATE_ARN: &str = "certificate_arn";
+    pub const HOSTED_ZONE_ID: &str = "hosted_zone_id";
 }
 
 #[cfg(test)]

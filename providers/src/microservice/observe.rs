@@ -89,6 +89,7 @@ impl MicroServiceReconciler {
 
         let mut load_balancer = LoadBalancerField::disabled();
         let mut health_check = None;
+        let mut https = None;
         if let Some(mapping) = &mapping {
             load_balancer = LoadBalancerField {
                 enabled: true,
@@ -114,13 +115,23 @@ impl MicroServiceReconciler {
                     if let Some(sg) = alb.security_groups.first() {
                         physical_ids.insert(ids::ALB_SECURITY_GROUP_ID.to_string(), sg.clone());
                     }
-                    if let Some(listener) =
-                        alb::listener_for(&self.elbv2, &alb.arn, &tg.arn).await?
-                    {
+                    let listener = alb::listener_for(&self.elbv2, &alb.arn, &tg.arn).await?;
+                    if let Some(listener) = &listener {
                         load_balancer.listener_port = Some(listener.port);
                         physical_ids.insert(ids::LISTENER_ARN.to_string(), listener.arn.clone());
                         outputs
                             .insert("url".to_string(), render::url(&alb.dns_name, listener.port));
+                    }
+                    let redirects = listener.as_ref().is_some_and(|l| l.redirects);
+                    if let Some(live) = self
+                        .observe_https(ctx, known, &alb, &tg.arn, redirects)
+                        .await?
+                    {
+                        physical_ids.extend(live.ids);
+                        if let Some(host) = &live.first_host {
+                            outputs.insert("url".to_string(), format!("https://{host}"));
+                        }
+                        https = Some(live.field);
                     }
                 }
             }
@@ -169,6 +180,7 @@ impl MicroServiceReconciler {
             assign_public_ip: network.assign_public_ip,
             client_security_groups,
             task_role: task_role.and_then(|(_, field)| field),
+            https,
         };
         Ok(Some(Observed {
             physical_ids,

@@ -1,9 +1,11 @@
 //! The resources of MicroServices carrying a stack+environment's tags, for `drift`'s
 //! orphan report: the ECS services of the stack's cluster, target groups and load
-//! balancers (what a service is recognised by), and the task and execution roles, which
-//! outlive a half-finished delete and keep their grants.
+//! balancers (what a service is recognised by), the task and execution roles, which
+//! outlive a half-finished delete and keep their grants, and the ACM certificates
+//! requested for services' hosts.
 
 use super::MicroServiceReconciler;
+use super::https::certificate;
 use super::iam::role_tags;
 use crate::naming;
 use crate::orphans::{Listed, owned_by_tags};
@@ -23,12 +25,39 @@ impl MicroServiceReconciler {
         &self,
         owner: &Owner,
     ) -> Result<Vec<TaggedResource>, ProviderError> {
-        let (services, balancing, roles) = tokio::try_join!(
+        let (services, balancing, roles, certificates) = tokio::try_join!(
             self.tagged_services(owner),
             self.tagged_load_balancing(owner),
             self.tagged_roles(owner),
+            self.tagged_certificates(owner),
         )?;
-        Ok(services.into_iter().chain(balancing).chain(roles).collect())
+        Ok(services
+            .into_iter()
+            .chain(balancing)
+            .chain(roles)
+            .chain(certificates)
+            .collect())
+    }
+
+    /// The certificates panka requested for services' hosts: one left behind by a run
+    /// that stopped between the request and the listener is found here.
+    async fn tagged_certificates(
+        &self,
+        owner: &Owner,
+    ) -> Result<Vec<TaggedResource>, ProviderError> {
+        let listed = certificate::list(&self.acm)
+            .await?
+            .into_iter()
+            .map(|(arn, domain)| Listed {
+                id: arn.clone(),
+                aliases: vec![domain],
+                tags_by: arn,
+            })
+            .collect();
+        owned_by_tags(owner, "acm_certificate", listed, |arn| async move {
+            none_if_gone(certificate::tags(&self.acm, &arn).await)
+        })
+        .await
     }
 
     async fn tagged_services(&self, owner: &Owner) -> Result<Vec<TaggedResource>, ProviderError> {
