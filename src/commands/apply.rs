@@ -61,6 +61,7 @@ pub async fn run(
                 check_saved_plan(saved, &planned.plan)?;
             }
             preflight::network(loaded, &planned.plan, clients, &env.cwd).await?;
+            preflight::domain(loaded, &planned.plan, clients, &env.cwd).await?;
             preflight::secrets(secrets, &planned.plan, clients, ui).await?;
             let deployment = Deployment {
                 operation: "apply",

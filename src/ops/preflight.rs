@@ -1,5 +1,5 @@
 //! The read-only checks run after planning and before the first change: the secrets the
-//! plan's creates and updates refer to, and the environment's network.
+//! plan's creates and updates refer to, the environment's network and its domain.
 
 use super::load::{Loaded, SecretRefs};
 use crate::error::UserError;
@@ -8,6 +8,7 @@ use panka_core::model::{ComponentId, ComponentSpec};
 use panka_core::plan::{Action, Plan};
 use panka_core::source::Sources;
 use panka_providers::aws::AwsClients;
+use panka_providers::microservice::https;
 use panka_providers::secrets::{PreflightError, SecretCheck, preflight_checks};
 use std::collections::BTreeSet;
 
@@ -147,5 +148,82 @@ pub async fn network(
             "check `spec.network` of environment `{}` against `aws ec2 describe-subnets --filters Name=vpc-id,Values={}` in region {}",
             loaded.environment, network.vpc_id, loaded.stack.spec.region
         ))
+        .into())
+}
+
+/// Checks, before any change, the environment's domain when the plan creates or changes
+/// a service with hosts on it: the hosted zone resolves, and a `certificateArn` the team
+/// names exists, is issued and covers every host (`https::preflight::check`).
+///
+/// Errors: one message naming every problem at the `file:line:column` of the value in the
+/// environment file; or the AWS error when the check itself failed.
+pub async fn domain(
+    loaded: &Loaded,
+    plan: &Plan,
+    clients: &AwsClients,
+    cwd: &std::path::Path,
+) -> anyhow::Result<()> {
+    let Some(domain) = loaded
+        .stack
+        .environment_spec
+        .as_ref()
+        .and_then(|e| e.domain.as_ref())
+    else {
+        return Ok(());
+    };
+    let changing: BTreeSet<&ComponentId> = plan
+        .changes()
+        .filter(|c| matches!(c.action, Action::Create | Action::Update | Action::Replace))
+        .map(|c| &c.component)
+        .collect();
+    let mut hosts = Vec::new();
+    for c in &loaded.stack.components {
+        if let ComponentSpec::MicroService(ms) = &c.spec
+            && changing.contains(&c.id)
+        {
+            let ctx = panka_core::desired::context(&loaded.stack, &loaded.environment, &c.id);
+            hosts.extend(panka_core::model::service_hosts(&ctx, ms));
+        }
+    }
+    if hosts.is_empty() {
+        return Ok(());
+    }
+    let problems = https::preflight::check(&clients.route53, &clients.acm, domain, &hosts)
+        .await
+        .map_err(|e| UserError::from(e).doing("cannot check the environment's domain"))?;
+    if problems.is_empty() {
+        return Ok(());
+    }
+    let file = Sources::with_display_base(cwd).display_name(
+        &loaded
+            .stack_dir
+            .join("environments")
+            .join(&loaded.environment)
+            .join("environment.yaml"),
+    );
+    let n = problems.len();
+    let mut message = format!(
+        "the environment's domain has {n} problem{}; nothing was changed",
+        if n == 1 { "" } else { "s" }
+    );
+    let mut hints = Vec::new();
+    for problem in &problems {
+        let span = match problem.subject {
+            https::preflight::Subject::Zone => domain.at.hosted_zone_id.or(domain.at.name),
+            https::preflight::Subject::Certificate => domain.at.certificate_arn,
+        }
+        .or(domain.at.domain);
+        match span {
+            Some(span) => message.push_str(&format!(
+                "\n  {file}:{}:{}: {}",
+                span.line, span.column, problem.message
+            )),
+            None => message.push_str(&format!("\n  {}", problem.message)),
+        }
+        hints.extend(problem.hint.clone());
+    }
+    hints.dedup();
+    Err(UserError::new(message)
+        .hint(hints.join("\n        "))
         .into())
 }

@@ -488,7 +488,10 @@ async fn a_service_moves_onto_the_domain_and_off_it_keeping_its_listener() {
     // The environment gains a domain: the default host, HTTPS, the same HTTP listener
     // now redirecting.
     let domain_ctx = on_domain(None);
-    let moved = r.update(&domain_ctx, &wrap(&spec), &inputs()).await.expect("move");
+    let moved = r
+        .update(&domain_ctx, &wrap(&spec), &inputs())
+        .await
+        .expect("move");
     let default_host = panka_core::model::service_hosts(&domain_ctx, &spec)
         .pop()
         .expect("a default host");
@@ -501,7 +504,10 @@ async fn a_service_moves_onto_the_domain_and_off_it_keeping_its_listener() {
         moved.physical_ids["listener_arn"], listener_arn,
         "modified, not recreated"
     );
-    assert_eq!(moved.fields, r.normalise(&domain_ctx, &wrap(&spec), &inputs()));
+    assert_eq!(
+        moved.fields,
+        r.normalise(&domain_ctx, &wrap(&spec), &inputs())
+    );
     let (_, lb_arn, listeners) = load_balancer(clients, &names).await.expect("an ALB");
     assert_eq!(listeners.len(), 2, "{listeners:?}");
     let (cert_arn, _, hosts) = https_route(clients, &lb_arn).await;

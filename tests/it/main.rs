@@ -11,6 +11,7 @@ mod support;
 
 mod cli_apply;
 mod cli_aws;
+mod cli_domain;
 mod cli_drift;
 mod cli_history;
 mod cli_init;

@@ -23,7 +23,7 @@ mod converge;
 mod ecs_service;
 pub mod fields;
 pub mod health;
-mod https;
+pub mod https;
 mod iam;
 mod logs;
 pub mod names;

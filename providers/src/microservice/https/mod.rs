@@ -7,6 +7,7 @@
 //! and the records go.
 
 pub mod certificate;
+pub mod preflight;
 pub mod records;
 pub mod routes;
 pub mod zone;
