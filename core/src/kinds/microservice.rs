@@ -76,12 +76,19 @@ impl Kind for MicroServiceSpec {
     }
 
     fn key_attributes(&self) -> Vec<String> {
-        vec![
+        let mut attributes = vec![
             format!("Image: {}", self.image.short()),
             format!("CPU: {}, Memory: {}", self.infra.cpu, self.infra.memory),
             format!("Replicas: {}", self.infra.replicas),
             format!("Load Balancer: {}", enabled(self.load_balancer.enabled)),
-        ]
+        ];
+        if self.load_balancer.enabled && !self.load_balancer.aliases.is_empty() {
+            attributes.push(format!(
+                "HTTPS: {}",
+                self.load_balancer.aliases.join(", ")
+            ));
+        }
+        attributes
     }
 }
 
