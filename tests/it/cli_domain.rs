@@ -108,6 +108,27 @@ async fn the_walkthrough_answers_https_on_its_domain() {
     let again = env.panka(&["plan", "--detailed-exitcode"]);
     assert_eq!(again.status.code(), Some(0), "{}", text(&again));
 
+    // Another name: the plan shows the hosts, certificate and records changing.
+    let env_file = env.repo.path().join(ENV_FILE);
+    let written = std::fs::read_to_string(&env_file).expect("environment file");
+    std::fs::write(&env_file, written.replace(HOST, "api.company.com")).expect("rename");
+    let renamed = env.panka(&["plan"]);
+    let shown = text(&renamed);
+    assert_eq!(renamed.status.code(), Some(0), "{shown}");
+    for expected in [
+        format!("https.hosts[0]: {HOST} → api.company.com"),
+        format!(
+            "https.certificate: ACM, DNS-validated: {HOST} → ACM, DNS-validated: api.company.com"
+        ),
+        format!("https.records[0]: {HOST} → api.company.com"),
+    ] {
+        assert!(
+            shown.contains(&expected),
+            "missing `{expected}` in\n{shown}"
+        );
+    }
+    std::fs::write(&env_file, written).expect("restore");
+
     // A record changed by hand is drift, named by its field.
     let zone = env
         .clients

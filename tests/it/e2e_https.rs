@@ -511,7 +511,7 @@ async fn a_service_moves_onto_the_domain_and_off_it_keeping_its_listener() {
     let (_, lb_arn, listeners) = load_balancer(clients, &names).await.expect("an ALB");
     assert_eq!(listeners.len(), 2, "{listeners:?}");
     let (cert_arn, _, hosts) = https_route(clients, &lb_arn).await;
-    assert_eq!(hosts, [default_host.clone()]);
+    assert_eq!(hosts, std::slice::from_ref(&default_host));
 
     // And loses it: HTTP forwards again, the HTTPS side and the names are gone.
     let back = r

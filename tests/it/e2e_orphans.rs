@@ -179,6 +179,22 @@ async fn every_kind_lists_what_carries_the_owners_tags() {
         );
     }
     role.send().await.expect("create a role");
+    // A certificate requested for the service's hosts and never put behind a listener.
+    let mut certificate = clients
+        .acm
+        .request_certificate()
+        .domain_name("web.shop.example")
+        .validation_method(aws_sdk_acm::types::ValidationMethod::Dns);
+    for (key, value) in tags("dev", "api/web") {
+        certificate = certificate.tags(
+            aws_sdk_acm::types::Tag::builder()
+                .key(key)
+                .value(value)
+                .build()
+                .expect("a tag has a key and a value"),
+        );
+    }
+    certificate.send().await.expect("request a certificate");
 
     let owner = Owner {
         stack: STACK.into(),
@@ -194,6 +210,7 @@ async fn every_kind_lists_what_carries_the_owners_tags() {
     assert_eq!(
         seen,
         [
+            ("acm_certificate", Some("api/web")),
             ("ecs_service", Some("api/web")),
             ("elasticache_cache_cluster", Some("api/sessions")),
             ("elasticache_replication_group", Some("api/cache")),
@@ -205,12 +222,13 @@ async fn every_kind_lists_what_carries_the_owners_tags() {
         "{found:#?}"
     );
     // Each is found under a name state may have recorded.
-    let queue = &found[5];
+    let queue = &found[6];
     assert!(queue.id.ends_with("/shop-dev-api-jobs"), "{queue:?}");
     assert_eq!(queue.aliases, ["shop-dev-api-jobs"]);
-    assert_eq!(found[4].id, "shop-dev-api-db");
-    assert_eq!(found[1].id, "shop-dev-api-sessions");
-    assert_eq!(found[3].id, "shop-dev-api-web-task");
+    assert_eq!(found[5].id, "shop-dev-api-db");
+    assert_eq!(found[2].id, "shop-dev-api-sessions");
+    assert_eq!(found[4].id, "shop-dev-api-web-task");
+    assert_eq!(found[0].aliases, ["web.shop.example"]);
 
     // The same account seen as the other environment: only its own queue.
     let prod = Owner {

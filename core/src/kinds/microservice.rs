@@ -83,10 +83,7 @@ impl Kind for MicroServiceSpec {
             format!("Load Balancer: {}", enabled(self.load_balancer.enabled)),
         ];
         if self.load_balancer.enabled && !self.load_balancer.aliases.is_empty() {
-            attributes.push(format!(
-                "HTTPS: {}",
-                self.load_balancer.aliases.join(", ")
-            ));
+            attributes.push(format!("HTTPS: {}", self.load_balancer.aliases.join(", ")));
         }
         attributes
     }

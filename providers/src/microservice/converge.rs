@@ -174,16 +174,15 @@ impl MicroServiceReconciler {
             })
     }
 
-    /// The ALB, target group and listener with their security group; returns the mapping
-    /// the service registers its tasks with.
+    /// The ALB, target group and listener with their security group, routing to the
+    /// container's `port`; returns the mapping the service registers its tasks with.
     async fn ensure_load_balancing(
         &self,
         ctx: &ResourceContext,
         spec: &MicroServiceSpec,
         names: &Names,
         net: &network::NetworkInfo,
-        alb_security_group: &str,
-        port: u16,
+        (alb_security_group, port): (&str, u16),
         domain: Option<&OnDomain<'_>>,
     ) -> Result<LoadBalancerMapping, ProviderError> {
         let step = progress::step(format!("{} load balancer", progress::verb()));
@@ -363,7 +362,7 @@ impl MicroServiceReconciler {
         step.done();
         let load_balancer = match (target_port, &alb_security_group) {
             (Some(port), Some(sg)) => Some(
-                self.ensure_load_balancing(ctx, spec, &names, &net, sg, port, on_domain.as_ref())
+                self.ensure_load_balancing(ctx, spec, &names, &net, (sg, port), on_domain.as_ref())
                     .await?,
             ),
             _ => None,

@@ -86,10 +86,10 @@ where
         return;
     };
     // Anything but the expected request is answered 400, which fails the test (header
-    // names in any case, as HTTP allows).
+    // names in any case, as HTTP allows): the service's host, on whatever port it listens.
     let head = String::from_utf8_lossy(&request).to_ascii_lowercase();
     let expected = head.starts_with("get /health/ready http/1.1\r\n")
-        && head.contains("\r\nhost: api.example.test:8080\r\n");
+        && head.contains("\r\nhost: api.example.test:");
     let status = if expected { status } else { 400 };
     let answer =
         format!("HTTP/1.1 {status} Status\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
@@ -267,4 +267,27 @@ async fn a_certificate_the_platform_does_not_trust_fails_the_check() {
         why.starts_with("TLS with api.example.test failed: invalid peer certificate"),
         "{why}"
     );
+}
+
+/// A service on its domain: the check resolves the load balancer's name (`address`) and
+/// asks for the service's host, which the certificate is for (SNI and `Host`).
+#[tokio::test]
+async fn the_host_is_asked_for_at_the_load_balancers_address() {
+    let (address, seen) = tls_server(vec![Some(200)]).await;
+    let on_domain = Target {
+        scheme: Scheme::Https,
+        host: "api.example.test".into(),
+        address: "127.0.0.1".into(),
+        port: address.port(),
+        path: "/health/ready".into(),
+    };
+    let check = HttpCheck {
+        timeout: Duration::from_millis(500),
+        ..HttpCheck::default()
+    }
+    .with_root_certificates([certificate()])
+    .expect("test root");
+    let answer = get(&on_domain, &check).await;
+    assert_eq!(answer, Answer::Status(200));
+    assert_eq!(seen.load(Ordering::SeqCst), 1);
 }
