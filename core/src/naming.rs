@@ -32,6 +32,7 @@ pub mod limits {
     pub const DB_SUBNET_GROUP: usize = 255;
     pub const DB_PARAMETER_GROUP: usize = 255;
     pub const AUTOSCALING_POLICY: usize = 256;
+    pub const CLOUDWATCH_ALARM: usize = 255;
 }
 
 /// FNV-1a, 32 bits: stable across releases and platforms (std's hasher is not).

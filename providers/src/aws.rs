@@ -160,6 +160,8 @@ pub struct AwsClients {
     pub acm: aws_sdk_acm::Client,
     /// Route 53: the hosted zone's alias and certificate-validation records.
     pub route53: aws_sdk_route53::Client,
+    /// CloudWatch: the error-rate alarms ECS rolls deployments back on.
+    pub cloudwatch: aws_sdk_cloudwatch::Client,
     /// Whether an endpoint URL replaces the AWS endpoints (an emulator is in use).
     endpoint_overridden: bool,
 }
@@ -267,6 +269,7 @@ impl AwsClients {
             applicationautoscaling: client!(aws_sdk_applicationautoscaling),
             acm: client!(aws_sdk_acm),
             route53: client!(aws_sdk_route53),
+            cloudwatch: client!(aws_sdk_cloudwatch),
             endpoint_overridden,
         }
     }

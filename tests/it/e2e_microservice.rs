@@ -118,6 +118,7 @@ pub(crate) fn api(tag: &str) -> MicroServiceSpec {
             replicas_span: None,
         },
         permissions: Vec::new(),
+        rollback: Default::default(),
     }
 }
 

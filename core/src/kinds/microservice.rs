@@ -224,6 +224,92 @@ pub struct MicroServiceSpec {
     /// the recorded spec when empty, so specs recorded before it read back unchanged.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub permissions: Vec<Permission>,
+    /// `spec.rollback`: what rolls a deployment back besides the circuit breaker. Left
+    /// out of the recorded spec when it is the default, so specs recorded before it read
+    /// back unchanged.
+    #[serde(default, skip_serializing_if = "Rollback::is_default")]
+    pub rollback: Rollback,
+}
+
+/// The error rate (5xx answers of the target group and the load balancer, per minute)
+/// that rolls a rollout back in a production environment, and elsewhere, where traffic
+/// is thin and noisy, unless `rollback.errorRate` says otherwise.
+pub const PRODUCTION_ERROR_RATE_PERCENT: u32 = 5;
+pub const DEFAULT_ERROR_RATE_PERCENT: u32 = 10;
+
+/// `spec.rollback`: ECS deployment alarms. While a rollout runs (and its bake time after),
+/// ECS watches them and rolls back to the last completed deployment when one goes off.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Rollback {
+    /// `errorRate: <percent>`; `None`: the environment's default.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error_rate_percent: Option<u32>,
+    /// `errorRate: off`: no error-rate alarm.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub error_rate_off: bool,
+    /// `alarms`: CloudWatch alarms of the team's, by name, watched as well.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub alarms: Vec<String>,
+}
+
+impl Rollback {
+    pub fn is_default(&self) -> bool {
+        self == &Rollback::default()
+    }
+
+    /// The error rate that rolls back, in an environment that is `production` or not;
+    /// `None` when it is turned off.
+    pub fn error_rate(&self, production: bool) -> Option<u32> {
+        if self.error_rate_off {
+            return None;
+        }
+        Some(self.error_rate_percent.unwrap_or(if production {
+            PRODUCTION_ERROR_RATE_PERCENT
+        } else {
+            DEFAULT_ERROR_RATE_PERCENT
+        }))
+    }
+}
+
+/// `spec.rollback`: `errorRate` (a whole percent 1..100, or `off`) and `alarms` (names).
+fn lower_rollback(spec: &mut MapReader, diags: &mut Diagnostics) -> Rollback {
+    let mut rollback = Rollback::default();
+    let Some(mut m) = spec.map("rollback", diags) else {
+        return rollback;
+    };
+    if let Some(node) = m.get("errorRate") {
+        match node.as_str() {
+            Some("off") => rollback.error_rate_off = true,
+            _ => {
+                rollback.error_rate_percent =
+                    read::int(node, "spec.rollback.errorRate", 1..=100, diags)
+                        .and_then(|v| u32::try_from(v).ok());
+            }
+        }
+    }
+    if let Some(names) = m.string_list("alarms", diags) {
+        for (name, span) in names {
+            let bad =
+                name.trim().is_empty() || name.len() > 255 || name.chars().any(char::is_control);
+            if bad {
+                diags.push(
+                    Diagnostic::at(
+                        "E025",
+                        span,
+                        format!("`{name}` is not a CloudWatch alarm name"),
+                    )
+                    .with_label("1 to 255 printable characters")
+                    .with_hint("name alarms as `aws cloudwatch describe-alarms` lists them"),
+                );
+                continue;
+            }
+            if !rollback.alarms.contains(&name) {
+                rollback.alarms.push(name);
+            }
+        }
+    }
+    m.finish(diags);
+    rollback
 }
 
 closed_set! {
@@ -780,6 +866,7 @@ pub(crate) fn lower_microservice(
         readiness,
         infra,
         permissions: lower_permissions(spec, diags),
+        rollback: lower_rollback(spec, diags),
     }
 }
 
@@ -974,6 +1061,50 @@ mod tests {
         ] {
             assert!(!is_iam_resource(bad), "{bad}");
         }
+    }
+
+    fn rollback_of(text: &str) -> (Rollback, Vec<String>) {
+        let doc =
+            crate::yaml::parse_document(crate::source::SourceId(0), text).expect("valid yaml");
+        let mut diags = Diagnostics::default();
+        let mut m = MapReader::new(&doc, "spec", doc.span, &mut diags).expect("a mapping");
+        let rollback = lower_rollback(&mut m, &mut diags);
+        let found = diags
+            .iter()
+            .map(|d| {
+                let at = d.span().expect("a place");
+                format!("{} {}:{}", d.code, at.line, at.column)
+            })
+            .collect();
+        (rollback, found)
+    }
+
+    #[test]
+    fn rollback_takes_a_rate_or_off_and_the_teams_alarms() {
+        let (default, found) = rollback_of("image: x\n");
+        assert!(default.is_default() && found.is_empty());
+        assert_eq!(default.error_rate(false), Some(DEFAULT_ERROR_RATE_PERCENT));
+        assert_eq!(
+            default.error_rate(true),
+            Some(PRODUCTION_ERROR_RATE_PERCENT)
+        );
+
+        let (written, found) = rollback_of(
+            "rollback:\n  errorRate: 3\n  alarms: [latency-high, latency-high, errors]\n",
+        );
+        assert!(found.is_empty(), "{found:?}");
+        assert_eq!(written.error_rate(true), Some(3));
+        assert_eq!(
+            written.alarms,
+            ["latency-high", "errors"],
+            "each once, as written"
+        );
+
+        let (off, _) = rollback_of("rollback: {errorRate: off}\n");
+        assert_eq!(off.error_rate(true), None);
+
+        let (_, found) = rollback_of("rollback: {errorRate: 0, alarms: [\"\"]}\n");
+        assert_eq!(found, ["E024 1:23", "E025 1:35"]);
     }
 
     fn aliases_of(text: &str, unresolved: bool) -> (Vec<String>, Vec<(u32, u32)>, Vec<String>) {

@@ -5,8 +5,8 @@ use super::ecs_service::{self, LoadBalancerMapping, ServicePlan};
 use super::https::{self, zone::Zone};
 use super::names::{Names, ids};
 use super::{
-    MicroServiceReconciler, alb, autoscaling, cluster, fields, iam, logs, render, secret_arns,
-    task_definition,
+    MicroServiceReconciler, alarms, alb, autoscaling, cluster, fields, iam, logs, render,
+    secret_arns, task_definition,
 };
 use crate::network::{self, IngressRule, Source};
 use crate::sdk_error::provider_error;
@@ -393,6 +393,10 @@ impl MicroServiceReconciler {
         security_groups.sort();
         security_groups.dedup();
         let scaling = fields::from_spec(ctx, spec, inputs).autoscaling;
+        let error_rate = fields::error_rate(ctx, spec);
+        let deployment_alarms = self
+            .ensure_deployment_alarms(ctx, spec, &names, error_rate, load_balancer.as_ref())
+            .await?;
         let plan = ServicePlan {
             task_definition_arn,
             desired_count: fields::initial_count(spec.infra.replicas, scaling.as_ref()),
@@ -400,6 +404,7 @@ impl MicroServiceReconciler {
             security_groups,
             assign_public_ip: net.tasks_need_public_ip,
             load_balancer,
+            deployment_alarms,
         };
         // Autoscaling owns the count while it stays in range; a count outside the range
         // (changed by hand, or a new range) is set, or the plan would show it forever.
@@ -419,6 +424,10 @@ impl MicroServiceReconciler {
         .await?;
         autoscaling::ensure(&self.autoscaling, ctx, &names, scaling.as_ref()).await?;
         step.done();
+        if error_rate.is_none() {
+            // Only once ECS no longer watches it.
+            alarms::delete(&self.cloudwatch, &names.error_rate_alarm).await?;
+        }
 
         if target_port.is_none() {
             // The load balancer was turned off: the service no longer points at it.
@@ -464,6 +473,39 @@ pub(super) struct OnDomain<'a> {
 }
 
 impl MicroServiceReconciler {
+    /// The alarms ECS rolls the service's deployments back on, sorted: panka's error-rate
+    /// alarm on the load balancer's counts (put here, before the service refers to it)
+    /// and the team's own.
+    async fn ensure_deployment_alarms(
+        &self,
+        ctx: &ResourceContext,
+        spec: &MicroServiceSpec,
+        names: &Names,
+        error_rate: Option<u32>,
+        load_balancer: Option<&LoadBalancerMapping>,
+    ) -> Result<Vec<String>, ProviderError> {
+        let mut watched = spec.rollback.alarms.clone();
+        if let (Some(percent), Some(mapping)) = (error_rate, load_balancer)
+            && let Some(alb) = alb::find_load_balancer(&self.elbv2, &names.load_balancer).await?
+        {
+            let step = progress::step(format!("{} error-rate alarm", progress::verb()));
+            alarms::ensure(
+                &self.cloudwatch,
+                ctx,
+                &names.error_rate_alarm,
+                percent,
+                &alb.arn,
+                &mapping.target_group_arn,
+            )
+            .await?;
+            step.done();
+            watched.push(names.error_rate_alarm.clone());
+        }
+        watched.sort();
+        watched.dedup();
+        Ok(watched)
+    }
+
     /// The zone and hosts of a service with hosts, each host checked to be free or this
     /// load balancer's already; `None` for a service without hosts.
     async fn on_domain<'a>(

@@ -9,8 +9,9 @@ use crate::sdk_error::provider_error;
 use crate::shared::gone::done_if_gone;
 use crate::shared::ownership::check_owned;
 use aws_sdk_ecs::types::{
-    AssignPublicIp, AwsVpcConfiguration, DeploymentCircuitBreaker, DeploymentConfiguration,
-    LaunchType, LoadBalancer, NetworkConfiguration, PropagateTags, Service, ServiceField, Tag,
+    AssignPublicIp, AwsVpcConfiguration, DeploymentAlarms, DeploymentCircuitBreaker,
+    DeploymentConfiguration, LaunchType, LoadBalancer, NetworkConfiguration, PropagateTags,
+    Service, ServiceField, Tag,
 };
 use panka_core::reconcile::{ErrorKind, ProviderError, ResourceContext};
 use std::collections::BTreeMap;
@@ -32,6 +33,44 @@ pub struct ServicePlan {
     pub security_groups: Vec<String>,
     pub assign_public_ip: bool,
     pub load_balancer: Option<LoadBalancerMapping>,
+    /// The CloudWatch alarms ECS rolls a deployment back on, sorted; none turns them off.
+    pub deployment_alarms: Vec<String>,
+}
+
+fn deployment_configuration(plan: &ServicePlan) -> Result<DeploymentConfiguration, ProviderError> {
+    let circuit_breaker = DeploymentCircuitBreaker::builder()
+        .enable(true)
+        .rollback(true)
+        .build();
+    let alarms = DeploymentAlarms::builder()
+        .set_alarm_names(Some(plan.deployment_alarms.clone()))
+        .enable(!plan.deployment_alarms.is_empty())
+        .rollback(true)
+        .build()
+        .map_err(|e| {
+            ProviderError::new(
+                ErrorKind::Other,
+                format!("cannot configure the deployment alarms: {e}"),
+            )
+        })?;
+    Ok(DeploymentConfiguration::builder()
+        .minimum_healthy_percent(100)
+        .maximum_percent(200)
+        .deployment_circuit_breaker(circuit_breaker)
+        .alarms(alarms)
+        .build())
+}
+
+/// The alarms a live service rolls back on, sorted (none when they are off); `None` when
+/// ECS reports no deployment configuration at all (an emulator that does not model it).
+pub fn live_deployment_alarms(service: &Service) -> Option<Vec<String>> {
+    let configuration = service.deployment_configuration()?;
+    let mut names = match configuration.alarms() {
+        Some(alarms) if alarms.enable() => alarms.alarm_names().to_vec(),
+        _ => Vec::new(),
+    };
+    names.sort();
+    Some(names)
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -172,15 +211,7 @@ pub async fn create(
     plan: &ServicePlan,
     backoff: Backoff,
 ) -> Result<Service, ProviderError> {
-    let circuit_breaker = DeploymentCircuitBreaker::builder()
-        .enable(true)
-        .rollback(true)
-        .build();
-    let deployment = DeploymentConfiguration::builder()
-        .minimum_healthy_percent(100)
-        .maximum_percent(200)
-        .deployment_circuit_breaker(circuit_breaker)
-        .build();
+    let deployment = deployment_configuration(plan)?;
     let request = client
         .create_service()
         .cluster(&names.cluster)
@@ -257,6 +288,10 @@ pub async fn update(
                     .as_ref()
                     .map(|_| HEALTH_CHECK_GRACE_SECONDS),
             );
+        changed = true;
+    }
+    if live_deployment_alarms(current).as_ref() != Some(&plan.deployment_alarms) {
+        request = request.deployment_configuration(deployment_configuration(plan)?);
         changed = true;
     }
     if !changed {
@@ -368,6 +403,7 @@ mod tests {
                 container_name: "api".into(),
                 container_port: 8080,
             }),
+            deployment_alarms: vec!["api-5xx".into()],
         }
     }
 
@@ -380,6 +416,7 @@ mod tests {
             .desired_count(count(plan.desired_count))
             .network_configuration(network_configuration(plan).expect("builds"))
             .set_load_balancers(Some(load_balancers(plan)))
+            .deployment_configuration(deployment_configuration(plan).expect("builds"))
             .build()
     }
 
@@ -412,6 +449,9 @@ mod tests {
             .deployment_circuit_breaker()
             .expect("circuit breaker");
         assert!(breaker.enable() && breaker.rollback());
+        let alarms = deployment.alarms().expect("deployment alarms");
+        assert!(alarms.enable() && alarms.rollback());
+        assert_eq!(alarms.alarm_names(), ["api-5xx"]);
         assert_eq!(req.launch_type(), Some(&LaunchType::Fargate));
         assert_eq!(req.enable_ecs_managed_tags(), Some(true));
         assert_eq!(req.propagate_tags(), Some(&PropagateTags::Service));

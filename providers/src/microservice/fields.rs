@@ -45,6 +45,38 @@ pub struct Fields {
     /// without a domain compare exactly as before.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub https: Option<HttpsField>,
+    /// The deployment alarms; left out when there are none.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rollback: Option<RollbackField>,
+}
+
+/// What rolls a deployment back besides the circuit breaker.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct RollbackField {
+    /// The 5xx share of requests (whole percent) that rolls back; `None`: not watched.
+    pub error_rate_percent: Option<u32>,
+    /// The team's alarms ECS watches as well, sorted.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub alarms: Vec<String>,
+}
+
+impl RollbackField {
+    /// `None` when nothing is watched, so a service without alarms has no field.
+    pub fn of(error_rate_percent: Option<u32>, mut alarms: Vec<String>) -> Option<Self> {
+        alarms.sort();
+        alarms.dedup();
+        (error_rate_percent.is_some() || !alarms.is_empty()).then_some(RollbackField {
+            error_rate_percent,
+            alarms,
+        })
+    }
+}
+
+/// The error rate that rolls the service back in its environment: only behind a load
+/// balancer (the rate is the load balancer's counts).
+pub fn error_rate(ctx: &ResourceContext, spec: &MicroServiceSpec) -> Option<u32> {
+    target_port(spec)?;
+    spec.rollback.error_rate(ctx.production)
 }
 
 /// What plain HTTP does once a service is on HTTPS.
@@ -411,6 +443,7 @@ pub fn from_spec(ctx: &ResourceContext, spec: &MicroServiceSpec, inputs: &Inputs
             policy: task_statements(spec, inputs),
         }),
         https: https(ctx, spec),
+        rollback: RollbackField::of(error_rate(ctx, spec), spec.rollback.alarms.clone()),
     }
 }
 
@@ -464,7 +497,8 @@ mod tests {
                 "log_retention_days": 30,
                 "assign_public_ip": true,
                 "client_security_groups": ["sg-db"],
-                "task_role": {"policy": {}}
+                "task_role": {"policy": {}},
+                "rollback": {"error_rate_percent": 10}
             })
         );
     }

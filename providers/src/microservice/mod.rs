@@ -16,6 +16,7 @@
 //!   then [`health`]: `GET <readiness path>` over the load balancer must answer 2xx;
 //! - `role_propagation`: ECS calls retried while a new execution role is not assumable.
 
+mod alarms;
 mod alb;
 mod autoscaling;
 mod cluster;
@@ -74,6 +75,7 @@ pub struct MicroServiceReconciler {
     pub autoscaling: aws_sdk_applicationautoscaling::Client,
     pub acm: aws_sdk_acm::Client,
     pub route53: aws_sdk_route53::Client,
+    pub cloudwatch: aws_sdk_cloudwatch::Client,
     pub poll_interval: Duration,
     pub patience: Duration,
     pub health: health::HttpCheck,
@@ -94,6 +96,7 @@ impl MicroServiceReconciler {
             autoscaling: clients.applicationautoscaling.clone(),
             acm: clients.acm.clone(),
             route53: clients.route53.clone(),
+            cloudwatch: clients.cloudwatch.clone(),
             poll_interval: Duration::from_secs(5),
             patience: Duration::from_secs(15 * 60),
             health: health::HttpCheck::default(),
@@ -199,7 +202,13 @@ impl MicroServiceReconciler {
     ) -> Result<Readiness, ProviderError> {
         let names = Names::with_known(ctx, known);
         let expected = known.get(ids::TASK_DEFINITION_ARN).map(String::as_str);
-        let ecs = readiness::probe(&self.ecs, &names, expected).await?;
+        let (ecs, service) = readiness::probe(&self.ecs, &names, expected).await?;
+        let ecs = match ecs {
+            Readiness::Failed { reason } => Readiness::Failed {
+                reason: self.name_firing_alarms(service.as_ref(), reason).await,
+            },
+            other => other,
+        };
         if panka_core::progress::is_reporting() {
             self.report_tasks(&names).await;
         }
@@ -256,6 +265,39 @@ impl MicroServiceReconciler {
             panka_core::progress::finish(HEALTH_CHECKS);
         }
         Ok(ready)
+    }
+
+    /// A failed rollout's reason, with the deployment alarms in the ALARM state named
+    /// first: ECS rolled back because of them (its own reason does not name them). Only
+    /// the alarms the service lists are asked about; reading them is best effort, since
+    /// the rollout failed either way.
+    async fn name_firing_alarms(
+        &self,
+        service: Option<&aws_sdk_ecs::types::Service>,
+        reason: String,
+    ) -> String {
+        let watched = service
+            .and_then(ecs_service::live_deployment_alarms)
+            .unwrap_or_default();
+        if watched.is_empty() {
+            return reason;
+        }
+        match alarms::firing(&self.cloudwatch, &watched).await {
+            Ok(firing) if !firing.is_empty() => {
+                let named: Vec<String> = firing
+                    .iter()
+                    .map(|(name, why)| {
+                        if why.is_empty() {
+                            format!("alarm {name}")
+                        } else {
+                            format!("alarm {name} ({why})")
+                        }
+                    })
+                    .collect();
+                format!("rolled back by ECS on {}: {reason}", named.join(", "))
+            }
+            _ => reason,
+        }
     }
 
     /// Each task of the service and its last status (`PROVISIONING`, `PENDING`,
@@ -425,6 +467,7 @@ impl KindReconciler for MicroServiceReconciler {
         let wait = self.wait();
         autoscaling::remove(&self.autoscaling, &names).await?;
         ecs_service::delete(&self.ecs, &names, wait).await?;
+        alarms::delete(&self.cloudwatch, &names.error_rate_alarm).await?;
         // Names first, so none points at a load balancer that is going.
         if let Some(alb) = alb::find_load_balancer(&self.elbv2, &names.load_balancer).await?
             && let Some(tg) = alb::find_target_group(&self.elbv2, &names.target_group).await?
@@ -504,6 +547,7 @@ pub(crate) mod tests {
             autoscaling: idle!(aws_sdk_applicationautoscaling),
             acm: idle!(aws_sdk_acm),
             route53: idle!(aws_sdk_route53),
+            cloudwatch: idle!(aws_sdk_cloudwatch),
             poll_interval: Duration::from_millis(1),
             patience: Duration::from_millis(50),
             health: health::HttpCheck::default(),
@@ -603,6 +647,100 @@ pub(crate) mod tests {
                 ("Task 1".to_string(), "RUNNING".to_string()),
                 ("Task 2".to_string(), "PENDING".to_string())
             ]
+        );
+    }
+
+    /// A rollout ECS rolled back because an alarm went off is a failure naming the alarm
+    /// and why it went off (moto drives neither the alarm nor the rollback).
+    #[tokio::test]
+    async fn a_rollout_rolled_back_on_an_alarm_fails_naming_it() {
+        use aws_sdk_cloudwatch::operation::describe_alarms::DescribeAlarmsOutput;
+        use aws_sdk_cloudwatch::types::{MetricAlarm, StateValue};
+        use aws_sdk_ecs::operation::describe_services::DescribeServicesOutput;
+        use aws_sdk_ecs::types::{
+            Deployment, DeploymentAlarms, DeploymentConfiguration, DeploymentRolloutState, Service,
+        };
+        use aws_smithy_mocks::{mock, mock_client};
+
+        let ctx = crate::microservice::render::tests::ctx();
+        let names = Names::new(&ctx);
+        let alarm = names.error_rate_alarm.clone();
+        let service = {
+            let alarm = alarm.clone();
+            let service_name = names.service.clone();
+            move || {
+                let deployment = Deployment::builder()
+                    .status("PRIMARY")
+                    .task_definition("arn:td/api:2")
+                    .rollout_state(DeploymentRolloutState::Failed)
+                    .rollout_state_reason("ECS deployment ecs-svc/1 failed: alarm detected. Rolling back to the last completed deployment.")
+                    .build();
+                DescribeServicesOutput::builder()
+                    .services(
+                        Service::builder()
+                            .service_name(&service_name)
+                            .status("ACTIVE")
+                            .deployments(deployment)
+                            .deployment_configuration(
+                                DeploymentConfiguration::builder()
+                                    .alarms(
+                                        DeploymentAlarms::builder()
+                                            .alarm_names(&alarm)
+                                            .alarm_names("checkout-latency")
+                                            .enable(true)
+                                            .rollback(true)
+                                            .build()
+                                            .expect("alarms"),
+                                    )
+                                    .build(),
+                            )
+                            .build(),
+                    )
+                    .build()
+            }
+        };
+        let described = mock!(aws_sdk_ecs::Client::describe_services)
+            .sequence()
+            .output(service)
+            .repeatedly()
+            .build();
+        let firing = {
+            let alarm = alarm.clone();
+            mock!(aws_sdk_cloudwatch::Client::describe_alarms)
+                .match_requests(|req| {
+                    req.state_value() == Some(&StateValue::Alarm)
+                        && req.alarm_names().len() == 2
+                })
+                .then_output(move || {
+                    DescribeAlarmsOutput::builder()
+                        .metric_alarms(
+                            MetricAlarm::builder()
+                                .alarm_name(&alarm)
+                                .state_value(StateValue::Alarm)
+                                .state_reason("Threshold Crossed: 2 out of the last 3 datapoints were greater than the threshold (10.0)")
+                                .build(),
+                        )
+                        .build()
+                })
+        };
+        let mut r = reconciler_with_ecs(mock_client!(aws_sdk_ecs, [&described]));
+        r.cloudwatch = mock_client!(aws_sdk_cloudwatch, [&firing]);
+        let known = KnownIds::from([(
+            ids::TASK_DEFINITION_ARN.to_string(),
+            "arn:td/api:2".to_string(),
+        )]);
+        let Readiness::Failed { reason } = r.readiness(&ctx, &known).await.expect("probe") else {
+            panic!("a rolled-back rollout is a failure");
+        };
+        assert!(
+            reason.starts_with(&format!(
+                "rolled back by ECS on alarm {alarm} (Threshold Crossed"
+            )),
+            "{reason}"
+        );
+        assert!(
+            reason.contains("alarm detected"),
+            "ECS's own reason stays: {reason}"
         );
     }
 

@@ -26,6 +26,8 @@ pub struct Names {
     pub alb_security_group: String,
     pub service_security_group: String,
     pub scaling_policy: String,
+    /// The CloudWatch alarm on the service's error rate.
+    pub error_rate_alarm: String,
 }
 
 impl Names {
@@ -49,6 +51,7 @@ impl Names {
             alb_security_group: naming::physical(ctx, "-alb", limits::SECURITY_GROUP),
             service_security_group: naming::physical(ctx, "-svc", limits::SECURITY_GROUP),
             scaling_policy: naming::physical(ctx, "-cpu", limits::AUTOSCALING_POLICY),
+            error_rate_alarm: naming::physical(ctx, "-5xx", limits::CLOUDWATCH_ALARM),
         }
     }
 
@@ -56,7 +59,7 @@ impl Names {
     /// under an older naming rule is still found.
     pub fn with_known(ctx: &ResourceContext, known: &KnownIds) -> Self {
         let mut names = Names::new(ctx);
-        let fields: [(&str, &mut String); 9] = [
+        let fields: [(&str, &mut String); 10] = [
             (ids::CLUSTER, &mut names.cluster),
             (ids::SERVICE_NAME, &mut names.service),
             (ids::TASK_FAMILY, &mut names.family),
@@ -66,6 +69,7 @@ impl Names {
             (ids::LOAD_BALANCER_NAME, &mut names.load_balancer),
             (ids::TARGET_GROUP_NAME, &mut names.target_group),
             (ids::SCALING_POLICY, &mut names.scaling_policy),
+            (ids::ERROR_RATE_ALARM, &mut names.error_rate_alarm),
         ];
         for (key, slot) in fields {
             if let Some(value) = known.get(key).filter(|v| !v.is_empty()) {
@@ -107,6 +111,7 @@ pub mod ids {
     /// The certificate panka requested (not one the environment names).
     pub const CERTIFICATE_ARN: &str = "certificate_arn";
     pub const HOSTED_ZONE_ID: &str = "hosted_zone_id";
+    pub const ERROR_RATE_ALARM: &str = "error_rate_alarm";
 }
 
 #[cfg(test)]

@@ -3,7 +3,8 @@
 use super::fields::{self, Fields, LoadBalancerField, PortField, Replicas, TaskRoleField};
 use super::names::{Names, ids};
 use super::{
-    MicroServiceReconciler, alb, autoscaling, ecs_service, iam, logs, render, task_definition,
+    MicroServiceReconciler, alarms, alb, autoscaling, ecs_service, iam, logs, render,
+    task_definition,
 };
 use crate::sdk_error::provider_error;
 use panka_core::reconcile::{ErrorKind, KnownIds, Observed, ProviderError, ResourceContext};
@@ -29,12 +30,26 @@ impl MicroServiceReconciler {
         let (main, ports) = container_fields(&td.definition, &names);
         let network = ecs_service::live_network(&service);
         let mapping = ecs_service::live_load_balancer(&service);
-        let (log_group, scaling, service_sg, task_role) = tokio::try_join!(
+        let (log_group, scaling, service_sg, task_role, error_rate) = tokio::try_join!(
             logs::find(&self.logs, &names.log_group),
             autoscaling::read(&self.autoscaling, &names),
             self.service_security_group_id(&names, &network.security_groups),
             self.task_role(&names, &td.definition.task_role_arn),
+            alarms::threshold(&self.cloudwatch, &names.error_rate_alarm),
         )?;
+        // ECS's list of deployment alarms, when it reports one (an emulator may not):
+        // panka's error-rate alarm counts only while ECS watches it.
+        let watched = ecs_service::live_deployment_alarms(&service);
+        let error_rate = error_rate.filter(|_| {
+            watched
+                .as_ref()
+                .is_none_or(|names_watched| names_watched.contains(&names.error_rate_alarm))
+        });
+        let team_alarms: Vec<String> = watched
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|name| name != &names.error_rate_alarm)
+            .collect();
 
         let mut physical_ids = KnownIds::from([
             (ids::CLUSTER.to_string(), names.cluster.clone()),
@@ -64,6 +79,12 @@ impl MicroServiceReconciler {
             ),
             ("task_definition_arn".to_string(), task_definition_arn),
         ]);
+        if error_rate.is_some() {
+            physical_ids.insert(
+                ids::ERROR_RATE_ALARM.to_string(),
+                names.error_rate_alarm.clone(),
+            );
+        }
         if let Some((arn, _)) = &task_role {
             physical_ids.insert(ids::TASK_ROLE.to_string(), names.task_role.clone());
             physical_ids.insert(ids::TASK_ROLE_ARN.to_string(), arn.clone());
@@ -181,6 +202,7 @@ impl MicroServiceReconciler {
             client_security_groups,
             task_role: task_role.and_then(|(_, field)| field),
             https,
+            rollback: fields::RollbackField::of(error_rate, team_alarms),
         };
         Ok(Some(Observed {
             physical_ids,

@@ -120,19 +120,17 @@ pub fn assess(
     }
 }
 
-/// One DescribeServices and its assessment. A service or cluster that disappeared is a
-/// failure; other errors (after the SDK's retries) are returned for the engine to judge.
+/// One DescribeServices and its assessment, with the service as ECS described it (`None`
+/// when it is gone). A service or cluster that disappeared is a failure; other errors
+/// (after the SDK's retries) are returned for the engine to judge.
 pub async fn probe(
     client: &aws_sdk_ecs::Client,
     names: &Names,
     expected_task_definition: Option<&str>,
-) -> Result<Readiness, ProviderError> {
+) -> Result<(Readiness, Option<Service>), ProviderError> {
     let service = ecs_service::describe_any(client, names).await?;
-    Ok(assess(
-        &names.service,
-        service.as_ref(),
-        expected_task_definition,
-    ))
+    let readiness = assess(&names.service, service.as_ref(), expected_task_definition);
+    Ok((readiness, service))
 }
 
 #[cfg(test)]

@@ -544,6 +544,7 @@ pub(crate) mod tests {
                 replicas_span: None,
             },
             permissions: Vec::new(),
+            rollback: Default::default(),
         }
     }
 

@@ -99,6 +99,7 @@ mod tests {
             security_groups: vec!["sg-svc".into()],
             assign_public_ip: true,
             load_balancer: None,
+            deployment_alarms: Vec::new(),
         }
     }
 

@@ -2,9 +2,10 @@
 //! orphan report: the ECS services of the stack's cluster, target groups and load
 //! balancers (what a service is recognised by), the task and execution roles, which
 //! outlive a half-finished delete and keep their grants, and the ACM certificates
-//! requested for services' hosts.
+//! requested for services' hosts, and the error-rate alarms.
 
 use super::MicroServiceReconciler;
+use super::alarms;
 use super::https::certificate;
 use super::iam::role_tags;
 use crate::naming;
@@ -25,18 +26,39 @@ impl MicroServiceReconciler {
         &self,
         owner: &Owner,
     ) -> Result<Vec<TaggedResource>, ProviderError> {
-        let (services, balancing, roles, certificates) = tokio::try_join!(
+        let (services, balancing, roles, certificates, alarms) = tokio::try_join!(
             self.tagged_services(owner),
             self.tagged_load_balancing(owner),
             self.tagged_roles(owner),
             self.tagged_certificates(owner),
+            self.tagged_alarms(owner),
         )?;
         Ok(services
             .into_iter()
             .chain(balancing)
             .chain(roles)
             .chain(certificates)
+            .chain(alarms)
             .collect())
+    }
+
+    /// The error-rate alarms: their names start with `<stack>-<env>-` like every physical
+    /// name, which narrows the tag reads to the owner's.
+    async fn tagged_alarms(&self, owner: &Owner) -> Result<Vec<TaggedResource>, ProviderError> {
+        let prefix = format!("{}-{}-", owner.stack, owner.environment);
+        let listed = alarms::list_with_prefix(&self.cloudwatch, &prefix)
+            .await?
+            .into_iter()
+            .map(|(name, arn)| Listed {
+                id: name,
+                aliases: vec![arn.clone()],
+                tags_by: arn,
+            })
+            .collect();
+        owned_by_tags(owner, "cloudwatch_alarm", listed, |arn| async move {
+            none_if_gone(alarms::tags(&self.cloudwatch, &arn).await)
+        })
+        .await
     }
 
     /// The certificates panka requested for services' hosts: one left behind by a run
