@@ -25,11 +25,7 @@ pub async fn secrets(
     clients: &AwsClients,
     ui: &Ui,
 ) -> anyhow::Result<()> {
-    let changing: BTreeSet<&ComponentId> = plan
-        .changes()
-        .filter(|c| matches!(c.action, Action::Create | Action::Update | Action::Replace))
-        .map(|c| &c.component)
-        .collect();
+    let changing = changing(plan);
     let checks: Vec<SecretCheck> = secrets
         .0
         .iter()
@@ -85,11 +81,7 @@ pub async fn network(
     clients: &AwsClients,
     cwd: &std::path::Path,
 ) -> anyhow::Result<()> {
-    let changing: BTreeSet<&ComponentId> = plan
-        .changes()
-        .filter(|c| matches!(c.action, Action::Create | Action::Update | Action::Replace))
-        .map(|c| &c.component)
-        .collect();
+    let changing = changing(plan);
     let placed = loaded
         .stack
         .components
@@ -114,15 +106,7 @@ pub async fn network(
     let Some(network) = network.filter(|_| !problems.is_empty()) else {
         return Ok(());
     };
-    // Positions come from the environment file's spans; its name is shown as every
-    // diagnostic shows it (relative to the folder panka runs in).
-    let file = Sources::with_display_base(cwd).display_name(
-        &loaded
-            .stack_dir
-            .join("environments")
-            .join(&loaded.environment)
-            .join("environment.yaml"),
-    );
+    let file = environment_file(loaded, cwd);
     let n = problems.len();
     let mut message = format!(
         "the environment's network has {n} problem{}; nothing was changed",
@@ -171,11 +155,7 @@ pub async fn domain(
     else {
         return Ok(());
     };
-    let changing: BTreeSet<&ComponentId> = plan
-        .changes()
-        .filter(|c| matches!(c.action, Action::Create | Action::Update | Action::Replace))
-        .map(|c| &c.component)
-        .collect();
+    let changing = changing(plan);
     let mut hosts = Vec::new();
     for c in &loaded.stack.components {
         if let ComponentSpec::MicroService(ms) = &c.spec
@@ -194,13 +174,7 @@ pub async fn domain(
     if problems.is_empty() {
         return Ok(());
     }
-    let file = Sources::with_display_base(cwd).display_name(
-        &loaded
-            .stack_dir
-            .join("environments")
-            .join(&loaded.environment)
-            .join("environment.yaml"),
-    );
+    let file = environment_file(loaded, cwd);
     let n = problems.len();
     let mut message = format!(
         "the environment's domain has {n} problem{}; nothing was changed",
@@ -226,4 +200,24 @@ pub async fn domain(
     Err(UserError::new(message)
         .hint(hints.join("\n        "))
         .into())
+}
+
+/// The components the plan creates, updates or replaces: what the checks are about.
+fn changing(plan: &Plan) -> BTreeSet<&ComponentId> {
+    plan.changes()
+        .filter(|c| matches!(c.action, Action::Create | Action::Update | Action::Replace))
+        .map(|c| &c.component)
+        .collect()
+}
+
+/// The environment file's name as every diagnostic shows it (relative to the folder
+/// panka runs in): problems found by the checks are reported at its spans.
+fn environment_file(loaded: &Loaded, cwd: &std::path::Path) -> String {
+    Sources::with_display_base(cwd).display_name(
+        &loaded
+            .stack_dir
+            .join("environments")
+            .join(&loaded.environment)
+            .join("environment.yaml"),
+    )
 }
