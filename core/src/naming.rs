@@ -76,6 +76,11 @@ pub fn ecs_cluster(stack: &str, environment: &str) -> String {
     fit(&format!("{stack}-{environment}"), limits::ECS)
 }
 
+/// The load balancer the web services of a stack and environment share on its domain.
+pub fn shared_load_balancer(stack: &str, environment: &str) -> String {
+    fit(&format!("{stack}-{environment}"), limits::ALB)
+}
+
 /// ElastiCache stores ids lowercased and rejects `--` and a trailing hyphen; names read
 /// back from AWS must compare equal to the ones we computed.
 pub fn elasticache_name(name: &str) -> String {

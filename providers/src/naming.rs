@@ -6,12 +6,22 @@ use std::collections::BTreeMap;
 // The name rules themselves are in the core, where `validate` checks that no two
 // components get the same name; reconcilers use them through this module.
 pub use panka_core::naming::{
-    ecs_cluster, elasticache_id, elasticache_name, fit, limits, physical, sqs_queue,
+    ecs_cluster, elasticache_id, elasticache_name, fit, limits, physical, shared_load_balancer,
+    sqs_queue,
 };
 
 /// The ownership tags of a component as `(key, value)` pairs, sorted.
 pub fn tags(ctx: &ResourceContext) -> BTreeMap<String, String> {
     ctx.tags()
+}
+
+/// The tags of what the components of a stack and environment share (the ECS cluster,
+/// the load balancer on their domain): the component's without the component.
+pub fn environment_tags(ctx: &ResourceContext) -> BTreeMap<String, String> {
+    ctx.tags()
+        .into_iter()
+        .filter(|(k, _)| k != panka_core::reconcile::COMPONENT_TAG)
+        .collect()
 }
 
 /// Whether `found` tags mark the resource as this component's.

@@ -1,8 +1,9 @@
 //! A MicroService on its environment's domain, end to end on a local `moto_server`
 //! (ACM issues after `MOTO_ACM_VALIDATION_WAIT` seconds): the certificate validated
 //! through the zone and waited for, the HTTPS listener with its host rule, plain HTTP
-//! redirected, alias records; hosts changed, a record taken by someone else, a service
-//! moved onto the domain and off it again, a certificate the team brings, and delete.
+//! redirected, alias records; hosts changed, a record taken by someone else, a
+//! certificate the team brings, and delete. Services of one environment share one load
+//! balancer (`e2e_shared_lb` moves a service onto it and back).
 
 use crate::e2e_microservice::{api, create_secret, ctx, ingress, inputs, reconciler, wrap};
 use crate::support::moto::MotoServer;
@@ -17,10 +18,10 @@ use panka_core::reconcile::{DeleteOptions, ErrorKind, Reconciler, ResourceContex
 use panka_providers::aws::AwsClients;
 use panka_providers::microservice::names::Names;
 
-const DOMAIN: &str = "company.com";
-const HOST: &str = "dev-email-api.company.com";
+pub(crate) const DOMAIN: &str = "company.com";
+pub(crate) const HOST: &str = "dev-email-api.company.com";
 
-fn on_domain(certificate_arn: Option<&str>) -> ResourceContext {
+pub(crate) fn on_domain(certificate_arn: Option<&str>) -> ResourceContext {
     ResourceContext {
         domain: Some(Domain {
             name: DOMAIN.into(),
@@ -32,17 +33,17 @@ fn on_domain(certificate_arn: Option<&str>) -> ResourceContext {
     }
 }
 
-fn with_aliases(aliases: &[&str]) -> MicroServiceSpec {
+pub(crate) fn with_aliases(aliases: &[&str]) -> MicroServiceSpec {
     let mut spec = api("v1.0.0");
     spec.load_balancer.aliases = aliases.iter().map(|a| a.to_string()).collect();
     spec
 }
 
-fn moto() -> MotoServer {
+pub(crate) fn moto() -> MotoServer {
     MotoServer::start_with_env(&[("MOTO_ACM_VALIDATION_WAIT", "1")])
 }
 
-async fn create_zone(clients: &AwsClients) -> String {
+pub(crate) async fn create_zone(clients: &AwsClients) -> String {
     let out = clients
         .route53
         .create_hosted_zone()
@@ -59,7 +60,7 @@ async fn create_zone(clients: &AwsClients) -> String {
 }
 
 /// Every record of the zone but its NS and SOA: (name without the dot, type, target).
-async fn records(clients: &AwsClients, zone: &str) -> Vec<(String, String, String)> {
+pub(crate) async fn records(clients: &AwsClients, zone: &str) -> Vec<(String, String, String)> {
     let out = clients
         .route53
         .list_resource_record_sets()
@@ -126,15 +127,13 @@ async fn plant_record(clients: &AwsClients, zone: &str, host: &str, address: &st
         .expect("plant a record");
 }
 
-/// The load balancer's DNS name and its listeners as (protocol, port, default action).
-async fn load_balancer(
-    clients: &AwsClients,
-    names: &Names,
-) -> Option<(String, String, Vec<(String, i32, String)>)> {
+/// The load balancer `name`: its DNS name, ARN, listeners as (protocol, port, default
+/// action) and security group.
+pub(crate) async fn load_balancer(clients: &AwsClients, name: &str) -> Option<LoadBalancer> {
     let out = clients
         .elasticloadbalancingv2
         .describe_load_balancers()
-        .names(&names.load_balancer)
+        .names(name)
         .send()
         .await
         .ok()?;
@@ -165,11 +164,26 @@ async fn load_balancer(
         })
         .collect();
     found.sort();
-    Some((lb.dns_name()?.to_string(), arn, found))
+    Some(LoadBalancer {
+        dns: lb.dns_name()?.to_string(),
+        arn,
+        listeners: found,
+        security_group: lb.security_groups().first()?.to_string(),
+    })
+}
+
+pub(crate) struct LoadBalancer {
+    pub dns: String,
+    pub arn: String,
+    pub listeners: Vec<(String, i32, String)>,
+    pub security_group: String,
 }
 
 /// The HTTPS listener's certificate and the hosts its rule forwards to the target group.
-async fn https_route(clients: &AwsClients, lb_arn: &str) -> (String, Option<String>, Vec<String>) {
+pub(crate) async fn https_route(
+    clients: &AwsClients,
+    lb_arn: &str,
+) -> (String, Option<String>, Vec<String>) {
     let elb = &clients.elasticloadbalancingv2;
     let listeners = elb
         .describe_listeners()
@@ -215,7 +229,21 @@ async fn https_route(clients: &AwsClients, lb_arn: &str) -> (String, Option<Stri
     (certificate, https.ssl_policy().map(str::to_string), hosts)
 }
 
-async fn certificate(clients: &AwsClients, arn: &str) -> Option<(CertificateStatus, Vec<String>)> {
+pub(crate) async fn security_group_named(clients: &AwsClients, name: &str) -> Option<String> {
+    let vpc = panka_providers::network::resolve(&clients.ec2, None)
+        .await
+        .expect("the default VPC")
+        .vpc_id;
+    panka_providers::network::find_security_group(&clients.ec2, &vpc, name)
+        .await
+        .expect("look up the group")
+        .map(|g| g.id)
+}
+
+pub(crate) async fn certificate(
+    clients: &AwsClients,
+    arn: &str,
+) -> Option<(CertificateStatus, Vec<String>)> {
     let out = clients
         .acm
         .describe_certificate()
@@ -255,7 +283,14 @@ async fn a_service_on_the_domain_answers_https_on_its_names() {
         "reading back shows no change"
     );
     assert_eq!(created.fields["https"]["hosts"], serde_json::json!([HOST]));
-    let (dns, lb_arn, listeners) = load_balancer(clients, &names).await.expect("an ALB");
+    let LoadBalancer {
+        dns,
+        arn: lb_arn,
+        listeners,
+        security_group: alb_group,
+    } = load_balancer(clients, &names.shared_load_balancer)
+        .await
+        .expect("the shared ALB");
     assert_eq!(
         listeners,
         [
@@ -285,8 +320,7 @@ async fn a_service_on_the_domain_answers_https_on_its_names() {
             .any(|(name, kind, _)| kind == "CNAME" && name.ends_with(&format!(".{HOST}"))),
         "the validation record stays for renewals: {zone_records:?}"
     );
-    let alb_group = &created.physical_ids["alb_security_group_id"];
-    let mut open = ingress(clients, alb_group).await;
+    let mut open = ingress(clients, &alb_group).await;
     open.sort();
     assert_eq!(
         open,
@@ -398,7 +432,18 @@ async fn a_service_on_the_domain_answers_https_on_its_names() {
     r.delete(&ctx, &updated.physical_ids, DeleteOptions::default())
         .await
         .expect("delete");
-    assert!(load_balancer(clients, &names).await.is_none());
+    assert!(
+        load_balancer(clients, &names.shared_load_balancer)
+            .await
+            .is_none(),
+        "the last service takes the shared load balancer with it"
+    );
+    assert!(
+        security_group_named(clients, &names.shared_security_group)
+            .await
+            .is_none(),
+        "and its security group"
+    );
     assert_eq!(certificate(clients, &last_cert).await, None);
     assert_eq!(records(clients, &zone).await, [], "the zone is as it was");
 }
@@ -425,7 +470,9 @@ async fn a_name_someone_else_holds_stops_the_create_untouched() {
         err.message
     );
     assert!(
-        load_balancer(clients, &Names::new(&ctx)).await.is_none(),
+        load_balancer(clients, &Names::new(&ctx).shared_load_balancer)
+            .await
+            .is_none(),
         "nothing created"
     );
     assert_eq!(
@@ -467,71 +514,6 @@ async fn a_name_someone_else_holds_stops_the_create_untouched() {
 }
 
 #[tokio::test]
-async fn a_service_moves_onto_the_domain_and_off_it_keeping_its_listener() {
-    let moto = moto();
-    let account = moto.account().await;
-    let clients = &account.clients;
-    create_secret(&account).await;
-    let zone = create_zone(clients).await;
-    let r = reconciler(clients);
-    let names = Names::new(&ctx());
-    let spec = api("v1.0.0");
-
-    // Today's layout: plain HTTP on the load balancer's own name.
-    let before = r
-        .create(&ctx(), &wrap(&spec), &inputs())
-        .await
-        .expect("create");
-    assert!(before.outputs["url"].starts_with("http://"));
-    let listener_arn = before.physical_ids["listener_arn"].clone();
-
-    // The environment gains a domain: the default host, HTTPS, the same HTTP listener
-    // now redirecting.
-    let domain_ctx = on_domain(None);
-    let moved = r
-        .update(&domain_ctx, &wrap(&spec), &inputs())
-        .await
-        .expect("move");
-    let default_host = panka_core::model::service_hosts(&domain_ctx, &spec)
-        .pop()
-        .expect("a default host");
-    assert_eq!(
-        default_host,
-        "notification-platform-development-email-service-api.company.com"
-    );
-    assert_eq!(moved.outputs["url"], format!("https://{default_host}"));
-    assert_eq!(
-        moved.physical_ids["listener_arn"], listener_arn,
-        "modified, not recreated"
-    );
-    assert_eq!(
-        moved.fields,
-        r.normalise(&domain_ctx, &wrap(&spec), &inputs())
-    );
-    let (_, lb_arn, listeners) = load_balancer(clients, &names).await.expect("an ALB");
-    assert_eq!(listeners.len(), 2, "{listeners:?}");
-    let (cert_arn, _, hosts) = https_route(clients, &lb_arn).await;
-    assert_eq!(hosts, std::slice::from_ref(&default_host));
-
-    // And loses it: HTTP forwards again, the HTTPS side and the names are gone.
-    let back = r
-        .update(&ctx(), &wrap(&spec), &inputs())
-        .await
-        .expect("move back");
-    assert!(
-        back.outputs["url"].starts_with("http://"),
-        "{:?}",
-        back.outputs
-    );
-    assert_eq!(back.physical_ids["listener_arn"], listener_arn);
-    assert_eq!(back.fields, r.normalise(&ctx(), &wrap(&spec), &inputs()));
-    let (_, _, listeners) = load_balancer(clients, &names).await.expect("an ALB");
-    assert_eq!(listeners, [("HTTP".to_string(), 80, "forward".to_string())]);
-    assert_eq!(certificate(clients, &cert_arn).await, None);
-    assert_eq!(records(clients, &zone).await, []);
-}
-
-#[tokio::test]
 async fn a_certificate_the_team_brings_is_used_and_kept() {
     let moto = moto();
     let account = moto.account().await;
@@ -561,8 +543,10 @@ async fn a_certificate_the_team_brings_is_used_and_kept() {
     assert_eq!(created.fields, r.normalise(&ctx, &wrap(&spec), &inputs()));
     assert!(!created.physical_ids.contains_key("certificate_arn"));
     let names = Names::new(&ctx);
-    let (_, lb_arn, _) = load_balancer(clients, &names).await.expect("an ALB");
-    assert_eq!(https_route(clients, &lb_arn).await.0, theirs);
+    let shared = load_balancer(clients, &names.shared_load_balancer)
+        .await
+        .expect("the shared ALB");
+    assert_eq!(https_route(clients, &shared.arn).await.0, theirs);
     let listed = clients.acm.list_certificates().send().await.expect("list");
     assert_eq!(listed.certificate_summary_list().len(), 1, "none requested");
 

@@ -33,6 +33,7 @@ mod e2e_network;
 mod e2e_orphans;
 mod e2e_rds;
 mod e2e_rollback;
+mod e2e_shared_lb;
 mod e2e_sqs;
 mod e2e_state;
 mod reliability_faults;

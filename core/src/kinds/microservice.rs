@@ -61,6 +61,10 @@ impl Kind for MicroServiceSpec {
                 physical(ctx, "", limits::TARGET_GROUP),
             ),
             (
+                Namespace::TargetGroup,
+                physical(ctx, "-https", limits::TARGET_GROUP),
+            ),
+            (
                 Namespace::SecurityGroup,
                 physical(ctx, "-alb", limits::SECURITY_GROUP),
             ),

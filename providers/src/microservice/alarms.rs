@@ -58,13 +58,15 @@ fn metric(id: &str, name: &str, dimensions: &[(&str, &str)]) -> MetricDataQuery 
 }
 
 /// Creates or updates (`PutMetricAlarm` replaces) the alarm on the target group behind
-/// the load balancer, going off above `percent`.
+/// the load balancer, going off above `percent`. The load balancer's own 5xx count only
+/// when the load balancer is the service's alone (`own_load_balancer`): on a shared one
+/// it would count the other services' failures too.
 pub async fn ensure(
     client: &Client,
     ctx: &ResourceContext,
     name: &str,
     percent: u32,
-    load_balancer_arn: &str,
+    (load_balancer_arn, own_load_balancer): (&str, bool),
     target_group_arn: &str,
 ) -> Result<(), ProviderError> {
     let (Some(lb), Some(tg)) = (
@@ -79,14 +81,27 @@ pub async fn ensure(
         ));
     };
     let both = [("TargetGroup", tg.as_str()), ("LoadBalancer", lb.as_str())];
+    let errors = if own_load_balancer {
+        "(target5xx + elb5xx)"
+    } else {
+        "target5xx"
+    };
     let rate = MetricDataQuery::builder()
         .id("rate")
         .expression(format!(
-            "IF(requests >= {MIN_REQUESTS}, 100 * (target5xx + elb5xx) / requests, 0)"
+            "IF(requests >= {MIN_REQUESTS}, 100 * {errors} / requests, 0)"
         ))
         .label("5xx answers, % of requests")
         .return_data(true)
         .build();
+    let mut queries = vec![
+        rate,
+        metric("target5xx", "HTTPCode_Target_5XX_Count", &both),
+        metric("requests", "RequestCount", &both),
+    ];
+    if own_load_balancer {
+        queries.push(metric("elb5xx", "HTTPCode_ELB_5XX_Count", &both[1..]));
+    }
     let mut request = client
         .put_metric_alarm()
         .alarm_name(name)
@@ -94,10 +109,7 @@ pub async fn ensure(
             "panka: rolls back a deployment of {} ({}/{}) whose 5xx answers pass {percent}% of requests",
             ctx.id, ctx.stack, ctx.environment
         ))
-        .metrics(rate)
-        .metrics(metric("target5xx", "HTTPCode_Target_5XX_Count", &both))
-        .metrics(metric("elb5xx", "HTTPCode_ELB_5XX_Count", &both[1..]))
-        .metrics(metric("requests", "RequestCount", &both))
+        .set_metrics(Some(queries))
         .comparison_operator(ComparisonOperator::GreaterThanThreshold)
         .threshold(f64::from(percent))
         .evaluation_periods(EVALUATION_PERIODS)

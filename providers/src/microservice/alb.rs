@@ -94,8 +94,11 @@ fn i32_of(value: u32) -> i32 {
 }
 
 pub(super) fn elb_tags(ctx: &ResourceContext) -> Vec<Tag> {
-    ctx.tags()
-        .into_iter()
+    tag_list(ctx.tags())
+}
+
+pub(super) fn tag_list(tags: BTreeMap<String, String>) -> Vec<Tag> {
+    tags.into_iter()
         .map(|(k, v)| Tag::builder().key(k).value(v).build())
         .collect()
 }
@@ -285,6 +288,26 @@ pub async fn ensure_load_balancer(
         }
         return Ok(alb);
     }
+    create_load_balancer(
+        client,
+        elb_tags(ctx),
+        name,
+        subnets,
+        security_group,
+        internal,
+    )
+    .await
+}
+
+/// Creates an application load balancer tagged `tags`.
+pub async fn create_load_balancer(
+    client: &Client,
+    tags: Vec<Tag>,
+    name: &str,
+    subnets: &[String],
+    security_group: &str,
+    internal: bool,
+) -> Result<Alb, ProviderError> {
     let scheme = if internal {
         LoadBalancerSchemeEnum::Internal
     } else {
@@ -297,7 +320,7 @@ pub async fn ensure_load_balancer(
         .scheme(scheme)
         .set_subnets(Some(subnets.to_vec()))
         .security_groups(security_group)
-        .set_tags(Some(elb_tags(ctx)))
+        .set_tags(Some(tags))
         .send()
         .await
         .map_err(|e| provider_error(&format!("cannot create load balancer {name}"), &e))?;
@@ -398,6 +421,26 @@ pub async fn ensure_listener(
     port: u16,
     action: HttpAction<'_>,
 ) -> Result<Listener, ProviderError> {
+    ensure_listener_tagged(
+        client,
+        elb_tags(ctx),
+        load_balancer_arn,
+        target_group_arn,
+        port,
+        action,
+    )
+    .await
+}
+
+/// [`ensure_listener`], tagging a new listener with `tags`.
+pub async fn ensure_listener_tagged(
+    client: &Client,
+    tags: Vec<Tag>,
+    load_balancer_arn: &str,
+    target_group_arn: &str,
+    port: u16,
+    action: HttpAction<'_>,
+) -> Result<Listener, ProviderError> {
     if let Some(listener) = listener_for(client, load_balancer_arn, target_group_arn).await? {
         if listener.port == port && action.is_done_by(&listener) {
             return Ok(listener);
@@ -428,7 +471,7 @@ pub async fn ensure_listener(
         .protocol(ProtocolEnum::Http)
         .port(i32::from(port))
         .default_actions(action.action())
-        .set_tags(Some(elb_tags(ctx)))
+        .set_tags(Some(tags))
         .send()
         .await
         .map_err(|e| {
@@ -456,57 +499,9 @@ pub async fn delete(
 ) -> Result<(), ProviderError> {
     let alb = find_load_balancer(client, alb_name).await?;
     if let Some(alb) = &alb {
-        let listeners = none_if_gone(
-            client
-                .describe_listeners()
-                .load_balancer_arn(&alb.arn)
-                .send()
-                .await
-                .map_err(|e| {
-                    provider_error(&format!("cannot list the listeners of {alb_name}"), &e)
-                }),
-        )?;
-        for listener in listeners.iter().flat_map(|l| l.listeners()) {
-            let arn = listener.listener_arn().unwrap_or_default();
-            done_if_gone(
-                client
-                    .delete_listener()
-                    .listener_arn(arn)
-                    .send()
-                    .await
-                    .map(|_| ())
-                    .map_err(|e| provider_error(&format!("cannot delete listener {arn}"), &e)),
-            )?;
-        }
+        delete_listeners(client, &alb.arn, alb_name).await?;
     }
-    if let Some(tg) = find_target_group(client, target_group_name).await? {
-        // A target group stays "in use" for a moment after its listener goes.
-        wait_until(
-            wait,
-            &format!("target group {target_group_name} to be free"),
-            || async {
-                let result = client
-                    .delete_target_group()
-                    .target_group_arn(&tg.arn)
-                    .send()
-                    .await
-                    .map(|_| ())
-                    .map_err(|e| {
-                        provider_error(
-                            &format!("cannot delete target group {target_group_name}"),
-                            &e,
-                        )
-                    });
-                match result {
-                    Ok(()) => Ok(true),
-                    Err(e) if e.kind == ErrorKind::NotFound => Ok(true),
-                    Err(e) if e.kind == ErrorKind::Conflict => Ok(false),
-                    Err(e) => Err(e),
-                }
-            },
-        )
-        .await?;
-    }
+    delete_target_group(client, target_group_name, wait).await?;
     if let Some(alb) = alb {
         done_if_gone(
             client
@@ -527,4 +522,82 @@ pub async fn delete(
         .await?;
     }
     Ok(())
+}
+
+/// Deletes every listener of the load balancer `alb_name` (its rules go with them).
+pub async fn delete_listeners(
+    client: &Client,
+    load_balancer_arn: &str,
+    alb_name: &str,
+) -> Result<(), ProviderError> {
+    let listeners = none_if_gone(
+        client
+            .describe_listeners()
+            .load_balancer_arn(load_balancer_arn)
+            .send()
+            .await
+            .map_err(|e| provider_error(&format!("cannot list the listeners of {alb_name}"), &e)),
+    )?;
+    for listener in listeners.iter().flat_map(|l| l.listeners()) {
+        let arn = listener.listener_arn().unwrap_or_default();
+        done_if_gone(
+            client
+                .delete_listener()
+                .listener_arn(arn)
+                .send()
+                .await
+                .map(|_| ())
+                .map_err(|e| provider_error(&format!("cannot delete listener {arn}"), &e)),
+        )?;
+    }
+    Ok(())
+}
+
+/// How many target groups the load balancer routes to.
+pub async fn target_groups_of(
+    client: &Client,
+    load_balancer_arn: &str,
+) -> Result<usize, ProviderError> {
+    let out = none_if_gone(
+        client
+            .describe_target_groups()
+            .load_balancer_arn(load_balancer_arn)
+            .send()
+            .await
+            .map_err(|e| {
+                provider_error(
+                    &format!("cannot list the target groups of {load_balancer_arn}"),
+                    &e,
+                )
+            }),
+    )?;
+    Ok(out.map_or(0, |o| o.target_groups().len()))
+}
+
+/// Deletes the target group `name` once no listener uses it (it stays "in use" for a
+/// moment after its rule goes). Gone is fine.
+pub async fn delete_target_group(
+    client: &Client,
+    name: &str,
+    wait: Wait,
+) -> Result<(), ProviderError> {
+    let Some(tg) = find_target_group(client, name).await? else {
+        return Ok(());
+    };
+    wait_until(wait, &format!("target group {name} to be free"), || async {
+        let result = client
+            .delete_target_group()
+            .target_group_arn(&tg.arn)
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| provider_error(&format!("cannot delete target group {name}"), &e));
+        match result {
+            Ok(()) => Ok(true),
+            Err(e) if e.kind == ErrorKind::NotFound => Ok(true),
+            Err(e) if e.kind == ErrorKind::Conflict => Ok(false),
+            Err(e) => Err(e),
+        }
+    })
+    .await
 }

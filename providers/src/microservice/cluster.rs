@@ -1,18 +1,11 @@
 //! The ECS cluster shared by every MicroService of a stack and environment. A component
 //! creates it when missing and never deletes it (destroying the environment does).
 
+use crate::naming::environment_tags;
 use crate::sdk_error::provider_error;
 use aws_sdk_ecs::types::{ClusterField, Tag};
 use panka_core::reconcile::{ErrorKind, ProviderError, ResourceContext};
 use std::collections::BTreeMap;
-
-/// The cluster's tags: the stack's and environment's, not one component's.
-pub fn cluster_tags(ctx: &ResourceContext) -> BTreeMap<String, String> {
-    ctx.tags()
-        .into_iter()
-        .filter(|(k, _)| k != "panka:component")
-        .collect()
-}
 
 /// Creates the cluster `name` when there is no active one; returns its ARN.
 ///
@@ -36,7 +29,7 @@ pub async fn ensure(
             .iter()
             .filter_map(|t| Some((t.key()?.to_string(), t.value()?.to_string())))
             .collect();
-        let wanted = cluster_tags(ctx);
+        let wanted = environment_tags(ctx);
         if !wanted.iter().all(|(k, v)| found.get(k) == Some(v)) {
             return Err(ProviderError::new(
                 ErrorKind::Foreign,
@@ -54,7 +47,7 @@ pub async fn ensure(
         .create_cluster()
         .cluster_name(name)
         .set_tags(Some(
-            cluster_tags(ctx)
+            environment_tags(ctx)
                 .into_iter()
                 .map(|(k, v)| Tag::builder().key(k).value(v).build())
                 .collect(),

@@ -174,17 +174,17 @@ impl MicroServiceReconciler {
             })
     }
 
-    /// The ALB, target group and listener with their security group, routing to the
-    /// container's `port`; returns the mapping the service registers its tasks with.
-    async fn ensure_load_balancing(
+    /// The service's own ALB, target group and listener (plain HTTP forwarding), routing
+    /// to the container's `port`; returns the mapping the service registers its tasks
+    /// with and the load balancer's ARN. An HTTPS side left from an earlier layout goes.
+    async fn ensure_own_load_balancing(
         &self,
         ctx: &ResourceContext,
         spec: &MicroServiceSpec,
         names: &Names,
         net: &network::NetworkInfo,
         (alb_security_group, port): (&str, u16),
-        domain: Option<&OnDomain<'_>>,
-    ) -> Result<LoadBalancerMapping, ProviderError> {
+    ) -> Result<(LoadBalancerMapping, String), ProviderError> {
         let step = progress::step(format!("{} load balancer", progress::verb()));
         let alb = alb::ensure_load_balancer(
             &self.elbv2,
@@ -196,58 +196,55 @@ impl MicroServiceReconciler {
         )
         .await?;
         step.done();
-        let health = fields::health_check(spec).ok_or_else(|| {
-            ProviderError::new(
-                ErrorKind::Invalid,
-                "a load balancer needs a health check and there is none",
-            )
-        })?;
         let step = progress::step(format!("{} target group", progress::verb()));
-        let tg = alb::ensure_target_group(
-            &self.elbv2,
-            ctx,
-            &names.target_group,
-            &net.vpc_id,
-            port,
-            &health,
-        )
-        .await?;
+        let tg = self
+            .ensure_target_group(ctx, spec, &names.target_group, &net.vpc_id, port)
+            .await?;
         step.done();
-        // The new route before the old one changes: HTTPS (certificate, listener, rule,
-        // records) is in place before plain HTTP redirects to it; leaving HTTPS, plain
-        // HTTP forwards again before the HTTPS route goes.
-        if let Some(on) = domain {
-            self.ensure_https(ctx, on.domain, &on.zone, &on.hosts, &alb, &tg.arn)
-                .await?;
-        }
         let step = progress::step(format!("{} listener", progress::verb()));
-        let action = match domain {
-            Some(_) => alb::HttpAction::RedirectToHttps,
-            None => alb::HttpAction::Forward(&tg.arn),
-        };
         alb::ensure_listener(
             &self.elbv2,
             ctx,
             &alb.arn,
             &tg.arn,
             spec.load_balancer.listener_port,
-            action,
+            alb::HttpAction::Forward(&tg.arn),
         )
         .await?;
         step.done();
-        if domain.is_none() {
-            let zone = self
-                .zone(ctx.domain.as_ref(), &KnownIds::new())
-                .await
-                .ok()
-                .flatten();
-            self.remove_https(ctx, zone.as_ref(), &alb, &tg.arn).await?;
-        }
-        Ok(LoadBalancerMapping {
-            target_group_arn: tg.arn,
-            container_name: names.container.clone(),
-            container_port: port,
-        })
+        // Plain HTTP forwards again before the HTTPS route goes.
+        let zone = self
+            .zone(ctx.domain.as_ref(), &KnownIds::new())
+            .await
+            .ok()
+            .flatten();
+        self.remove_https(ctx, zone.as_ref(), (&alb, &tg.arn), None)
+            .await?;
+        Ok((
+            LoadBalancerMapping {
+                target_group_arn: tg.arn,
+                container_name: names.container.clone(),
+                container_port: port,
+            },
+            alb.arn,
+        ))
+    }
+
+    async fn ensure_target_group(
+        &self,
+        ctx: &ResourceContext,
+        spec: &MicroServiceSpec,
+        name: &str,
+        vpc_id: &str,
+        port: u16,
+    ) -> Result<alb::TargetGroup, ProviderError> {
+        let health = fields::health_check(spec).ok_or_else(|| {
+            ProviderError::new(
+                ErrorKind::Invalid,
+                "a load balancer needs a health check and there is none",
+            )
+        })?;
+        alb::ensure_target_group(&self.elbv2, ctx, name, vpc_id, port, &health).await
     }
 
     async fn ensure_alb_security_group(
@@ -256,38 +253,53 @@ impl MicroServiceReconciler {
         spec: &MicroServiceSpec,
         names: &Names,
         vpc_id: &str,
-        https: bool,
     ) -> Result<String, ProviderError> {
         let source = if spec.load_balancer.internal {
             self.vpc_cidr(vpc_id).await?
         } else {
             "0.0.0.0/0".to_string()
         };
-        let mut ports = vec![spec.load_balancer.listener_port];
-        if https {
-            ports.push(https::routes::HTTPS_PORT);
-        }
-        ports.sort_unstable();
-        ports.dedup();
-        let rules: Vec<IngressRule> = ports
-            .into_iter()
-            .map(|port| IngressRule {
-                port,
-                source: Source::Cidr(source.clone()),
-            })
-            .collect();
         network::ensure_security_group(
             &self.ec2,
             ctx,
             vpc_id,
             &names.alb_security_group,
             &format!("panka: load balancer of {}", ctx.id),
-            &rules,
+            &[IngressRule {
+                port: spec.load_balancer.listener_port,
+                source: Source::Cidr(source),
+            }],
+        )
+        .await
+    }
+
+    /// The tasks' group, admitting the target port from `load_balancer_groups` only.
+    async fn ensure_service_security_group(
+        &self,
+        ctx: &ResourceContext,
+        spec: &MicroServiceSpec,
+        names: &Names,
+        vpc_id: &str,
+        load_balancer_groups: &[String],
+    ) -> Result<String, ProviderError> {
+        network::ensure_security_group(
+            &self.ec2,
+            ctx,
+            vpc_id,
+            &names.service_security_group,
+            &format!("panka: tasks of {}", ctx.id),
+            &task_ingress(spec, load_balancer_groups),
         )
         .await
     }
 
     /// Create and update alike: every resource found or created, then changed to match.
+    ///
+    /// A service on the environment's domain routes through the load balancer the
+    /// environment shares; any other service with ports has its own. Moving between the
+    /// two keeps the service reachable: the new route is built, the tasks register with
+    /// both target groups until ECS is steady, the names follow, and only then does the
+    /// old route go.
     pub(super) async fn converge(
         &self,
         ctx: &ResourceContext,
@@ -303,6 +315,15 @@ impl MicroServiceReconciler {
         // and so do a missing zone and a host name someone else's record holds.
         let secret_arns = secret_arns::resolve(&self.secretsmanager, &spec.secrets).await?;
         let on_domain = self.on_domain(ctx, spec, &names).await?;
+        let (current, own_alb, shared_tg) = tokio::try_join!(
+            ecs_service::describe(&self.ecs, &names),
+            alb::find_load_balancer(&self.elbv2, &names.load_balancer),
+            alb::find_target_group(&self.elbv2, &names.https_target_group),
+        )?;
+        let live_mappings = current
+            .as_ref()
+            .map(ecs_service::live_load_balancers)
+            .unwrap_or_default();
 
         let step = progress::step(format!("{} ECS cluster and log group", progress::verb()));
         cluster::ensure(&self.ecs, ctx, &names.cluster).await?;
@@ -342,30 +363,71 @@ impl MicroServiceReconciler {
 
         let target_port = fields::target_port(spec);
         let step = progress::step(format!("{} security groups", progress::verb()));
-        let alb_security_group = match target_port {
-            Some(_) => Some(
-                self.ensure_alb_security_group(ctx, spec, &names, &net.vpc_id, on_domain.is_some())
-                    .await?,
-            ),
-            None => None,
+        // Every load balancer that reaches the tasks during this apply: the shared one on
+        // the domain, the service's own otherwise, both while the service moves.
+        let shared_group = match (&on_domain, &shared_tg) {
+            (Some(_), _) => {
+                let _guard = self.shared_lock.lock().await;
+                Some(self.ensure_shared_load_balancer(ctx, &names, &net).await?.1)
+            }
+            (None, Some(_)) if target_port.is_some() => {
+                network::find_security_group(&self.ec2, &net.vpc_id, &names.shared_security_group)
+                    .await?
+                    .map(|g| g.id)
+            }
+            (None, _) => None,
         };
-        let service_rules = task_ingress(spec, alb_security_group.as_deref());
-        let service_security_group = network::ensure_security_group(
-            &self.ec2,
-            ctx,
-            &net.vpc_id,
-            &names.service_security_group,
-            &format!("panka: tasks of {}", ctx.id),
-            &service_rules,
-        )
-        .await?;
-        step.done();
-        let load_balancer = match (target_port, &alb_security_group) {
-            (Some(port), Some(sg)) => Some(
-                self.ensure_load_balancing(ctx, spec, &names, &net, (sg, port), on_domain.as_ref())
+        let own_group = match (target_port, &on_domain) {
+            (Some(_), None) => Some(
+                self.ensure_alb_security_group(ctx, spec, &names, &net.vpc_id)
                     .await?,
             ),
+            (Some(_), Some(_)) if own_alb.is_some() => {
+                network::find_security_group(&self.ec2, &net.vpc_id, &names.alb_security_group)
+                    .await?
+                    .map(|g| g.id)
+            }
             _ => None,
+        };
+        let load_balancer_groups: Vec<String> =
+            shared_group.iter().chain(&own_group).cloned().collect();
+        let service_security_group = self
+            .ensure_service_security_group(ctx, spec, &names, &net.vpc_id, &load_balancer_groups)
+            .await?;
+        step.done();
+
+        // The route: (mapping, load balancer ARN, whether it is the service's alone).
+        let mut shared_route = None;
+        let route = match (target_port, &on_domain) {
+            (Some(port), Some(on)) => {
+                let step = progress::step(format!("{} target group", progress::verb()));
+                let tg = self
+                    .ensure_target_group(ctx, spec, &names.https_target_group, &net.vpc_id, port)
+                    .await?;
+                step.done();
+                let (alb, previous) = self
+                    .ensure_shared_route(ctx, &names, &net, on, &tg.arn)
+                    .await?;
+                let arn = alb.arn.clone();
+                shared_route = Some((alb, previous));
+                Some((
+                    LoadBalancerMapping {
+                        target_group_arn: tg.arn,
+                        container_name: names.container.clone(),
+                        container_port: port,
+                    },
+                    arn,
+                    false,
+                ))
+            }
+            (Some(port), None) => {
+                let group = own_group.as_deref().unwrap_or_default();
+                let (mapping, arn) = self
+                    .ensure_own_load_balancing(ctx, spec, &names, &net, (group, port))
+                    .await?;
+                Some((mapping, arn, true))
+            }
+            (None, _) => None,
         };
 
         let rendered = render::render_task_definition(
@@ -379,7 +441,6 @@ impl MicroServiceReconciler {
             },
         );
         let step = progress::step(format!("{} task definition", progress::verb()));
-        let current = ecs_service::describe(&self.ecs, &names).await?;
         let task_definition_arn = task_definition::ensure(
             &self.ecs,
             &rendered,
@@ -395,7 +456,7 @@ impl MicroServiceReconciler {
         let scaling = fields::from_spec(ctx, spec, inputs).autoscaling;
         let error_rate = fields::error_rate(ctx, spec);
         let deployment_alarms = self
-            .ensure_deployment_alarms(ctx, spec, &names, error_rate, load_balancer.as_ref())
+            .ensure_deployment_alarms(ctx, spec, &names, error_rate, route.as_ref())
             .await?;
         let plan = ServicePlan {
             task_definition_arn,
@@ -403,7 +464,7 @@ impl MicroServiceReconciler {
             subnets: net.private_subnet_ids.clone(),
             security_groups,
             assign_public_ip: net.tasks_need_public_ip,
-            load_balancer,
+            load_balancers: route.iter().map(|(m, _, _)| m.clone()).collect(),
             deployment_alarms,
         };
         // Autoscaling owns the count while it stays in range; a count outside the range
@@ -412,6 +473,43 @@ impl MicroServiceReconciler {
             None => true,
             Some(range) => !fields::within(range, live.desired_count()),
         };
+        let moving = current.is_some()
+            && !plan.load_balancers.is_empty()
+            && live_mappings
+                .iter()
+                .any(|live| !plan.load_balancers.contains(live));
+        if moving {
+            let step = progress::step("Registering the tasks with both load balancers");
+            let mut both = plan.clone();
+            both.load_balancers.extend(live_mappings.iter().cloned());
+            both.load_balancers.sort();
+            both.load_balancers.dedup();
+            ecs_service::ensure(
+                &self.ecs,
+                ctx,
+                &names,
+                &both,
+                set_count,
+                self.role_backoff(),
+            )
+            .await?;
+            ecs_service::wait_steady(&self.ecs, &names, self.wait()).await?;
+            step.done();
+        }
+        match (&shared_route, &on_domain) {
+            (Some((alb, previous)), Some(on)) => {
+                self.point_hosts(&on.zone, &on.hosts, previous, alb).await?;
+            }
+            (None, None) if shared_tg.is_some() => {
+                let zone = self
+                    .zone(ctx.domain.as_ref(), &KnownIds::new())
+                    .await
+                    .ok()
+                    .flatten();
+                self.unpoint_shared_hosts(&names, zone.as_ref()).await?;
+            }
+            _ => {}
+        }
         let step = progress::step(format!("{} ECS service", progress::verb()));
         ecs_service::ensure(
             &self.ecs,
@@ -424,33 +522,12 @@ impl MicroServiceReconciler {
         .await?;
         autoscaling::ensure(&self.autoscaling, ctx, &names, scaling.as_ref()).await?;
         step.done();
-        if error_rate.is_none() {
+        if error_rate.is_none() || route.is_none() {
             // Only once ECS no longer watches it.
             alarms::delete(&self.cloudwatch, &names.error_rate_alarm).await?;
         }
-
-        if target_port.is_none() {
-            // The load balancer was turned off: the service no longer points at it.
-            if let Some(alb) = alb::find_load_balancer(&self.elbv2, &names.load_balancer).await?
-                && let Some(tg) = alb::find_target_group(&self.elbv2, &names.target_group).await?
-            {
-                let zone = self
-                    .zone(ctx.domain.as_ref(), &KnownIds::new())
-                    .await
-                    .ok()
-                    .flatten();
-                self.remove_https(ctx, zone.as_ref(), &alb, &tg.arn).await?;
-            }
-            alb::delete(
-                &self.elbv2,
-                &names.load_balancer,
-                &names.target_group,
-                self.wait(),
-            )
+        self.retire_old_routes(ctx, spec, &names, &net, (&on_domain, &shared_tg, &own_alb))
             .await?;
-            self.delete_own_security_group(ctx, &net.vpc_id, &names.alb_security_group, None)
-                .await?;
-        }
 
         self.observe(ctx, &KnownIds::new()).await?.ok_or_else(|| {
             ProviderError::new(
@@ -461,6 +538,93 @@ impl MicroServiceReconciler {
                 ),
             )
         })
+    }
+
+    /// The routes the service no longer takes, once ECS no longer registers with them:
+    /// its own load balancer when it is on the shared one (the certificate it carried
+    /// stays: the shared listener holds it now), its place on the shared one when it is
+    /// not, and both when the load balancer was turned off. The tasks' group then admits
+    /// only what still reaches them.
+    async fn retire_old_routes(
+        &self,
+        ctx: &ResourceContext,
+        spec: &MicroServiceSpec,
+        names: &Names,
+        net: &network::NetworkInfo,
+        (on_domain, shared_tg, own_alb): (
+            &Option<OnDomain<'_>>,
+            &Option<alb::TargetGroup>,
+            &Option<alb::Alb>,
+        ),
+    ) -> Result<(), ProviderError> {
+        let target_port = fields::target_port(spec);
+        let leave_own = own_alb.is_some() && (on_domain.is_some() || target_port.is_none());
+        let leave_shared = shared_tg.is_some() && on_domain.is_none();
+        if !leave_own && !leave_shared {
+            return Ok(());
+        }
+        let zone = match on_domain {
+            Some(on) => Some(on.zone.clone()),
+            None => self
+                .zone(ctx.domain.as_ref(), &KnownIds::new())
+                .await
+                .ok()
+                .flatten(),
+        };
+        let step = progress::step(if leave_own {
+            "Removing the service's own load balancer"
+        } else {
+            "Leaving the shared load balancer"
+        });
+        let mut remaining = Vec::new();
+        if leave_own {
+            if let Some(own) = own_alb
+                && let Some(tg) = alb::find_target_group(&self.elbv2, &names.target_group).await?
+            {
+                let keep = match on_domain {
+                    Some(_) => self.certificate_in_use(ctx).await?,
+                    None => None,
+                };
+                self.remove_https(ctx, zone.as_ref(), (own, &tg.arn), keep.as_deref())
+                    .await?;
+            }
+            alb::delete(
+                &self.elbv2,
+                &names.load_balancer,
+                &names.target_group,
+                self.wait(),
+            )
+            .await?;
+        } else if let Some(group) =
+            network::find_security_group(&self.ec2, &net.vpc_id, &names.alb_security_group).await?
+        {
+            remaining.push(group.id);
+        }
+        if on_domain.is_some()
+            && let Some(group) =
+                network::find_security_group(&self.ec2, &net.vpc_id, &names.shared_security_group)
+                    .await?
+        {
+            remaining.push(group.id);
+        }
+        self.ensure_service_security_group(ctx, spec, names, &net.vpc_id, &remaining)
+            .await?;
+        if leave_own {
+            self.delete_own_security_group(ctx, &net.vpc_id, &names.alb_security_group, None)
+                .await?;
+        }
+        if leave_shared {
+            let (certificates, zone) = self.leave_shared(ctx, names, zone.as_ref()).await?;
+            self.release_shared(
+                ctx,
+                names,
+                Some(&net.vpc_id),
+                (zone.as_ref(), &certificates),
+            )
+            .await?;
+        }
+        step.done();
+        Ok(())
     }
 }
 
@@ -482,19 +646,17 @@ impl MicroServiceReconciler {
         spec: &MicroServiceSpec,
         names: &Names,
         error_rate: Option<u32>,
-        load_balancer: Option<&LoadBalancerMapping>,
+        route: Option<&(LoadBalancerMapping, String, bool)>,
     ) -> Result<Vec<String>, ProviderError> {
         let mut watched = spec.rollback.alarms.clone();
-        if let (Some(percent), Some(mapping)) = (error_rate, load_balancer)
-            && let Some(alb) = alb::find_load_balancer(&self.elbv2, &names.load_balancer).await?
-        {
+        if let (Some(percent), Some((mapping, alb_arn, own))) = (error_rate, route) {
             let step = progress::step(format!("{} error-rate alarm", progress::verb()));
             alarms::ensure(
                 &self.cloudwatch,
                 ctx,
                 &names.error_rate_alarm,
                 percent,
-                &alb.arn,
+                (alb_arn, *own),
                 &mapping.target_group_arn,
             )
             .await?;
@@ -504,6 +666,27 @@ impl MicroServiceReconciler {
         watched.sort();
         watched.dedup();
         Ok(watched)
+    }
+
+    /// The certificate panka requested for this component that the shared listener
+    /// holds, if any.
+    async fn certificate_in_use(
+        &self,
+        ctx: &ResourceContext,
+    ) -> Result<Option<String>, ProviderError> {
+        let names = Names::new(ctx);
+        let Some(alb) = alb::find_load_balancer(&self.elbv2, &names.shared_load_balancer).await?
+        else {
+            return Ok(None);
+        };
+        let Some(listener) = https::routes::https_listener(&self.elbv2, &alb.arn).await? else {
+            return Ok(None);
+        };
+        Ok(self
+            .own_certificates_on(ctx, &listener.arn)
+            .await?
+            .into_iter()
+            .next())
     }
 
     /// The zone and hosts of a service with hosts, each host checked to be free or this
@@ -522,13 +705,17 @@ impl MicroServiceReconciler {
             return Ok(None);
         }
         let zone = https::zone::resolve(&self.route53, domain).await?;
-        let load_balancer = alb::find_load_balancer(&self.elbv2, &names.load_balancer).await?;
-        self.check_hosts_free(
-            &zone,
-            &hosts,
-            load_balancer.as_ref().map(|a| a.dns_name.as_str()),
-        )
-        .await?;
+        // Its own load balancer (before a move) or the shared one may hold them already.
+        let (own, shared) = tokio::try_join!(
+            alb::find_load_balancer(&self.elbv2, &names.load_balancer),
+            alb::find_load_balancer(&self.elbv2, &names.shared_load_balancer),
+        )?;
+        let ours: Vec<&str> = own
+            .iter()
+            .chain(&shared)
+            .map(|a| a.dns_name.as_str())
+            .collect();
+        self.check_hosts_free(&zone, &hosts, &ours).await?;
         Ok(Some(OnDomain {
             domain,
             zone,
@@ -542,20 +729,22 @@ impl MicroServiceReconciler {
 /// balancer's group. Other `ports` stay closed to everything; no load balancer, no rule.
 pub(super) fn task_ingress(
     spec: &MicroServiceSpec,
-    alb_security_group: Option<&str>,
+    load_balancer_groups: &[String],
 ) -> Vec<IngressRule> {
-    let (Some(port), Some(sg)) = (fields::target_port(spec), alb_security_group) else {
+    let Some(port) = fields::target_port(spec) else {
         return Vec::new();
     };
     let mut ports = vec![port];
     ports.extend(fields::health_check(spec).map(|h| h.port));
     ports.sort_unstable();
     ports.dedup();
-    ports
-        .into_iter()
-        .map(|port| IngressRule {
-            port,
-            source: Source::Group(sg.to_string()),
+    load_balancer_groups
+        .iter()
+        .flat_map(|group| {
+            ports.iter().map(move |port| IngressRule {
+                port: *port,
+                source: Source::Group(group.clone()),
+            })
         })
         .collect()
 }
@@ -600,7 +789,7 @@ mod tests {
             protocol: panka_core::model::Protocol::Tcp,
         });
         let target = fields::target_port(&spec).expect("an http port");
-        let rules = task_ingress(&spec, Some("sg-alb"));
+        let rules = task_ingress(&spec, &["sg-alb".to_string()]);
         assert_eq!(
             rules,
             vec![IngressRule {
@@ -610,11 +799,11 @@ mod tests {
             "only the port the load balancer forwards to"
         );
         assert!(
-            task_ingress(&spec, None).is_empty(),
+            task_ingress(&spec, &[]).is_empty(),
             "no load balancer, no rule"
         );
         spec.load_balancer.enabled = false;
-        assert!(task_ingress(&spec, Some("sg-alb")).is_empty());
+        assert!(task_ingress(&spec, &["sg-alb".to_string()]).is_empty());
     }
 
     #[test]

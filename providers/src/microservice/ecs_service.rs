@@ -13,7 +13,7 @@ use aws_sdk_ecs::types::{
     DeploymentConfiguration, LaunchType, LoadBalancer, NetworkConfiguration, PropagateTags,
     Service, ServiceField, Tag,
 };
-use panka_core::reconcile::{ErrorKind, ProviderError, ResourceContext};
+use panka_core::reconcile::{ErrorKind, ProviderError, Readiness, ResourceContext};
 use std::collections::BTreeMap;
 
 type Client = aws_sdk_ecs::Client;
@@ -32,7 +32,9 @@ pub struct ServicePlan {
     /// The service's own group and the client groups of its databases, sorted.
     pub security_groups: Vec<String>,
     pub assign_public_ip: bool,
-    pub load_balancer: Option<LoadBalancerMapping>,
+    /// The target groups the tasks register with: one, or two while the service moves
+    /// between its own load balancer and the shared one. Sorted.
+    pub load_balancers: Vec<LoadBalancerMapping>,
     /// The CloudWatch alarms ECS rolls a deployment back on, sorted; none turns them off.
     pub deployment_alarms: Vec<String>,
 }
@@ -73,7 +75,7 @@ pub fn live_deployment_alarms(service: &Service) -> Option<Vec<String>> {
     Some(names)
 }
 
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub struct LoadBalancerMapping {
     pub target_group_arn: String,
     pub container_name: String,
@@ -105,10 +107,17 @@ pub fn live_network(service: &Service) -> LiveNetwork {
     }
 }
 
+/// The first target group the service registers with (the one it keeps, once a move
+/// between load balancers is done).
 pub fn live_load_balancer(service: &Service) -> Option<LoadBalancerMapping> {
-    service
+    live_load_balancers(service).into_iter().next()
+}
+
+/// Every target group the service registers its tasks with, sorted.
+pub fn live_load_balancers(service: &Service) -> Vec<LoadBalancerMapping> {
+    let mut mappings: Vec<LoadBalancerMapping> = service
         .load_balancers()
-        .first()
+        .iter()
         .map(|lb| LoadBalancerMapping {
             target_group_arn: lb.target_group_arn().unwrap_or_default().to_string(),
             container_name: lb.container_name().unwrap_or_default().to_string(),
@@ -117,6 +126,9 @@ pub fn live_load_balancer(service: &Service) -> Option<LoadBalancerMapping> {
                 .and_then(|p| u16::try_from(p).ok())
                 .unwrap_or(0),
         })
+        .collect();
+    mappings.sort();
+    mappings
 }
 
 pub fn service_tags(service: &Service) -> BTreeMap<String, String> {
@@ -149,7 +161,7 @@ fn network_configuration(plan: &ServicePlan) -> Result<NetworkConfiguration, Pro
 }
 
 fn load_balancers(plan: &ServicePlan) -> Vec<LoadBalancer> {
-    plan.load_balancer
+    plan.load_balancers
         .iter()
         .map(|lb| {
             LoadBalancer::builder()
@@ -222,9 +234,7 @@ pub async fn create(
         .network_configuration(network_configuration(plan)?)
         .set_load_balancers(Some(load_balancers(plan)))
         .set_health_check_grace_period_seconds(
-            plan.load_balancer
-                .as_ref()
-                .map(|_| HEALTH_CHECK_GRACE_SECONDS),
+            (!plan.load_balancers.is_empty()).then_some(HEALTH_CHECK_GRACE_SECONDS),
         )
         .deployment_configuration(deployment)
         .enable_ecs_managed_tags(true)
@@ -280,13 +290,11 @@ pub async fn update(
         request = request.network_configuration(network_configuration(plan)?);
         changed = true;
     }
-    if live_load_balancer(current) != plan.load_balancer {
+    if live_load_balancers(current) != plan.load_balancers {
         request = request
             .set_load_balancers(Some(load_balancers(plan)))
             .set_health_check_grace_period_seconds(
-                plan.load_balancer
-                    .as_ref()
-                    .map(|_| HEALTH_CHECK_GRACE_SECONDS),
+                (!plan.load_balancers.is_empty()).then_some(HEALTH_CHECK_GRACE_SECONDS),
             );
         changed = true;
     }
@@ -327,6 +335,32 @@ pub async fn ensure(
         }
         None => create(client, ctx, names, plan, backoff).await.map(|_| ()),
     }
+}
+
+/// Waits until the service's rollout is done, judged as readiness judges it (one
+/// deployment, completed, running what it wants). Used while a service moves between
+/// load balancers, before its names follow.
+///
+/// Errors: `Other` when ECS rolled the deployment back, `TimedOut` past the wait.
+pub async fn wait_steady(client: &Client, names: &Names, wait: Wait) -> Result<(), ProviderError> {
+    wait_until(
+        wait,
+        &format!("ECS service {} to settle", names.service),
+        || async {
+            match super::readiness::probe(client, names, None).await?.0 {
+                Readiness::Ready => Ok(true),
+                Readiness::Waiting { .. } => Ok(false),
+                Readiness::Failed { reason } => Err(ProviderError::new(
+                    ErrorKind::Other,
+                    format!(
+                        "ECS could not register {} with the new load balancer: {reason}",
+                        names.service
+                    ),
+                )),
+            }
+        },
+    )
+    .await
 }
 
 /// Scales the service to 0, deletes it and waits until ECS reports it gone. Gone is fine.
@@ -398,11 +432,11 @@ mod tests {
             subnets: vec!["subnet-a".into(), "subnet-b".into()],
             security_groups: vec!["sg-db".into(), "sg-svc".into()],
             assign_public_ip: true,
-            load_balancer: Some(LoadBalancerMapping {
+            load_balancers: vec![LoadBalancerMapping {
                 target_group_arn: "arn:tg".into(),
                 container_name: "api".into(),
                 container_port: 8080,
-            }),
+            }],
             deployment_alarms: vec!["api-5xx".into()],
         }
     }

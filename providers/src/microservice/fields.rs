@@ -82,6 +82,9 @@ pub fn error_rate(ctx: &ResourceContext, spec: &MicroServiceSpec) -> Option<u32>
 /// What plain HTTP does once a service is on HTTPS.
 pub const HTTP_REDIRECTS: &str = "redirect to HTTPS";
 pub const HTTP_FORWARDS: &str = "forward";
+/// Which load balancer serves the hosts (`HttpsField::load_balancer`).
+pub const SHARED_LOAD_BALANCER: &str = "shared by the environment";
+pub const OWN_LOAD_BALANCER: &str = "the service's own";
 
 /// A service on its hosts under the environment's domain, as the plan and `drift` see it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -95,6 +98,9 @@ pub struct HttpsField {
     pub records: Vec<String>,
     /// What the plain HTTP listener does.
     pub http: String,
+    /// [`SHARED_LOAD_BALANCER`] or [`OWN_LOAD_BALANCER`]: a service moving onto the
+    /// shared one shows here.
+    pub load_balancer: String,
 }
 
 /// How the certificate panka requests for `hosts` (sorted) shows.
@@ -118,6 +124,7 @@ pub fn https(ctx: &ResourceContext, spec: &MicroServiceSpec) -> Option<HttpsFiel
         hosts,
         certificate,
         http: HTTP_REDIRECTS.to_string(),
+        load_balancer: SHARED_LOAD_BALANCER.to_string(),
     })
 }
 
@@ -392,11 +399,16 @@ pub fn from_spec(ctx: &ResourceContext, spec: &MicroServiceSpec, inputs: &Inputs
         max_replicas: a.max_replicas,
         target_cpu_percent: a.target_cpu_percent,
     });
+    let https = https(ctx, spec);
     let load_balancer = match target_port(spec) {
         Some(port) => LoadBalancerField {
             enabled: true,
             internal: Some(spec.load_balancer.internal),
-            listener_port: Some(spec.load_balancer.listener_port),
+            // On the domain, plain HTTP is the shared load balancer's port 80, redirected.
+            listener_port: Some(match &https {
+                Some(_) => super::https::shared::HTTP_PORT,
+                None => spec.load_balancer.listener_port,
+            }),
             container_port: Some(port),
         },
         None => LoadBalancerField::disabled(),
@@ -442,7 +454,7 @@ pub fn from_spec(ctx: &ResourceContext, spec: &MicroServiceSpec, inputs: &Inputs
         task_role: Some(TaskRoleField {
             policy: task_statements(spec, inputs),
         }),
-        https: https(ctx, spec),
+        https,
         rollback: RollbackField::of(error_rate(ctx, spec), spec.rollback.alarms.clone()),
     }
 }

@@ -82,6 +82,9 @@ pub struct MicroServiceReconciler {
     /// Rollouts (service and task definition) whose HTTP check was found impossible
     /// and said so once; the next probe of the same rollout then passes without it.
     skipped_checks: Arc<Mutex<BTreeSet<String>>>,
+    /// Held while a service changes the load balancer its environment shares (see
+    /// `https::shared`).
+    shared_lock: Arc<tokio::sync::Mutex<()>>,
 }
 
 impl MicroServiceReconciler {
@@ -101,6 +104,7 @@ impl MicroServiceReconciler {
             patience: Duration::from_secs(15 * 60),
             health: health::HttpCheck::default(),
             skipped_checks: Arc::default(),
+            shared_lock: Arc::default(),
         }
     }
 
@@ -469,38 +473,47 @@ impl KindReconciler for MicroServiceReconciler {
         ecs_service::delete(&self.ecs, &names, wait).await?;
         alarms::delete(&self.cloudwatch, &names.error_rate_alarm).await?;
         // Names first, so none points at a load balancer that is going.
+        let zone = match self.zone(ctx.domain.as_ref(), known).await {
+            Ok(zone) => zone,
+            Err(e) if e.kind == ErrorKind::NotFound => None,
+            Err(e) => return Err(e),
+        };
         if let Some(alb) = alb::find_load_balancer(&self.elbv2, &names.load_balancer).await?
             && let Some(tg) = alb::find_target_group(&self.elbv2, &names.target_group).await?
         {
-            let zone = match self.zone(ctx.domain.as_ref(), known).await {
-                Ok(zone) => zone,
-                Err(e) if e.kind == ErrorKind::NotFound => None,
-                Err(e) => return Err(e),
-            };
-            self.remove_https(ctx, zone.as_ref(), &alb, &tg.arn).await?;
+            self.remove_https(ctx, zone.as_ref(), (&alb, &tg.arn), None)
+                .await?;
         }
         alb::delete(&self.elbv2, &names.load_balancer, &names.target_group, wait).await?;
+        let (certificates, zone) = self.leave_shared(ctx, &names, zone.as_ref()).await?;
         task_definition::deregister_family(&self.ecs, &names.family).await?;
         logs::delete(&self.logs, &names.log_group).await?;
         iam::delete(&self.iam, &names.execution_role).await?;
         iam::delete(&self.iam, &names.task_role).await?;
-        let Some(vpc_id) = vpc_id else {
-            return Ok(());
-        };
-        // The service's group first: its rules name the load balancer's.
-        let recorded = |key: &str| known.get(key).map(String::as_str);
-        self.delete_own_security_group(
+        if let Some(vpc_id) = &vpc_id {
+            // The service's group first: its rules name the load balancers'.
+            let recorded = |key: &str| known.get(key).map(String::as_str);
+            self.delete_own_security_group(
+                ctx,
+                vpc_id,
+                &names.service_security_group,
+                recorded(ids::SERVICE_SECURITY_GROUP_ID),
+            )
+            .await?;
+            self.delete_own_security_group(
+                ctx,
+                vpc_id,
+                &names.alb_security_group,
+                recorded(ids::ALB_SECURITY_GROUP_ID),
+            )
+            .await?;
+        }
+        // The shared load balancer goes with the last service on it.
+        self.release_shared(
             ctx,
-            &vpc_id,
-            &names.service_security_group,
-            recorded(ids::SERVICE_SECURITY_GROUP_ID),
-        )
-        .await?;
-        self.delete_own_security_group(
-            ctx,
-            &vpc_id,
-            &names.alb_security_group,
-            recorded(ids::ALB_SECURITY_GROUP_ID),
+            &names,
+            vpc_id.as_deref(),
+            (zone.as_ref(), &certificates),
         )
         .await
     }
@@ -552,6 +565,7 @@ pub(crate) mod tests {
             patience: Duration::from_millis(50),
             health: health::HttpCheck::default(),
             skipped_checks: Arc::default(),
+            shared_lock: Arc::default(),
         }
     }
 

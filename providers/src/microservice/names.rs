@@ -21,8 +21,17 @@ pub struct Names {
     /// The role the application's containers run with.
     pub task_role: String,
     pub task_policy: String,
+    /// The service's own load balancer (no domain, or an internal one).
     pub load_balancer: String,
+    /// The target group behind its own load balancer.
     pub target_group: String,
+    /// The target group behind the load balancer the environment's web services share on
+    /// its domain (a target group belongs to one load balancer: moving between the two
+    /// registers the tasks with both for a while).
+    pub https_target_group: String,
+    /// The load balancer shared on the domain and its security group.
+    pub shared_load_balancer: String,
+    pub shared_security_group: String,
     pub alb_security_group: String,
     pub service_security_group: String,
     pub scaling_policy: String,
@@ -48,6 +57,12 @@ impl Names {
             task_policy: "panka-task".to_string(),
             load_balancer: naming::physical(ctx, "", limits::ALB),
             target_group: naming::physical(ctx, "", limits::TARGET_GROUP),
+            https_target_group: naming::physical(ctx, "-https", limits::TARGET_GROUP),
+            shared_load_balancer: naming::shared_load_balancer(&ctx.stack, &ctx.environment),
+            shared_security_group: naming::fit(
+                &format!("{}-{}-lb", ctx.stack, ctx.environment),
+                limits::SECURITY_GROUP,
+            ),
             alb_security_group: naming::physical(ctx, "-alb", limits::SECURITY_GROUP),
             service_security_group: naming::physical(ctx, "-svc", limits::SECURITY_GROUP),
             scaling_policy: naming::physical(ctx, "-cpu", limits::AUTOSCALING_POLICY),

@@ -1,6 +1,7 @@
 //! `read`: the live resources, normalised into the same fields `normalise` builds.
 
 use super::fields::{self, Fields, LoadBalancerField, PortField, Replicas, TaskRoleField};
+use super::https::shared;
 use super::names::{Names, ids};
 use super::{
     MicroServiceReconciler, alarms, alb, autoscaling, ecs_service, iam, logs, render,
@@ -125,16 +126,25 @@ impl MicroServiceReconciler {
             if let Some(tg) =
                 alb::target_group_by_arn(&self.elbv2, &mapping.target_group_arn).await?
             {
-                physical_ids.insert(ids::TARGET_GROUP_NAME.to_string(), tg.name.clone());
                 health_check = Some(tg.health.clone());
-                if let Some(lb_arn) = tg.load_balancer_arns.first()
-                    && let Some(alb) = alb::load_balancer_by_arn(&self.elbv2, lb_arn).await?
-                {
+                let alb = match tg.load_balancer_arns.first() {
+                    Some(lb_arn) => alb::load_balancer_by_arn(&self.elbv2, lb_arn).await?,
+                    None => None,
+                };
+                let shared = alb.as_ref().is_some_and(|a| shared::is_shared(&names, a));
+                // The names recorded are those `delete` removes: the shared load balancer
+                // and its group are not the component's own.
+                if !shared {
+                    physical_ids.insert(ids::TARGET_GROUP_NAME.to_string(), tg.name.clone());
+                }
+                if let Some(alb) = alb {
                     load_balancer.internal = Some(alb.internal);
                     physical_ids.insert(ids::LOAD_BALANCER_ARN.to_string(), alb.arn.clone());
-                    physical_ids.insert(ids::LOAD_BALANCER_NAME.to_string(), alb.name.clone());
-                    if let Some(sg) = alb.security_groups.first() {
-                        physical_ids.insert(ids::ALB_SECURITY_GROUP_ID.to_string(), sg.clone());
+                    if !shared {
+                        physical_ids.insert(ids::LOAD_BALANCER_NAME.to_string(), alb.name.clone());
+                        if let Some(sg) = alb.security_groups.first() {
+                            physical_ids.insert(ids::ALB_SECURITY_GROUP_ID.to_string(), sg.clone());
+                        }
                     }
                     let listener = alb::listener_for(&self.elbv2, &alb.arn, &tg.arn).await?;
                     if let Some(listener) = &listener {

@@ -98,7 +98,7 @@ mod tests {
             subnets: vec!["subnet-a".into()],
             security_groups: vec!["sg-svc".into()],
             assign_public_ip: true,
-            load_balancer: None,
+            load_balancers: Vec::new(),
             deployment_alarms: Vec::new(),
         }
     }

@@ -49,6 +49,25 @@ pub(crate) fn check_owned(
     }
 }
 
+/// `Ok` when `tags` mark the resource as shared by this stack and environment (their
+/// tags, no component's), else a `Foreign` error.
+pub(crate) fn check_environment_owned(
+    ctx: &ResourceContext,
+    what: &str,
+    name: &str,
+    tags: &BTreeMap<String, String>,
+) -> Result<(), ProviderError> {
+    let shared = naming::environment_tags(ctx)
+        .iter()
+        .all(|(k, v)| tags.get(k) == Some(v))
+        && !tags.contains_key(panka_core::reconcile::COMPONENT_TAG);
+    if shared {
+        Ok(())
+    } else {
+        Err(foreign(ctx, what, name, tags))
+    }
+}
+
 /// Whether the component's state recorded `value` under `key`, which vouches for it: state
 /// holds only what the component created or adopted.
 pub(crate) fn recorded(known: &KnownIds, key: &str, value: &str) -> bool {

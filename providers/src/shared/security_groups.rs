@@ -8,7 +8,7 @@
 //! admits its port only from a `-clients` group, [`ensure_with_clients`]) and MicroService
 //! (load balancer → tasks).
 
-use super::ownership::check_owned;
+use super::ownership::{check_environment_owned, check_owned};
 use crate::naming;
 use crate::sdk_error::provider_error;
 use aws_sdk_ec2::types::{
@@ -131,14 +131,67 @@ pub async fn ensure_security_group(
     description: &str,
     ingress: &[IngressRule],
 ) -> Result<String, ProviderError> {
+    let group = GroupSpec {
+        vpc_id,
+        name,
+        description,
+        ingress,
+    };
+    ensure_group(ec2, naming::tags(ctx), &group, |found| {
+        check_owned(ctx, WHAT, name, found)
+    })
+    .await
+}
+
+/// [`ensure_security_group`] for a group the components of a stack and environment share
+/// (the load balancer on their domain): tagged with the stack and environment only.
+pub async fn ensure_environment_security_group(
+    ec2: &aws_sdk_ec2::Client,
+    ctx: &ResourceContext,
+    vpc_id: &str,
+    name: &str,
+    description: &str,
+    ingress: &[IngressRule],
+) -> Result<String, ProviderError> {
+    let group = GroupSpec {
+        vpc_id,
+        name,
+        description,
+        ingress,
+    };
+    ensure_group(ec2, naming::environment_tags(ctx), &group, |found| {
+        check_environment_owned(ctx, WHAT, name, found)
+    })
+    .await
+}
+
+struct GroupSpec<'a> {
+    vpc_id: &'a str,
+    name: &'a str,
+    description: &'a str,
+    ingress: &'a [IngressRule],
+}
+
+async fn ensure_group(
+    ec2: &aws_sdk_ec2::Client,
+    owner_tags: BTreeMap<String, String>,
+    group: &GroupSpec<'_>,
+    check: impl Fn(&BTreeMap<String, String>) -> Result<(), ProviderError>,
+) -> Result<String, ProviderError> {
+    let GroupSpec {
+        vpc_id,
+        name,
+        description,
+        ingress,
+    } = *group;
     let existing = find_security_group(ec2, vpc_id, name).await?;
     let (id, current) = match existing {
         Some(group) => {
-            check_owned(ctx, WHAT, name, &group.tags)?;
+            check(&group.tags)?;
             (group.id, group.ingress)
         }
         None => {
-            let tags: Vec<Tag> = naming::tags(ctx)
+            let tags: Vec<Tag> = owner_tags
                 .into_iter()
                 .chain([("Name".to_string(), name.to_string())])
                 .map(|(k, v)| Tag::builder().key(k).value(v).build())
@@ -294,7 +347,7 @@ pub async fn delete_security_group(
     }
 }
 
-async fn delete_found(
+pub(crate) async fn delete_found(
     ec2: &aws_sdk_ec2::Client,
     group: &SecurityGroup,
     patience: Duration,

@@ -10,18 +10,29 @@ pub mod certificate;
 pub mod preflight;
 pub mod records;
 pub mod routes;
+pub mod shared;
 pub mod zone;
 
 use super::MicroServiceReconciler;
 use super::alb::Alb;
+use super::converge::OnDomain;
 use super::fields::{self, HttpsField};
-use super::names::ids;
+use super::names::{Names, ids};
 use crate::naming::owned_by;
+use crate::network::NetworkInfo;
 use panka_core::model::Domain;
 use panka_core::progress;
 use panka_core::reconcile::{KnownIds, ProviderError, ResourceContext};
 use records::{AliasTo, HostRecord, ValidationRecord};
 use zone::Zone;
+
+/// A service's route through the shared load balancer: the HTTPS listener and the rule
+/// forwarding to the service's target group (none when it is gone).
+struct SharedRoute {
+    alb: Alb,
+    listener_arn: String,
+    rule: Option<routes::Rule>,
+}
 
 /// What `read` finds of the HTTPS side.
 pub(super) struct LiveHttps {
@@ -57,7 +68,7 @@ impl MicroServiceReconciler {
         &self,
         zone: &Zone,
         hosts: &[String],
-        load_balancer_dns: Option<&str>,
+        load_balancer_dns: &[&str],
     ) -> Result<(), ProviderError> {
         for host in hosts {
             if let HostRecord::Taken(what) =
@@ -122,32 +133,83 @@ impl MicroServiceReconciler {
         Ok(())
     }
 
-    /// The HTTPS side for `hosts` (as written: the first is the `url`): certificate,
-    /// listener, rule, records; then the records of hosts the rule no longer names go, and
-    /// a certificate of this component the listener no longer uses.
-    pub(super) async fn ensure_https(
+    /// The service's route through the load balancer its environment shares: its
+    /// certificate (issued), then under the shared lock the load balancer, the certificate
+    /// on its HTTPS listener and the rule forwarding the hosts to `target_group_arn`. A
+    /// certificate of this component the hosts no longer need comes off the listener and
+    /// goes. Returns the load balancer and the hosts the rule named before.
+    pub(in crate::microservice) async fn ensure_shared_route(
         &self,
         ctx: &ResourceContext,
-        domain: &Domain,
+        names: &Names,
+        net: &NetworkInfo,
+        on: &OnDomain<'_>,
+        target_group_arn: &str,
+    ) -> Result<(Alb, Vec<String>), ProviderError> {
+        let mut sorted = on.hosts.clone();
+        sorted.sort();
+        let certificate_arn = match &on.domain.certificate_arn {
+            Some(arn) => arn.clone(),
+            None => self.ensure_certificate(ctx, &on.zone, &sorted).await?,
+        };
+        let step = progress::step(format!(
+            "{} route on the shared load balancer",
+            progress::verb()
+        ));
+        let guard = self.shared_lock.lock().await;
+        let (alb, _) = self.ensure_shared_load_balancer(ctx, names, net).await?;
+        let listener = self.attach_certificate(ctx, &alb, &certificate_arn).await?;
+        let previous =
+            routes::ensure_rule(&self.elbv2, ctx, &listener.arn, target_group_arn, &on.hosts)
+                .await?;
+        let stale: Vec<String> = self
+            .own_certificates_on(ctx, &listener.arn)
+            .await?
+            .into_iter()
+            .filter(|arn| arn != &certificate_arn)
+            .collect();
+        for arn in &stale {
+            self.detach_certificate(&listener.arn, arn).await?;
+        }
+        drop(guard);
+        step.done();
+        if !stale.is_empty() {
+            let keep = match certificate::describe(&self.acm, &certificate_arn).await? {
+                Some(current) => current.validation,
+                None => Vec::new(),
+            };
+            for arn in &stale {
+                self.delete_own_certificate(ctx, arn, Some(&on.zone), &keep)
+                    .await?;
+            }
+        }
+        Ok((alb, previous))
+    }
+
+    /// The certificates on a listener that panka requested for this component.
+    pub(in crate::microservice) async fn own_certificates_on(
+        &self,
+        ctx: &ResourceContext,
+        listener_arn: &str,
+    ) -> Result<Vec<String>, ProviderError> {
+        let mut own = Vec::new();
+        for arn in shared::listener_certificates(&self.elbv2, listener_arn).await? {
+            if owned_by(ctx, &certificate::tags(&self.acm, &arn).await?) {
+                own.push(arn);
+            }
+        }
+        Ok(own)
+    }
+
+    /// Points `hosts` at `alb` and removes the records of `previous` hosts the service no
+    /// longer has that still point there.
+    pub(in crate::microservice) async fn point_hosts(
+        &self,
         zone: &Zone,
         hosts: &[String],
+        previous: &[String],
         alb: &Alb,
-        target_group_arn: &str,
     ) -> Result<(), ProviderError> {
-        let mut sorted = hosts.to_vec();
-        sorted.sort();
-        let certificate_arn = match &domain.certificate_arn {
-            Some(arn) => arn.clone(),
-            None => self.ensure_certificate(ctx, zone, &sorted).await?,
-        };
-        let step = progress::step(format!("{} HTTPS listener and rule", progress::verb()));
-        let before = routes::https_listener(&self.elbv2, &alb.arn).await?;
-        let listener =
-            routes::ensure_https_listener(&self.elbv2, ctx, &alb.arn, &certificate_arn).await?;
-        let previous_hosts =
-            routes::ensure_rule(&self.elbv2, ctx, &listener.arn, target_group_arn, hosts).await?;
-        step.done();
-
         let step = progress::step(format!(
             "Pointing {} at the load balancer",
             hosts.join(", ")
@@ -157,22 +219,123 @@ impl MicroServiceReconciler {
             zone_id: alb.canonical_zone_id.clone(),
         };
         records::upsert_aliases(&self.route53, &zone.id, hosts, &to).await?;
-        let dropped: Vec<String> = previous_hosts
-            .into_iter()
+        let dropped: Vec<String> = previous
+            .iter()
             .filter(|h| !hosts.contains(h))
+            .cloned()
             .collect();
         records::delete_aliases(&self.route53, &zone.id, &dropped, &alb.dns_name).await?;
         step.done();
+        Ok(())
+    }
 
-        if let Some(old) = before.and_then(|l| l.certificate_arn)
-            && old != certificate_arn
+    /// Takes the service off the shared load balancer: the records of its hosts, its
+    /// rule, its certificates off the listener, then its target group (ECS no longer
+    /// registers with it). Returns the certificates panka requested for it, which go once
+    /// the listener no longer holds them ([`Self::release_shared`]), and the zone of its
+    /// names (found from them when the environment no longer names one), where their
+    /// validation records are.
+    pub(in crate::microservice) async fn leave_shared(
+        &self,
+        ctx: &ResourceContext,
+        names: &Names,
+        zone: Option<&Zone>,
+    ) -> Result<(Vec<String>, Option<Zone>), ProviderError> {
+        let mut certificates = Vec::new();
+        let mut zone = zone.cloned();
         {
-            let keep = match certificate::describe(&self.acm, &certificate_arn).await? {
-                Some(current) => current.validation,
-                None => Vec::new(),
-            };
-            self.delete_own_certificate(ctx, &old, Some(zone), &keep)
+            let _guard = self.shared_lock.lock().await;
+            if let Some(route) = self.shared_route(names).await? {
+                zone = self.unpoint_hosts(&route, zone.as_ref()).await?;
+                if let Some(rule) = &route.rule {
+                    routes::delete_rule(&self.elbv2, &rule.arn).await?;
+                }
+                certificates = self.own_certificates_on(ctx, &route.listener_arn).await?;
+                for arn in &certificates {
+                    self.detach_certificate(&route.listener_arn, arn).await?;
+                }
+            }
+        }
+        super::alb::delete_target_group(&self.elbv2, &names.https_target_group, self.wait())
+            .await?;
+        Ok((certificates, zone))
+    }
+
+    /// The service's place on the shared load balancer, if it has one.
+    async fn shared_route(&self, names: &Names) -> Result<Option<SharedRoute>, ProviderError> {
+        let (alb, tg) = tokio::try_join!(
+            super::alb::find_load_balancer(&self.elbv2, &names.shared_load_balancer),
+            super::alb::find_target_group(&self.elbv2, &names.https_target_group),
+        )?;
+        let (Some(alb), Some(tg)) = (alb, tg) else {
+            return Ok(None);
+        };
+        let Some(listener) = routes::https_listener(&self.elbv2, &alb.arn).await? else {
+            return Ok(None);
+        };
+        let rule = routes::rule_for(&self.elbv2, &listener.arn, &tg.arn).await?;
+        Ok(Some(SharedRoute {
+            alb,
+            listener_arn: listener.arn,
+            rule,
+        }))
+    }
+
+    /// Deletes the records of the hosts the route's rule names that point at the shared
+    /// load balancer (the zone found from the first host when the environment no longer
+    /// names it).
+    /// Returns the zone the records were in.
+    async fn unpoint_hosts(
+        &self,
+        route: &SharedRoute,
+        zone: Option<&Zone>,
+    ) -> Result<Option<Zone>, ProviderError> {
+        let mut zone = zone.cloned();
+        let Some(rule) = &route.rule else {
+            return Ok(zone);
+        };
+        if zone.is_none()
+            && let Some(host) = rule.hosts.first()
+        {
+            zone = zone::containing(&self.route53, host).await?;
+        }
+        if let Some(zone) = &zone {
+            records::delete_aliases(&self.route53, &zone.id, &rule.hosts, &route.alb.dns_name)
                 .await?;
+        }
+        Ok(zone)
+    }
+
+    /// The names a service leaving the domain had on the shared load balancer go, before
+    /// ECS stops registering its tasks there: no name is left pointing at a route without
+    /// targets.
+    pub(in crate::microservice) async fn unpoint_shared_hosts(
+        &self,
+        names: &Names,
+        zone: Option<&Zone>,
+    ) -> Result<(), ProviderError> {
+        if let Some(route) = self.shared_route(names).await? {
+            self.unpoint_hosts(&route, zone).await?;
+        }
+        Ok(())
+    }
+
+    /// Deletes the shared load balancer when no service is left on it, then the
+    /// `certificates` a leaving service held (the listener may have kept its last one).
+    pub(in crate::microservice) async fn release_shared(
+        &self,
+        ctx: &ResourceContext,
+        names: &Names,
+        vpc_id: Option<&str>,
+        (zone, certificates): (Option<&Zone>, &[String]),
+    ) -> Result<(), ProviderError> {
+        {
+            let _guard = self.shared_lock.lock().await;
+            self.release_shared_load_balancer(ctx, names, vpc_id)
+                .await?;
+        }
+        for arn in certificates {
+            self.delete_own_certificate(ctx, arn, zone, &[]).await?;
         }
         Ok(())
     }
@@ -180,12 +343,15 @@ impl MicroServiceReconciler {
     /// Takes the service off HTTPS: its rule, the records of its hosts, the HTTPS
     /// listener once no rule is left on it, and the certificate panka requested. The
     /// caller made plain HTTP forward first (or is deleting the load balancer).
+    ///
+    /// `keep_certificate`: the certificate the service now uses on the shared load
+    /// balancer, which stays.
     pub(super) async fn remove_https(
         &self,
         ctx: &ResourceContext,
         zone: Option<&Zone>,
-        alb: &Alb,
-        target_group_arn: &str,
+        (alb, target_group_arn): (&Alb, &str),
+        keep_certificate: Option<&str>,
     ) -> Result<(), ProviderError> {
         let Some(listener) = routes::https_listener(&self.elbv2, &alb.arn).await? else {
             return Ok(());
@@ -204,7 +370,9 @@ impl MicroServiceReconciler {
             routes::delete_rule(&self.elbv2, &rule.arn).await?;
         }
         routes::delete_listener(&self.elbv2, &listener.arn).await?;
-        if let Some(arn) = &listener.certificate_arn {
+        if let Some(arn) = &listener.certificate_arn
+            && Some(arn.as_str()) != keep_certificate
+        {
             self.delete_own_certificate(ctx, arn, zone.as_ref(), &[])
                 .await?;
         }
@@ -230,18 +398,29 @@ impl MicroServiceReconciler {
         if let Some(rule) = &rule {
             ids.insert(ids::LISTENER_RULE_ARN.to_string(), rule.arn.clone());
         }
-        let certificate = match &listener.certificate_arn {
-            None => String::new(),
-            Some(arn) => {
-                let ours = owned_by(ctx, &certificate::tags(&self.acm, arn).await?);
-                match certificate::describe(&self.acm, arn).await? {
-                    Some(cert) if ours => {
-                        ids.insert(ids::CERTIFICATE_ARN.to_string(), arn.clone());
-                        fields::requested_certificate(&cert.names)
-                    }
-                    _ => arn.clone(),
+        // On a shared listener the default certificate may be another service's: the
+        // service's own is the one panka requested for it, else the environment's.
+        let held = shared::listener_certificates(&self.elbv2, &listener.arn).await?;
+        let own = self
+            .own_certificates_on(ctx, &listener.arn)
+            .await?
+            .into_iter()
+            .next();
+        let named = ctx
+            .domain
+            .as_ref()
+            .and_then(|d| d.certificate_arn.clone())
+            .filter(|arn| held.contains(arn));
+        let certificate = match (own, named) {
+            (Some(arn), _) => match certificate::describe(&self.acm, &arn).await? {
+                Some(cert) => {
+                    ids.insert(ids::CERTIFICATE_ARN.to_string(), arn.clone());
+                    fields::requested_certificate(&cert.names)
                 }
-            }
+                None => arn,
+            },
+            (None, Some(arn)) => arn,
+            (None, None) => listener.certificate_arn.clone().unwrap_or_default(),
         };
         // A zone that cannot be found (the domain renamed) shows as no records.
         let zone = match self.zone(ctx.domain.as_ref(), known).await {
@@ -268,6 +447,12 @@ impl MicroServiceReconciler {
                     fields::HTTP_REDIRECTS
                 } else {
                     fields::HTTP_FORWARDS
+                }
+                .to_string(),
+                load_balancer: if shared::is_shared(&Names::new(ctx), alb) {
+                    fields::SHARED_LOAD_BALANCER
+                } else {
+                    fields::OWN_LOAD_BALANCER
                 }
                 .to_string(),
             },

@@ -62,7 +62,7 @@ fn alias_of(record: &ResourceRecordSet) -> Option<&str> {
     record.alias_target().map(|a| a.dns_name())
 }
 
-/// How a host's record stands against the load balancer `to` points at.
+/// How a host's record stands against the load balancers the service may point it at.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum HostRecord {
     /// No record: free to create.
@@ -77,7 +77,7 @@ pub async fn host_record(
     client: &Client,
     zone_id: &str,
     host: &str,
-    load_balancer_dns: Option<&str>,
+    load_balancer_dns: &[&str],
 ) -> Result<HostRecord, ProviderError> {
     let records = records_at(client, zone_id, host).await?;
     let Some(first) = records.first() else {
@@ -86,8 +86,7 @@ pub async fn host_record(
     let ours = records.iter().all(|r| {
         r.r#type() == &RrType::A
             && alias_of(r)
-                .zip(load_balancer_dns)
-                .is_some_and(|(target, lb)| same_name(target, lb))
+                .is_some_and(|target| load_balancer_dns.iter().any(|lb| same_name(target, lb)))
     });
     if ours {
         return Ok(HostRecord::Ours);
@@ -234,7 +233,7 @@ pub async fn hosts_pointing_at(
 ) -> Result<Vec<String>, ProviderError> {
     let mut pointing = Vec::new();
     for host in hosts {
-        if host_record(client, zone_id, host, Some(load_balancer_dns)).await? == HostRecord::Ours {
+        if host_record(client, zone_id, host, &[load_balancer_dns]).await? == HostRecord::Ours {
             pointing.push(host.clone());
         }
     }

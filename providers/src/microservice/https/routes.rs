@@ -9,7 +9,7 @@ use crate::sdk_error::{Failure, provider_error};
 use crate::shared::gone::{done_if_gone, none_if_gone};
 use aws_sdk_elasticloadbalancingv2::types::{
     Action, ActionTypeEnum, Certificate, FixedResponseActionConfig, HostHeaderConditionConfig,
-    ProtocolEnum, RedirectActionConfig, RedirectActionStatusCodeEnum, RuleCondition,
+    ProtocolEnum, RedirectActionConfig, RedirectActionStatusCodeEnum, RuleCondition, Tag,
 };
 use panka_core::naming::fnv1a;
 use panka_core::reconcile::{ErrorKind, ProviderError, ResourceContext};
@@ -139,6 +139,17 @@ pub async fn ensure_https_listener(
             ..listener
         });
     }
+    create_https_listener(client, elb_tags(ctx), load_balancer_arn, certificate_arn).await
+}
+
+/// Creates the HTTPS listener on 443 with `certificate_arn` as its default certificate and
+/// a 404 for hosts no rule names.
+pub async fn create_https_listener(
+    client: &Client,
+    tags: Vec<Tag>,
+    load_balancer_arn: &str,
+    certificate_arn: &str,
+) -> Result<HttpsListener, ProviderError> {
     let out = client
         .create_listener()
         .load_balancer_arn(load_balancer_arn)
@@ -147,7 +158,7 @@ pub async fn ensure_https_listener(
         .ssl_policy(TLS_POLICY)
         .certificates(certificate(certificate_arn))
         .default_actions(not_found())
-        .set_tags(Some(elb_tags(ctx)))
+        .set_tags(Some(tags))
         .send()
         .await
         .map_err(|e| {
@@ -212,6 +223,19 @@ pub async fn rule_for(
                     .collect(),
             })
     }))
+}
+
+/// Whether the listener has a rule besides its default one.
+pub async fn has_rules(client: &Client, listener_arn: &str) -> Result<bool, ProviderError> {
+    let out = none_if_gone(
+        client
+            .describe_rules()
+            .listener_arn(listener_arn)
+            .send()
+            .await
+            .map_err(|e| provider_error(&format!("cannot list the rules of {listener_arn}"), &e)),
+    )?;
+    Ok(out.is_some_and(|o| o.rules().iter().any(|r| r.is_default() != Some(true))))
 }
 
 fn host_condition(hosts: &[String]) -> RuleCondition {
