@@ -192,7 +192,10 @@ async fn services_of_an_environment_share_one_load_balancer() {
     let web_tg = web.physical_ids["target_group_arn"].clone();
     assert_eq!(two[&api_tg].2, [HOST]);
     assert_eq!(two[&web_tg].2, ["www.company.com"]);
-    assert_eq!(registered(clients, &names).await, [api_tg.clone()]);
+    assert_eq!(
+        registered(clients, &names).await,
+        std::slice::from_ref(&api_tg)
+    );
     let held = listener_certificates(clients, &shared.arn).await;
     assert_eq!(held.len(), 2, "one certificate per service, SNI: {held:?}");
     for cert in [
@@ -448,7 +451,10 @@ async fn a_service_moves_onto_the_shared_load_balancer_and_back_always_served() 
     );
     let https_tg = moved.physical_ids["target_group_arn"].clone();
     assert_ne!(https_tg, own_tg);
-    assert_eq!(registered(clients, &names).await, [https_tg.clone()]);
+    assert_eq!(
+        registered(clients, &names).await,
+        std::slice::from_ref(&https_tg)
+    );
     let steps = checker.checks.lock().expect("checks").clone();
     assert!(
         steps.iter().any(|s| s
