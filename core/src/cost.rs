@@ -51,6 +51,9 @@ pub struct PriceTable {
     pub(crate) alb_hour: f64,
     pub(crate) alb_lcu_hour: f64,
     pub(crate) logs_ingest_gb: f64,
+    /// A standard-resolution alarm, per metric it watches (a metric-math alarm pays for
+    /// each metric of its expression).
+    pub(crate) alarm_metric_month: f64,
     pub(crate) rds_gp2: StorageRates,
     pub(crate) rds_gp3: StorageRates,
     pub(crate) rds_io1: StorageRates,
@@ -137,6 +140,7 @@ const US_EAST_1: PriceTable = PriceTable {
     alb_hour: 0.0225,
     alb_lcu_hour: 0.008,
     logs_ingest_gb: 0.50,
+    alarm_metric_month: 0.10,
     rds_gp2: StorageRates {
         gb_month: 0.115,
         iops_month: 0.0,
@@ -355,6 +359,93 @@ const STACK_NOTES: [&str; 3] = [
     "Secrets Manager secrets and ECR images are created outside panka and not estimated",
 ];
 
+/// The cost lines of a MicroService's load balancer.
+pub(crate) const ALB_LINE: &str = "Application Load Balancer";
+pub(crate) const ALB_CAPACITY_LINE: &str = "ALB capacity,";
+/// A MicroService's error-rate alarm: 3 metrics on its own load balancer (target and
+/// load balancer 5xx counts, requests), 2 on the shared one.
+pub(crate) const ERROR_RATE_ALARM_LINE: &str = "CloudWatch alarm (error rate), metrics";
+pub(crate) const ALB_CAPACITY_NOTE: &str =
+    "ALB capacity beyond 1 LCU (traffic-based) is not estimated";
+
+fn is_load_balancer_line(line: &CostLine) -> bool {
+    line.item == ALB_LINE || line.item.starts_with(ALB_CAPACITY_LINE)
+}
+
+/// On a domain, the MicroServices with an internet-facing load balancer share one
+/// (`<stack>-<env>`): it is priced once, with the first of them, and taken out of the
+/// others' lines and of the totals.
+fn price_shared_load_balancer_once(stack: &ResolvedStack, estimate: &mut Estimate) {
+    if stack
+        .environment_spec
+        .as_ref()
+        .and_then(|e| e.domain.as_ref())
+        .is_none()
+    {
+        return;
+    }
+    let sharing: Vec<&ComponentId> = stack
+        .components
+        .iter()
+        .filter(|c| {
+            matches!(&c.spec, ComponentSpec::MicroService(ms)
+                if ms.load_balancer.enabled && !ms.load_balancer.internal)
+        })
+        .map(|c| &c.id)
+        .collect();
+    let Some(first) = sharing.first().map(|id| id.to_string()) else {
+        return;
+    };
+    let count = sharing.len();
+    for priced in estimate
+        .components
+        .iter_mut()
+        .filter(|c| sharing.contains(&&c.component))
+    {
+        let cost = &mut priced.cost;
+        if priced.component.to_string() == first {
+            cost.notes.push(format!(
+                "the load balancer is the environment's, shared on its domain by {count}                  service(s): priced here once"
+            ));
+            continue;
+        }
+        let removed: f64 = cost
+            .lines
+            .iter()
+            .filter(|l| is_load_balancer_line(l))
+            .map(|l| l.monthly_usd)
+            .sum();
+        cost.lines.retain(|l| !is_load_balancer_line(l));
+        // Its error-rate alarm cannot watch the shared load balancer's own 5xx count.
+        for alarm in cost
+            .lines
+            .iter_mut()
+            .filter(|l| l.item == ERROR_RATE_ALARM_LINE)
+        {
+            let saved = alarm.monthly_usd;
+            *alarm = line(
+                ERROR_RATE_ALARM_LINE,
+                alarm.quantity - 1.0,
+                alarm.unit,
+                alarm.unit_usd,
+            );
+            let saved = saved - alarm.monthly_usd;
+            cost.monthly_usd -= saved;
+            cost.max_monthly_usd -= saved;
+            estimate.monthly_usd -= saved;
+            estimate.max_monthly_usd -= saved;
+        }
+        cost.notes.retain(|n| n != ALB_CAPACITY_NOTE);
+        cost.notes.push(format!(
+            "its load balancer is the environment's, shared on its domain: priced with {first}"
+        ));
+        cost.monthly_usd = cents(cost.monthly_usd - removed);
+        cost.max_monthly_usd = cents(cost.max_monthly_usd - removed);
+        estimate.monthly_usd -= removed;
+        estimate.max_monthly_usd -= removed;
+    }
+}
+
 /// The monthly cost of a resolved stack: every component priced in the stack's region,
 /// totals over those that could be priced, and what was approximated or unknown.
 pub fn stack_monthly_cost(stack: &ResolvedStack) -> Estimate {
@@ -389,6 +480,7 @@ pub fn stack_monthly_cost(stack: &ResolvedStack) -> Estimate {
             }),
         }
     }
+    price_shared_load_balancer_once(stack, &mut estimate);
     estimate.monthly_usd = cents(estimate.monthly_usd);
     estimate.max_monthly_usd = cents(estimate.max_monthly_usd);
     estimate
@@ -448,18 +540,71 @@ mod tests {
     }
 
     #[test]
+    fn services_on_a_domain_pay_for_one_load_balancer() {
+        use crate::loader::Component;
+        let alone = stack_monthly_cost(&walkthrough("development"));
+        let mut stack = walkthrough("development");
+        let api = stack
+            .components
+            .iter()
+            .find(|c| c.id.to_string() == "email-service/api")
+            .expect("the api")
+            .clone();
+        stack.components.push(Component {
+            id: ComponentId::new("email-service", "admin"),
+            ..api
+        });
+        let two_balancers = stack_monthly_cost(&stack);
+        let per_balancer = 16.43 + 5.84 + 0.1;
+        assert_eq!(
+            cents(two_balancers.monthly_usd - alone.monthly_usd),
+            40.59,
+            "without a domain each service has its own"
+        );
+        if let Some(environment) = stack.environment_spec.as_mut() {
+            environment.domain = Some(crate::model::Domain {
+                name: "company.com".into(),
+                hosted_zone_id: None,
+                certificate_arn: None,
+                at: Default::default(),
+            });
+        }
+        let shared = stack_monthly_cost(&stack);
+        assert_eq!(
+            shared.monthly_usd,
+            cents(two_balancers.monthly_usd - per_balancer),
+            "one load balancer for both"
+        );
+        assert_eq!(
+            amounts(component(&shared, "email-service/api")),
+            [14.78, 3.24, 16.43, 5.84, 0.3]
+        );
+        let admin = component(&shared, "email-service/admin");
+        assert_eq!(amounts(admin), [14.78, 3.24, 0.2]);
+        assert_eq!(admin.monthly_usd, 18.22);
+        assert!(
+            admin
+                .notes
+                .iter()
+                .any(|n| n.contains("priced with email-service/api")),
+            "{:?}",
+            admin.notes
+        );
+    }
+
+    #[test]
     fn prices_the_walkthroughs_development_stack() {
         let estimate = stack_monthly_cost(&walkthrough("development"));
         assert_eq!(estimate.region, "us-east-1");
         assert_eq!(estimate.price_region, "us-east-1");
         assert!(!estimate.is_approximate(), "{estimate:?}");
 
-        // 2 tasks × (0.25 vCPU, 0.5 GB) × 730 h, ALB hours, 1 LCU.
+        // 2 tasks × (0.25 vCPU, 0.5 GB) × 730 h, ALB hours, 1 LCU, the 3-metric error-rate alarm.
         let api = component(&estimate, "email-service/api");
-        assert_eq!(amounts(api), [14.78, 3.24, 16.43, 5.84]);
-        assert_eq!(api.monthly_usd, 40.29);
+        assert_eq!(amounts(api), [14.78, 3.24, 16.43, 5.84, 0.3]);
+        assert_eq!(api.monthly_usd, 40.59);
         // Autoscaling to 10 tasks: 5 × the Fargate part.
-        assert_eq!(api.max_monthly_usd, 112.37);
+        assert_eq!(api.max_monthly_usd, 112.67);
         assert!(api.notes.iter().any(|n| n.contains("between 2 and 10")));
         assert!(api.notes.iter().any(|n| n.contains("CloudWatch Logs")));
 
@@ -472,8 +617,8 @@ mod tests {
         assert_eq!(queue.monthly_usd, 0.0);
         assert!(queue.notes[0].contains("requests-based"));
 
-        assert_eq!(estimate.monthly_usd, 68.87);
-        assert_eq!(estimate.max_monthly_usd, 140.95);
+        assert_eq!(estimate.monthly_usd, 69.17);
+        assert_eq!(estimate.max_monthly_usd, 141.25);
         assert_eq!(
             estimate.summary(),
             "$69/month (up to $141 at maximum scale)"
@@ -485,11 +630,11 @@ mod tests {
         let estimate = stack_monthly_cost(&walkthrough("production"));
         // 3 tasks (the override's desired count; autoscaling keeps 2–10).
         let api = component(&estimate, "email-service/api");
-        assert_eq!(amounts(api), [22.16, 4.87, 16.43, 5.84]);
+        assert_eq!(amounts(api), [22.16, 4.87, 16.43, 5.84, 0.3]);
         // db.t3.medium, 50 GB gp3, Single-AZ (the walkthrough does not ask for Multi-AZ).
         let db = component(&estimate, "email-service/database");
         assert_eq!(amounts(db), [52.56, 5.75]);
-        assert_eq!(estimate.monthly_usd, 107.61);
+        assert_eq!(estimate.monthly_usd, 107.91);
         assert_eq!(
             estimate.summary(),
             "$108/month (up to $171 at maximum scale)"
@@ -525,10 +670,10 @@ mod tests {
         let estimate = stack_monthly_cost(&stack);
         assert!(estimate.is_approximate());
         assert_eq!(estimate.unknown.len(), 1);
-        assert_eq!(estimate.monthly_usd, 40.29);
+        assert_eq!(estimate.monthly_usd, 40.59);
         assert_eq!(
             estimate.summary(),
-            "≈ $40/month (up to $112 at maximum scale); not priced: \
+            "≈ $41/month (up to $113 at maximum scale); not priced: \
              email-service/database (RDS instance class `db.x2g.large`)"
         );
     }
@@ -597,7 +742,7 @@ mod tests {
             estimate.approximated,
             ["no price table for ap-south-1; us-east-1 prices used"]
         );
-        assert_eq!(estimate.monthly_usd, 68.87);
+        assert_eq!(estimate.monthly_usd, 69.17);
         assert!(estimate.summary().starts_with("≈ $69/month"));
     }
 

@@ -140,18 +140,29 @@ fn monthly_cost(ms: &MicroServiceSpec, t: &PriceTable) -> Cost {
     let max_fargate = sum(&task_month(max_tasks));
     if ms.load_balancer.enabled {
         lines.push(line(
-            "Application Load Balancer",
+            crate::cost::ALB_LINE,
             HOURS_PER_MONTH,
             "ALB-hour",
             t.alb_hour,
         ));
         lines.push(line(
-            format!("ALB capacity, {ALB_LCU_ALLOWANCE} LCU assumed"),
+            format!(
+                "{} {ALB_LCU_ALLOWANCE} LCU assumed",
+                crate::cost::ALB_CAPACITY_LINE
+            ),
             ALB_LCU_ALLOWANCE * HOURS_PER_MONTH,
             "LCU-hour",
             t.alb_lcu_hour,
         ));
-        notes.push("ALB capacity beyond 1 LCU (traffic-based) is not estimated".to_string());
+        notes.push(crate::cost::ALB_CAPACITY_NOTE.to_string());
+        if ms.rollback.error_rate(false).is_some() {
+            lines.push(line(
+                crate::cost::ERROR_RATE_ALARM_LINE,
+                3.0,
+                "metric-month",
+                t.alarm_metric_month,
+            ));
+        }
     }
     notes.push(format!(
         "CloudWatch Logs ingestion (${:.2}/GB) and storage ({} days' retention) are usage-based: \
@@ -159,7 +170,8 @@ fn monthly_cost(ms: &MicroServiceSpec, t: &PriceTable) -> Cost {
         t.logs_ingest_gb, infra.log_retention_days
     ));
     let monthly = sum(&lines);
-    // The ALB lines (after the two Fargate lines) do not grow with the task count.
+    // The load balancer and alarm lines (after the two Fargate lines) do not grow with the
+    // task count.
     let fixed: f64 = lines.iter().skip(2).map(|l| l.monthly_usd).sum();
     Cost {
         monthly_usd: monthly,
