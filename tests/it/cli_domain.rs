@@ -20,17 +20,18 @@ impl Env {
     /// The walkthrough with `domain: company.com` in development, and the seed's name
     /// for the api there.
     async fn new() -> Env {
+        let env = Env::without_domain().await;
+        env.add_domain();
+        env
+    }
+
+    /// The walkthrough as it is, without a domain.
+    async fn without_domain() -> Env {
         let moto = MotoServer::start_with_env(&[
             ("MOTO_ECS_SERVICE_RUNNING", "2"),
             ("MOTO_ACM_VALIDATION_WAIT", "1"),
         ]);
         let repo = walkthrough_repo();
-        let env_file = repo.path().join(ENV_FILE);
-        let mut text = std::fs::read_to_string(&env_file).expect("environment file");
-        text.push_str(&format!(
-            "  domain: company.com\n  overrides:\n    email-service/api:\n      spec: {{loadBalancer: {{alias: {HOST}}}}}\n"
-        ));
-        std::fs::write(&env_file, text).expect("write the environment file");
         let clients = moto.clients().await;
         create_secret(&clients, DB_SECRET, r#"{"password":"pw-0123456789"}"#).await;
         Env {
@@ -38,6 +39,44 @@ impl Env {
             repo,
             clients,
         }
+    }
+
+    fn add_domain(&self) {
+        let env_file = self.repo.path().join(ENV_FILE);
+        let mut text = std::fs::read_to_string(&env_file).expect("environment file");
+        text.push_str(&format!(
+            "  domain: company.com\n  overrides:\n    email-service/api:\n      spec: {{loadBalancer: {{alias: {HOST}}}}}\n"
+        ));
+        std::fs::write(&env_file, text).expect("write the environment file");
+    }
+
+    async fn create_zone(&self) {
+        self.clients
+            .route53
+            .create_hosted_zone()
+            .name("company.com")
+            .caller_reference("cli-domain")
+            .send()
+            .await
+            .expect("create the zone");
+    }
+
+    /// The names of the load balancers in the account.
+    async fn load_balancers(&self) -> Vec<String> {
+        let out = self
+            .clients
+            .elasticloadbalancingv2
+            .describe_load_balancers()
+            .send()
+            .await
+            .expect("describe load balancers");
+        let mut names: Vec<String> = out
+            .load_balancers()
+            .iter()
+            .filter_map(|lb| lb.load_balancer_name().map(str::to_string))
+            .collect();
+        names.sort();
+        names
     }
 
     /// `args`, then the stack and environment.
@@ -78,14 +117,7 @@ impl Env {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_walkthrough_answers_https_on_its_domain() {
     let env = Env::new().await;
-    env.clients
-        .route53
-        .create_hosted_zone()
-        .name("company.com")
-        .caller_reference("cli-domain")
-        .send()
-        .await
-        .expect("create the zone");
+    env.create_zone().await;
 
     let plan = env.panka(&["plan"]);
     assert_eq!(plan.status.code(), Some(0), "{}", text(&plan));
@@ -213,4 +245,50 @@ async fn a_missing_zone_stops_apply_before_anything_changes() {
     assert!(shown.contains("nothing was changed"), "{shown}");
     let queues = env.clients.sqs.list_queues().send().await.expect("queues");
     assert!(queues.queue_urls().is_empty(), "nothing created");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deployment_moves_onto_the_shared_load_balancer_when_its_environment_gains_a_domain() {
+    let env = Env::without_domain().await;
+    env.create_zone().await;
+    let out = env.panka(&["apply", "--auto-approve"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let shared = panka_core::naming::shared_load_balancer("notification-platform", "development");
+    let own = env.load_balancers().await;
+    assert_eq!(own.len(), 1, "today's layout: the api's own load balancer");
+    assert_ne!(own[0], shared);
+
+    env.add_domain();
+    let plan = env.panka(&["plan"]);
+    let shown = text(&plan);
+    assert_eq!(plan.status.code(), Some(0), "{shown}");
+    assert!(
+        shown.contains("shared by the environment"),
+        "the plan shows the move:\n{shown}"
+    );
+
+    let out = env.panka(&["apply", "--auto-approve"]);
+    let shown = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{shown}");
+    for expected in [
+        format!("api_url: https://{HOST}"),
+        "Registering the tasks with both load balancers".to_string(),
+        "Removing the service's own load balancer".to_string(),
+    ] {
+        assert!(
+            shown.contains(&expected),
+            "missing `{expected}` in\n{shown}"
+        );
+    }
+    assert_eq!(
+        env.load_balancers().await,
+        [shared],
+        "only the shared one is left"
+    );
+    let again = env.panka(&["plan", "--detailed-exitcode"]);
+    assert_eq!(again.status.code(), Some(0), "{}", text(&again));
+
+    let out = env.on_stack(&["destroy", "--auto-approve"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert_eq!(env.load_balancers().await, Vec::<String>::new());
 }

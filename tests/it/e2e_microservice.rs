@@ -635,7 +635,11 @@ async fn assert_nothing_left(clients: &AwsClients, names: &Names) {
         "the target group is gone"
     );
     let vpc = default_vpc_id(clients).await;
-    for group in [&names.alb_security_group, &names.service_security_group] {
+    for group in [
+        &names.alb_security_group,
+        &names.service_security_group,
+        &names.clients_security_group,
+    ] {
         let found = network::find_security_group(&clients.ec2, &vpc, group)
             .await
             .expect("look up the group");
@@ -1001,8 +1005,30 @@ async fn turning_the_load_balancer_off_removes_it() {
         .expect("delete");
 }
 
+/// The security groups an ECS service's tasks run with.
+async fn task_groups(clients: &AwsClients, ctx: &ResourceContext) -> Vec<String> {
+    let names = Names::new(ctx);
+    let out = clients
+        .ecs
+        .describe_services()
+        .cluster(&names.cluster)
+        .services(&names.service)
+        .send()
+        .await
+        .expect("describe the service");
+    let mut groups: Vec<String> = out
+        .services()
+        .iter()
+        .filter_map(|s| s.network_configuration())
+        .filter_map(|n| n.awsvpc_configuration())
+        .flat_map(|v| v.security_groups().to_vec())
+        .collect();
+    groups.sort();
+    groups
+}
+
 #[tokio::test]
-async fn an_internal_load_balancer_admits_only_the_vpc() {
+async fn an_internal_load_balancer_admits_only_its_clients() {
     let moto = MotoServer::start();
     let account = moto.account().await;
     let clients = &account.clients;
@@ -1021,6 +1047,7 @@ async fn an_internal_load_balancer_admits_only_the_vpc() {
         "{}",
         created.outputs["url"]
     );
+    assert_eq!(created.fields["load_balancer"]["admits"], "its clients");
     let albs = clients
         .elasticloadbalancingv2
         .describe_load_balancers()
@@ -1032,22 +1059,136 @@ async fn an_internal_load_balancer_admits_only_the_vpc() {
         albs.load_balancers()[0].scheme().map(|s| s.as_str()),
         Some("internal")
     );
-    let vpcs = clients
+    let names = Names::new(&ctx());
+    let vpc = default_vpc_id(clients).await;
+    let client_group =
+        network::find_security_group(&clients.ec2, &vpc, &names.clients_security_group)
+            .await
+            .expect("look up")
+            .expect("the clients' group")
+            .id;
+    assert_eq!(created.outputs["client_security_group_id"], client_group);
+    let alb_group = created.physical_ids["alb_security_group_id"].clone();
+    assert_eq!(
+        ingress(clients, &alb_group).await,
+        [(8080, client_group.clone())],
+        "only the clients' group, not the VPC"
+    );
+
+    // A service that references it runs with the clients' group; one that does not, not.
+    let frontend = ResourceContext {
+        id: ComponentId::new("web", "frontend"),
+        ..ctx()
+    };
+    let mut referencing = inputs();
+    referencing
+        .dependencies
+        .insert(ctx().id, created.outputs.clone());
+    r.create(&frontend, &wrap(&api("v1.0.0")), &referencing)
+        .await
+        .expect("create the client");
+    assert!(
+        task_groups(clients, &frontend)
+            .await
+            .contains(&client_group),
+        "the client's tasks have the group"
+    );
+    let bystander = ResourceContext {
+        id: ComponentId::new("web", "bystander"),
+        ..ctx()
+    };
+    r.create(&bystander, &wrap(&api("v1.0.0")), &inputs())
+        .await
+        .expect("create another service");
+    assert!(
+        !task_groups(clients, &bystander)
+            .await
+            .contains(&client_group)
+    );
+
+    // A load balancer an earlier panka opened to the whole VPC keeps that until a client
+    // runs with the group, then loses it.
+    let cidr = clients
         .ec2
         .describe_vpcs()
-        .vpc_ids(default_vpc_id(clients).await)
+        .vpc_ids(&vpc)
         .send()
         .await
-        .expect("describe the VPC");
-    let cidr = vpcs.vpcs()[0].cidr_block().unwrap_or_default().to_string();
-    assert_eq!(
-        ingress(clients, &created.physical_ids["alb_security_group_id"]).await,
-        [(8080, cidr)]
-    );
-    r.delete(&ctx(), &created.physical_ids, DeleteOptions::default())
+        .expect("describe the VPC")
+        .vpcs()[0]
+        .cidr_block()
+        .unwrap_or_default()
+        .to_string();
+    clients
+        .ec2
+        .authorize_security_group_ingress()
+        .group_id(&alb_group)
+        .ip_protocol("tcp")
+        .from_port(8080)
+        .to_port(8080)
+        .cidr_ip(&cidr)
+        .send()
         .await
-        .expect("delete");
-    assert_nothing_left(clients, &Names::new(&ctx())).await;
+        .expect("open the VPC as before");
+    let kept = r
+        .update(&ctx(), &wrap(&spec), &inputs())
+        .await
+        .expect("update");
+    assert_eq!(
+        kept.fields["load_balancer"]["admits"],
+        "its clients and the VPC"
+    );
+    let mut both = ingress(clients, &alb_group).await;
+    both.sort();
+    assert_eq!(both, [(8080, cidr.clone()), (8080, client_group.clone())]);
+    let subnet = clients
+        .ec2
+        .describe_subnets()
+        .send()
+        .await
+        .expect("subnets")
+        .subnets()
+        .iter()
+        .find(|s| s.vpc_id() == Some(vpc.as_str()))
+        .and_then(|s| s.subnet_id())
+        .expect("a subnet of the default VPC")
+        .to_string();
+    let task_interface = clients
+        .ec2
+        .create_network_interface()
+        .subnet_id(&subnet)
+        .groups(&client_group)
+        .send()
+        .await
+        .expect("a client's task interface")
+        .network_interface()
+        .and_then(|i| i.network_interface_id())
+        .unwrap_or_default()
+        .to_string();
+    let narrowed = r
+        .update(&ctx(), &wrap(&spec), &inputs())
+        .await
+        .expect("update");
+    assert_eq!(narrowed.fields["load_balancer"]["admits"], "its clients");
+    assert_eq!(ingress(clients, &alb_group).await, [(8080, client_group)]);
+    clients
+        .ec2
+        .delete_network_interface()
+        .network_interface_id(task_interface)
+        .send()
+        .await
+        .expect("the task is gone");
+
+    for (ctx, known) in [
+        (frontend, KnownIds::new()),
+        (bystander, KnownIds::new()),
+        (ctx(), created.physical_ids.clone()),
+    ] {
+        r.delete(&ctx, &known, DeleteOptions::default())
+            .await
+            .expect("delete");
+        assert_nothing_left(clients, &Names::new(&ctx)).await;
+    }
 }
 
 #[tokio::test]

@@ -72,6 +72,10 @@ impl Kind for MicroServiceSpec {
                 Namespace::SecurityGroup,
                 physical(ctx, "-svc", limits::SECURITY_GROUP),
             ),
+            (
+                Namespace::SecurityGroup,
+                physical(ctx, "-clients", limits::SECURITY_GROUP),
+            ),
         ]
     }
 

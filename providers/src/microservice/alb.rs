@@ -24,6 +24,7 @@ pub struct Alb {
     pub canonical_zone_id: String,
     pub internal: bool,
     pub security_groups: Vec<String>,
+    pub vpc_id: String,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -114,6 +115,7 @@ fn alb_of(lb: &aws_sdk_elasticloadbalancingv2::types::LoadBalancer) -> Alb {
             .to_string(),
         internal: lb.scheme() == Some(&LoadBalancerSchemeEnum::Internal),
         security_groups: lb.security_groups().to_vec(),
+        vpc_id: lb.vpc_id().unwrap_or_default().to_string(),
     }
 }
 

@@ -10,7 +10,7 @@ use super::{
 };
 use crate::network::{self, IngressRule, Source};
 use crate::sdk_error::provider_error;
-use crate::shared::ownership::{check_owned, recorded};
+use crate::shared::ownership::{check_environment_owned, check_owned, recorded};
 use panka_core::model::{Domain, MicroServiceSpec};
 use panka_core::progress;
 use panka_core::reconcile::{
@@ -48,6 +48,30 @@ impl MicroServiceReconciler {
             logs::find(&self.logs, &names.log_group),
             groups,
         )?;
+        let (https_target_group, shared_alb) = tokio::try_join!(
+            alb::find_target_group(&self.elbv2, &names.https_target_group),
+            alb::find_load_balancer(&self.elbv2, &names.shared_load_balancer),
+        )?;
+        if let Some(tg) = https_target_group
+            && !recorded(known, ids::TARGET_GROUP_ARN, &tg.arn)
+        {
+            check_owned(
+                ctx,
+                "target group",
+                &names.https_target_group,
+                &alb::tags(&self.elbv2, &tg.arn).await?,
+            )?;
+        }
+        // The shared load balancer is the stack's and environment's, not the component's;
+        // it matters only on a domain.
+        if let Some(shared) = shared_alb.filter(|_| ctx.domain.is_some()) {
+            check_environment_owned(
+                ctx,
+                "load balancer",
+                &names.shared_load_balancer,
+                &alb::tags(&self.elbv2, &shared.arn).await?,
+            )?;
+        }
         // State vouches for what it recorded: its tags are not read.
         let vouched = |key: &str, value: &str| recorded(known, key, value);
         if let Some(service) = service
@@ -247,6 +271,9 @@ impl MicroServiceReconciler {
         alb::ensure_target_group(&self.elbv2, ctx, name, vpc_id, port, &health).await
     }
 
+    /// The group of the service's own load balancer: the listener port from anywhere, or
+    /// for an internal one only from its clients' group (which the MicroServices that
+    /// reference it attach, through the `client_security_group_id` output).
     async fn ensure_alb_security_group(
         &self,
         ctx: &ResourceContext,
@@ -254,10 +281,42 @@ impl MicroServiceReconciler {
         names: &Names,
         vpc_id: &str,
     ) -> Result<String, ProviderError> {
-        let source = if spec.load_balancer.internal {
-            self.vpc_cidr(vpc_id).await?
+        let port = spec.load_balancer.listener_port;
+        let rules = if spec.load_balancer.internal {
+            let clients = network::ensure_security_group(
+                &self.ec2,
+                ctx,
+                vpc_id,
+                &names.clients_security_group,
+                &format!("panka: clients of {}", ctx.id),
+                &[],
+            )
+            .await?;
+            let mut rules = vec![IngressRule {
+                port,
+                source: Source::Group(clients.clone()),
+            }];
+            // An internal load balancer made before clients had their group admitted the
+            // whole VPC: that stays until a client runs with the group, so no client is
+            // refused while its new tasks roll out (the next apply takes it away).
+            let cidr = self.vpc_cidr(vpc_id).await?;
+            let vpc_rule = IngressRule {
+                port,
+                source: Source::Cidr(cidr),
+            };
+            let admitted_vpc =
+                network::find_security_group(&self.ec2, vpc_id, &names.alb_security_group)
+                    .await?
+                    .is_some_and(|g| g.ingress.contains(&vpc_rule));
+            if admitted_vpc && !self.group_in_use(&clients).await? {
+                rules.push(vpc_rule);
+            }
+            rules
         } else {
-            "0.0.0.0/0".to_string()
+            vec![IngressRule {
+                port,
+                source: Source::Cidr("0.0.0.0/0".to_string()),
+            }]
         };
         network::ensure_security_group(
             &self.ec2,
@@ -265,12 +324,32 @@ impl MicroServiceReconciler {
             vpc_id,
             &names.alb_security_group,
             &format!("panka: load balancer of {}", ctx.id),
-            &[IngressRule {
-                port: spec.load_balancer.listener_port,
-                source: Source::Cidr(source),
-            }],
+            &rules,
         )
         .await
+    }
+
+    /// Whether any network interface (a client's task) has the group.
+    async fn group_in_use(&self, group_id: &str) -> Result<bool, ProviderError> {
+        let out = self
+            .ec2
+            .describe_network_interfaces()
+            .filters(
+                aws_sdk_ec2::types::Filter::builder()
+                    .name("group-id")
+                    .values(group_id)
+                    .build(),
+            )
+            .max_results(5)
+            .send()
+            .await
+            .map_err(|e| {
+                provider_error(
+                    &format!("cannot tell whether security group {group_id} is in use"),
+                    &e,
+                )
+            })?;
+        Ok(!out.network_interfaces().is_empty())
     }
 
     /// The tasks' group, admitting the target port from `load_balancer_groups` only.
@@ -612,6 +691,21 @@ impl MicroServiceReconciler {
         if leave_own {
             self.delete_own_security_group(ctx, &net.vpc_id, &names.alb_security_group, None)
                 .await?;
+            // An internal service's clients may still run with its clients' group: it
+            // then goes with the component.
+            if let Some(clients) =
+                network::find_security_group(&self.ec2, &net.vpc_id, &names.clients_security_group)
+                    .await?
+                && !self.group_in_use(&clients.id).await?
+            {
+                self.delete_own_security_group(
+                    ctx,
+                    &net.vpc_id,
+                    &names.clients_security_group,
+                    Some(&clients.id),
+                )
+                .await?;
+            }
         }
         if leave_shared {
             let (certificates, zone) = self.leave_shared(ctx, names, zone.as_ref()).await?;

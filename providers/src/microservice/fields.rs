@@ -223,7 +223,16 @@ pub struct LoadBalancerField {
     /// The container port the target group routes to.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub container_port: Option<u16>,
+    /// Who an internal load balancer admits ([`ADMITS_CLIENTS`], …); `None` otherwise.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub admits: Option<String>,
 }
+
+/// An internal load balancer admits only the group its clients attach.
+pub const ADMITS_CLIENTS: &str = "its clients";
+/// ... and still the whole VPC, until a client runs with the group.
+pub const ADMITS_CLIENTS_AND_VPC: &str = "its clients and the VPC";
+pub const ADMITS_VPC: &str = "the VPC";
 
 impl LoadBalancerField {
     pub fn disabled() -> Self {
@@ -232,6 +241,7 @@ impl LoadBalancerField {
             internal: None,
             listener_port: None,
             container_port: None,
+            admits: None,
         }
     }
 }
@@ -410,6 +420,10 @@ pub fn from_spec(ctx: &ResourceContext, spec: &MicroServiceSpec, inputs: &Inputs
                 None => spec.load_balancer.listener_port,
             }),
             container_port: Some(port),
+            admits: spec
+                .load_balancer
+                .internal
+                .then(|| ADMITS_CLIENTS.to_string()),
         },
         None => LoadBalancerField::disabled(),
     };

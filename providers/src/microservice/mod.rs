@@ -507,6 +507,14 @@ impl KindReconciler for MicroServiceReconciler {
                 recorded(ids::ALB_SECURITY_GROUP_ID),
             )
             .await?;
+            // Last: the load balancer's group named it, and clients' tasks had it.
+            self.delete_own_security_group(
+                ctx,
+                vpc_id,
+                &names.clients_security_group,
+                recorded(ids::CLIENTS_SECURITY_GROUP_ID),
+            )
+            .await?;
         }
         // The shared load balancer goes with the last service on it.
         self.release_shared(

@@ -33,6 +33,8 @@ pub struct Names {
     pub shared_load_balancer: String,
     pub shared_security_group: String,
     pub alb_security_group: String,
+    /// The group an internal service's clients attach: its load balancer admits only it.
+    pub clients_security_group: String,
     pub service_security_group: String,
     pub scaling_policy: String,
     /// The CloudWatch alarm on the service's error rate.
@@ -64,6 +66,7 @@ impl Names {
                 limits::SECURITY_GROUP,
             ),
             alb_security_group: naming::physical(ctx, "-alb", limits::SECURITY_GROUP),
+            clients_security_group: naming::physical(ctx, "-clients", limits::SECURITY_GROUP),
             service_security_group: naming::physical(ctx, "-svc", limits::SECURITY_GROUP),
             scaling_policy: naming::physical(ctx, "-cpu", limits::AUTOSCALING_POLICY),
             error_rate_alarm: naming::physical(ctx, "-5xx", limits::CLOUDWATCH_ALARM),
@@ -118,6 +121,7 @@ pub mod ids {
     pub const TARGET_GROUP_ARN: &str = "target_group_arn";
     pub const LISTENER_ARN: &str = "listener_arn";
     pub const ALB_SECURITY_GROUP_ID: &str = "alb_security_group_id";
+    pub const CLIENTS_SECURITY_GROUP_ID: &str = "clients_security_group_id";
     pub const SERVICE_SECURITY_GROUP_ID: &str = "service_security_group_id";
     pub const SCALABLE_TARGET: &str = "scalable_target";
     pub const SCALING_POLICY: &str = "scaling_policy";

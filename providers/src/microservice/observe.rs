@@ -7,6 +7,7 @@ use super::{
     MicroServiceReconciler, alarms, alb, autoscaling, ecs_service, iam, logs, render,
     task_definition,
 };
+use crate::network;
 use crate::sdk_error::provider_error;
 use panka_core::reconcile::{ErrorKind, KnownIds, Observed, ProviderError, ResourceContext};
 use std::collections::BTreeMap;
@@ -118,6 +119,7 @@ impl MicroServiceReconciler {
                 internal: None,
                 listener_port: None,
                 container_port: Some(mapping.container_port),
+                admits: None,
             };
             physical_ids.insert(
                 ids::TARGET_GROUP_ARN.to_string(),
@@ -139,6 +141,19 @@ impl MicroServiceReconciler {
                 }
                 if let Some(alb) = alb {
                     load_balancer.internal = Some(alb.internal);
+                    if alb.internal
+                        && let Some((admits, clients)) = self.internal_admits(&names, &alb).await?
+                    {
+                        load_balancer.admits = Some(admits.to_string());
+                        if let Some(clients) = clients {
+                            physical_ids.insert(
+                                ids::CLIENTS_SECURITY_GROUP_ID.to_string(),
+                                clients.clone(),
+                            );
+                            outputs
+                                .insert(fields::CLIENT_SECURITY_GROUP_OUTPUT.to_string(), clients);
+                        }
+                    }
                     physical_ids.insert(ids::LOAD_BALANCER_ARN.to_string(), alb.arn.clone());
                     if !shared {
                         physical_ids.insert(ids::LOAD_BALANCER_NAME.to_string(), alb.name.clone());
@@ -250,6 +265,36 @@ impl MicroServiceReconciler {
     }
 
     /// The id of the service's own security group among `group_ids`.
+    /// Who an internal load balancer's group admits, and the clients' group (the
+    /// `client_security_group_id` output its dependents attach) when there is one.
+    async fn internal_admits(
+        &self,
+        names: &Names,
+        alb: &alb::Alb,
+    ) -> Result<Option<(&'static str, Option<String>)>, ProviderError> {
+        let (group, clients) = tokio::try_join!(
+            network::find_security_group(&self.ec2, &alb.vpc_id, &names.alb_security_group),
+            network::find_security_group(&self.ec2, &alb.vpc_id, &names.clients_security_group),
+        )?;
+        let Some(group) = group else {
+            return Ok(None);
+        };
+        let clients = clients.map(|g| g.id);
+        let from_clients = group.ingress.iter().any(|rule| {
+            matches!(&rule.source, network::Source::Group(id) if Some(id) == clients.as_ref())
+        });
+        let from_vpc = group
+            .ingress
+            .iter()
+            .any(|rule| matches!(rule.source, network::Source::Cidr(_)));
+        let admits = match (from_clients, from_vpc) {
+            (true, false) => fields::ADMITS_CLIENTS,
+            (true, true) => fields::ADMITS_CLIENTS_AND_VPC,
+            _ => fields::ADMITS_VPC,
+        };
+        Ok(Some((admits, clients)))
+    }
+
     async fn service_security_group_id(
         &self,
         names: &Names,
