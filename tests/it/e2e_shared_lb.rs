@@ -499,3 +499,48 @@ async fn a_service_moves_onto_the_shared_load_balancer_and_back_always_served() 
     assert!(!steps.is_empty());
     assert!(failed.is_empty(), "unserved at: {failed:#?}");
 }
+
+#[tokio::test]
+async fn a_load_balancer_panka_did_not_make_under_the_shared_name_stops_the_create() {
+    let moto = moto();
+    let account = moto.account().await;
+    let clients = &account.clients;
+    create_secret(&account).await;
+    create_zone(clients).await;
+    let ctx = on_domain(None);
+    let names = Names::new(&ctx);
+    let net = panka_providers::network::resolve(&clients.ec2, None)
+        .await
+        .expect("the default VPC");
+    clients
+        .elasticloadbalancingv2
+        .create_load_balancer()
+        .name(&names.shared_load_balancer)
+        .set_subnets(Some(net.public_subnet_ids.clone()))
+        .send()
+        .await
+        .expect("someone else's load balancer");
+
+    let err = reconciler(clients)
+        .create(&ctx, &wrap(&with_aliases(&[HOST])), &inputs())
+        .await
+        .expect_err("not panka's");
+    assert_eq!(
+        err.kind,
+        panka_core::reconcile::ErrorKind::Foreign,
+        "{err:?}"
+    );
+    assert!(
+        err.message.contains(&names.shared_load_balancer),
+        "{}",
+        err.message
+    );
+    let clusters = clients
+        .ecs
+        .describe_clusters()
+        .clusters(&names.cluster)
+        .send()
+        .await
+        .expect("describe clusters");
+    assert!(clusters.clusters().is_empty(), "nothing was created");
+}
