@@ -209,6 +209,10 @@ async fn the_walkthrough_answers_https_on_its_domain() {
     let shown = text(&drift);
     assert_ne!(drift.status.code(), Some(0), "{shown}");
     assert!(shown.contains("https.records"), "{shown}");
+    assert!(
+        !shown.contains("Orphans"),
+        "the shared load balancer, its group and the service's certificate are known to state:\n{shown}"
+    );
 
     // destroy takes the names, the listeners and the certificate away.
     let out = env.on_stack(&["destroy", "--auto-approve"]);
