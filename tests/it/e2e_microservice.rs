@@ -1005,9 +1005,11 @@ async fn turning_the_load_balancer_off_removes_it() {
         .expect("delete");
 }
 
-/// The security groups an ECS service's tasks run with.
-async fn task_groups(clients: &AwsClients, ctx: &ResourceContext) -> Vec<String> {
-    let names = Names::new(ctx);
+/// The ECS service of `names`, as ECS describes it, unless it is gone.
+pub(crate) async fn ecs_service(
+    clients: &AwsClients,
+    names: &Names,
+) -> Option<aws_sdk_ecs::types::Service> {
     let out = clients
         .ecs
         .describe_services()
@@ -1016,8 +1018,16 @@ async fn task_groups(clients: &AwsClients, ctx: &ResourceContext) -> Vec<String>
         .send()
         .await
         .expect("describe the service");
-    let mut groups: Vec<String> = out
-        .services()
+    out.services()
+        .iter()
+        .find(|s| s.status() != Some("INACTIVE"))
+        .cloned()
+}
+
+/// The security groups an ECS service's tasks run with.
+async fn task_groups(clients: &AwsClients, ctx: &ResourceContext) -> Vec<String> {
+    let service = ecs_service(clients, &Names::new(ctx)).await;
+    let mut groups: Vec<String> = service
         .iter()
         .filter_map(|s| s.network_configuration())
         .filter_map(|n| n.awsvpc_configuration())

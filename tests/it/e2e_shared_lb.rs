@@ -7,7 +7,7 @@ use crate::e2e_https::{
     HOST, create_zone, https_route, load_balancer, moto, on_domain, records, security_group_named,
     with_aliases,
 };
-use crate::e2e_microservice::{api, create_secret, ctx, inputs, reconciler, wrap};
+use crate::e2e_microservice::{api, create_secret, ctx, ecs_service, inputs, reconciler, wrap};
 use crate::support::moto::MotoServer;
 use panka_core::engine::{Event, EventSink};
 use panka_core::model::ComponentId;
@@ -110,18 +110,9 @@ async fn listener_certificates(clients: &AwsClients, lb_arn: &str) -> Vec<String
 
 /// The target groups the ECS service registers its tasks with.
 async fn registered(clients: &AwsClients, names: &Names) -> Vec<String> {
-    let out = clients
-        .ecs
-        .describe_services()
-        .cluster(&names.cluster)
-        .services(&names.service)
-        .send()
+    let mut groups: Vec<String> = ecs_service(clients, names)
         .await
-        .expect("describe the service");
-    let mut groups: Vec<String> = out
-        .services()
         .iter()
-        .filter(|s| s.status() != Some("INACTIVE"))
         .flat_map(|s| s.load_balancers())
         .filter_map(|l| l.target_group_arn().map(str::to_string))
         .collect();
