@@ -226,21 +226,8 @@ pub async fn listener_for(
     load_balancer_arn: &str,
     target_group_arn: &str,
 ) -> Result<Option<Listener>, ProviderError> {
-    let listeners = none_if_gone(
-        client
-            .describe_listeners()
-            .load_balancer_arn(load_balancer_arn)
-            .send()
-            .await
-            .map_err(|e| {
-                provider_error(
-                    &format!("cannot list the listeners of {load_balancer_arn}"),
-                    &e,
-                )
-            }),
-    )?;
-    Ok(listeners.and_then(|out| {
-        let listeners = out.listeners();
+    let listeners = listeners(client, load_balancer_arn).await?;
+    Ok(listeners.and_then(|listeners| {
         listeners
             .iter()
             .find(|l| {
@@ -501,7 +488,7 @@ pub async fn delete(
 ) -> Result<(), ProviderError> {
     let alb = find_load_balancer(client, alb_name).await?;
     if let Some(alb) = &alb {
-        delete_listeners(client, &alb.arn, alb_name).await?;
+        delete_listeners(client, &alb.arn).await?;
     }
     delete_target_group(client, target_group_name, wait).await?;
     if let Some(alb) = alb {
@@ -526,21 +513,36 @@ pub async fn delete(
     Ok(())
 }
 
-/// Deletes every listener of the load balancer `alb_name` (its rules go with them).
-pub async fn delete_listeners(
+/// The listeners of a load balancer as ELB describes them; `None` when it is gone.
+pub async fn listeners(
     client: &Client,
     load_balancer_arn: &str,
-    alb_name: &str,
-) -> Result<(), ProviderError> {
-    let listeners = none_if_gone(
+) -> Result<Option<Vec<aws_sdk_elasticloadbalancingv2::types::Listener>>, ProviderError> {
+    let out = none_if_gone(
         client
             .describe_listeners()
             .load_balancer_arn(load_balancer_arn)
             .send()
             .await
-            .map_err(|e| provider_error(&format!("cannot list the listeners of {alb_name}"), &e)),
+            .map_err(|e| {
+                provider_error(
+                    &format!("cannot list the listeners of {load_balancer_arn}"),
+                    &e,
+                )
+            }),
     )?;
-    for listener in listeners.iter().flat_map(|l| l.listeners()) {
+    Ok(out.map(|o| o.listeners().to_vec()))
+}
+
+/// Deletes every listener of a load balancer (its rules go with them).
+pub async fn delete_listeners(
+    client: &Client,
+    load_balancer_arn: &str,
+) -> Result<(), ProviderError> {
+    for listener in listeners(client, load_balancer_arn)
+        .await?
+        .unwrap_or_default()
+    {
         let arn = listener.listener_arn().unwrap_or_default();
         done_if_gone(
             client

@@ -72,21 +72,9 @@ pub async fn https_listener(
     client: &Client,
     load_balancer_arn: &str,
 ) -> Result<Option<HttpsListener>, ProviderError> {
-    let out = none_if_gone(
-        client
-            .describe_listeners()
-            .load_balancer_arn(load_balancer_arn)
-            .send()
-            .await
-            .map_err(|e| {
-                provider_error(
-                    &format!("cannot list the listeners of {load_balancer_arn}"),
-                    &e,
-                )
-            }),
-    )?;
-    Ok(out.and_then(|o| {
-        o.listeners()
+    let listeners = crate::microservice::alb::listeners(client, load_balancer_arn).await?;
+    Ok(listeners.and_then(|listeners| {
+        listeners
             .iter()
             .find(|l| {
                 l.protocol() == Some(&ProtocolEnum::Https)
@@ -190,18 +178,9 @@ pub async fn rule_for(
     listener_arn: &str,
     target_group_arn: &str,
 ) -> Result<Option<Rule>, ProviderError> {
-    let out = none_if_gone(
-        client
-            .describe_rules()
-            .listener_arn(listener_arn)
-            .send()
-            .await
-            .map_err(|e| provider_error(&format!("cannot list the rules of {listener_arn}"), &e)),
-    )?;
-    Ok(out.and_then(|o| {
-        o.rules()
+    Ok(host_rules(client, listener_arn).await?.and_then(|rules| {
+        rules
             .iter()
-            .filter(|r| r.is_default() != Some(true))
             .find(|r| {
                 r.actions()
                     .iter()
@@ -225,8 +204,11 @@ pub async fn rule_for(
     }))
 }
 
-/// Whether the listener has a rule besides its default one.
-pub async fn has_rules(client: &Client, listener_arn: &str) -> Result<bool, ProviderError> {
+/// The listener's rules but its default one; `None` when the listener is gone.
+async fn host_rules(
+    client: &Client,
+    listener_arn: &str,
+) -> Result<Option<Vec<aws_sdk_elasticloadbalancingv2::types::Rule>>, ProviderError> {
     let out = none_if_gone(
         client
             .describe_rules()
@@ -235,7 +217,20 @@ pub async fn has_rules(client: &Client, listener_arn: &str) -> Result<bool, Prov
             .await
             .map_err(|e| provider_error(&format!("cannot list the rules of {listener_arn}"), &e)),
     )?;
-    Ok(out.is_some_and(|o| o.rules().iter().any(|r| r.is_default() != Some(true))))
+    Ok(out.map(|o| {
+        o.rules()
+            .iter()
+            .filter(|r| r.is_default() != Some(true))
+            .cloned()
+            .collect()
+    }))
+}
+
+/// Whether the listener has a rule besides its default one.
+pub async fn has_rules(client: &Client, listener_arn: &str) -> Result<bool, ProviderError> {
+    Ok(host_rules(client, listener_arn)
+        .await?
+        .is_some_and(|rules| !rules.is_empty()))
 }
 
 fn host_condition(hosts: &[String]) -> RuleCondition {

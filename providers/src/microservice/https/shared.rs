@@ -275,7 +275,7 @@ impl MicroServiceReconciler {
             return Ok(());
         }
         let wait = self.wait();
-        alb::delete_listeners(&self.elbv2, &alb.arn, name).await?;
+        alb::delete_listeners(&self.elbv2, &alb.arn).await?;
         done_if_gone(
             self.elbv2
                 .delete_load_balancer()
