@@ -8,7 +8,7 @@
 use crate::e2e_microservice::{api, create_secret, ctx, ingress, inputs, reconciler, wrap};
 use crate::support::moto::MotoServer;
 use aws_sdk_acm::types::CertificateStatus;
-use aws_sdk_elasticloadbalancingv2::types::{ActionTypeEnum, ProtocolEnum};
+use aws_sdk_elasticloadbalancingv2::types::{ActionTypeEnum, Listener, ProtocolEnum, Rule};
 use aws_sdk_route53::types::{
     Change, ChangeAction, ChangeBatch, ResourceRecord, ResourceRecordSet, RrType,
 };
@@ -139,15 +139,8 @@ pub(crate) async fn load_balancer(clients: &AwsClients, name: &str) -> Option<Lo
         .ok()?;
     let lb = out.load_balancers().first()?;
     let arn = lb.load_balancer_arn()?.to_string();
-    let listeners = clients
-        .elasticloadbalancingv2
-        .describe_listeners()
-        .load_balancer_arn(&arn)
-        .send()
+    let mut found: Vec<_> = listeners(clients, &arn)
         .await
-        .expect("listeners");
-    let mut found: Vec<_> = listeners
-        .listeners()
         .iter()
         .map(|l| {
             (
@@ -179,39 +172,56 @@ pub(crate) struct LoadBalancer {
     pub security_group: String,
 }
 
+/// The listeners of the load balancer `lb_arn`.
+pub(crate) async fn listeners(clients: &AwsClients, lb_arn: &str) -> Vec<Listener> {
+    clients
+        .elasticloadbalancingv2
+        .describe_listeners()
+        .load_balancer_arn(lb_arn)
+        .send()
+        .await
+        .expect("listeners")
+        .listeners()
+        .to_vec()
+}
+
+/// The load balancer's HTTPS listener.
+pub(crate) async fn https_listener(clients: &AwsClients, lb_arn: &str) -> Listener {
+    listeners(clients, lb_arn)
+        .await
+        .into_iter()
+        .find(|l| l.protocol() == Some(&ProtocolEnum::Https))
+        .expect("an HTTPS listener")
+}
+
+/// The rules of a listener but its default one.
+pub(crate) async fn host_rules(clients: &AwsClients, listener_arn: &str) -> Vec<Rule> {
+    clients
+        .elasticloadbalancingv2
+        .describe_rules()
+        .listener_arn(listener_arn)
+        .send()
+        .await
+        .expect("rules")
+        .rules()
+        .iter()
+        .filter(|r| r.is_default() != Some(true))
+        .cloned()
+        .collect()
+}
+
 /// The HTTPS listener's certificate and the hosts its rule forwards to the target group.
 pub(crate) async fn https_route(
     clients: &AwsClients,
     lb_arn: &str,
 ) -> (String, Option<String>, Vec<String>) {
-    let elb = &clients.elasticloadbalancingv2;
-    let listeners = elb
-        .describe_listeners()
-        .load_balancer_arn(lb_arn)
-        .send()
-        .await
-        .expect("listeners");
-    let https = listeners
-        .listeners()
-        .iter()
-        .find(|l| l.protocol() == Some(&ProtocolEnum::Https))
-        .expect("an HTTPS listener");
+    let https = https_listener(clients, lb_arn).await;
     let certificate = https.certificates()[0]
         .certificate_arn()
         .expect("a certificate")
         .to_string();
-    let rules = elb
-        .describe_rules()
-        .listener_arn(https.listener_arn().expect("arn"))
-        .send()
-        .await
-        .expect("rules");
     let mut hosts = Vec::new();
-    for rule in rules
-        .rules()
-        .iter()
-        .filter(|r| r.is_default() != Some(true))
-    {
+    for rule in host_rules(clients, https.listener_arn().expect("arn")).await {
         assert_eq!(
             rule.actions()[0].r#type(),
             Some(&ActionTypeEnum::Forward),

@@ -4,8 +4,8 @@
 //! at every step it reports.
 
 use crate::e2e_https::{
-    HOST, create_zone, https_route, load_balancer, moto, on_domain, records, security_group_named,
-    with_aliases,
+    HOST, create_zone, host_rules, https_listener, https_route, listeners, load_balancer, moto,
+    on_domain, records, security_group_named, with_aliases,
 };
 use crate::e2e_microservice::{api, create_secret, ctx, ecs_service, inputs, reconciler, wrap};
 use crate::support::moto::MotoServer;
@@ -31,26 +31,9 @@ async fn rules(
     clients: &AwsClients,
     lb_arn: &str,
 ) -> BTreeMap<String, (String, String, Vec<String>)> {
-    let elb = &clients.elasticloadbalancingv2;
-    let listeners = elb
-        .describe_listeners()
-        .load_balancer_arn(lb_arn)
-        .send()
-        .await
-        .expect("listeners");
     let mut found = BTreeMap::new();
-    for listener in listeners.listeners() {
-        let rules = elb
-            .describe_rules()
-            .listener_arn(listener.listener_arn().expect("arn"))
-            .send()
-            .await
-            .expect("rules");
-        for rule in rules
-            .rules()
-            .iter()
-            .filter(|r| r.is_default() != Some(true))
-        {
+    for listener in listeners(clients, lb_arn).await {
+        for rule in host_rules(clients, listener.listener_arn().expect("arn")).await {
             let hosts = rule
                 .conditions()
                 .iter()
@@ -75,19 +58,9 @@ async fn rules(
 
 /// The certificates the shared HTTPS listener serves, the default one first.
 async fn listener_certificates(clients: &AwsClients, lb_arn: &str) -> Vec<String> {
-    let elb = &clients.elasticloadbalancingv2;
-    let listeners = elb
-        .describe_listeners()
-        .load_balancer_arn(lb_arn)
-        .send()
-        .await
-        .expect("listeners");
-    let https = listeners
-        .listeners()
-        .iter()
-        .find(|l| l.port() == Some(443))
-        .expect("an HTTPS listener");
-    let out = elb
+    let https = https_listener(clients, lb_arn).await;
+    let out = clients
+        .elasticloadbalancingv2
         .describe_listener_certificates()
         .listener_arn(https.listener_arn().expect("arn"))
         .send()
